@@ -1,0 +1,4 @@
+//! Wire types and views of the APIs sluice speaks to clients.
+
+pub mod openai;
+pub mod route;

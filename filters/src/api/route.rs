@@ -1,0 +1,98 @@
+//! Which API a request is for, from its method and path. Both `/v1/...` and the bare paths are
+//! accepted, since SDK users often set `base_url` without the `/v1`.
+
+/// An API the gateway serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    ChatCompletions,
+    Embeddings,
+    ListModels,
+    GetModel,
+}
+
+impl Route {
+    /// The route template: a bounded metric label and the path sent upstream.
+    pub fn template(self) -> &'static str {
+        match self {
+            Route::ChatCompletions => "/v1/chat/completions",
+            Route::Embeddings => "/v1/embeddings",
+            Route::ListModels => "/v1/models",
+            Route::GetModel => "/v1/models/{model}",
+        }
+    }
+
+    /// Whether the request is proxied to a provider (as opposed to answered by the gateway).
+    pub fn is_proxied(self) -> bool {
+        matches!(self, Route::ChatCompletions | Route::Embeddings)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteMatch<'a> {
+    Found(Route),
+    /// `GET /v1/models/{id}`, with the id.
+    Model(&'a str),
+    /// The path exists but not for this method; the value is the `Allow` header.
+    MethodNotAllowed(&'static str),
+    NotFound,
+}
+
+pub fn match_route<'a>(method: &str, path: &'a str) -> RouteMatch<'a> {
+    let path = path.split('?').next().unwrap_or(path);
+    let api = path.strip_prefix("/v1").unwrap_or(path);
+    let (route, allow) = match api {
+        "/chat/completions" => (Route::ChatCompletions, "POST"),
+        "/embeddings" => (Route::Embeddings, "POST"),
+        "/models" => (Route::ListModels, "GET"),
+        _ => match api.strip_prefix("/models/") {
+            Some(id) if !id.is_empty() => {
+                return if method == "GET" {
+                    RouteMatch::Model(id)
+                } else {
+                    RouteMatch::MethodNotAllowed("GET")
+                };
+            }
+            _ => return RouteMatch::NotFound,
+        },
+    };
+    if method == allow {
+        RouteMatch::Found(route)
+    } else {
+        RouteMatch::MethodNotAllowed(allow)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_with_and_without_v1() {
+        assert_eq!(
+            match_route("POST", "/v1/chat/completions"),
+            RouteMatch::Found(Route::ChatCompletions)
+        );
+        assert_eq!(
+            match_route("POST", "/chat/completions?x=1"),
+            RouteMatch::Found(Route::ChatCompletions)
+        );
+        assert_eq!(
+            match_route("GET", "/v1/models"),
+            RouteMatch::Found(Route::ListModels)
+        );
+        assert_eq!(
+            match_route("GET", "/v1/models/org/model-7b"),
+            RouteMatch::Model("org/model-7b")
+        );
+    }
+
+    #[test]
+    fn wrong_method_and_unknown_path() {
+        assert_eq!(
+            match_route("GET", "/v1/chat/completions"),
+            RouteMatch::MethodNotAllowed("POST")
+        );
+        assert_eq!(match_route("POST", "/v1/nope"), RouteMatch::NotFound);
+        assert_eq!(match_route("GET", "/v1/models/"), RouteMatch::NotFound);
+    }
+}

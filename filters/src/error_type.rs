@@ -1,0 +1,85 @@
+//! The closed vocabulary of failures the gateway reports. The same word appears in the client's
+//! error body (`code`), in the access log and as the `error_type` metric label, so an operator
+//! can go from a dashboard spike to the log lines and to what the client saw.
+
+/// Every way a request can fail, as the gateway classifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorType {
+    MissingApiKey,
+    InvalidApiKey,
+    ModelNotAllowed,
+    ModelNotFound,
+    RouteNotFound,
+    MethodNotAllowed,
+    InvalidJson,
+    InvalidRequest,
+    UnsupportedContentEncoding,
+    LengthRequired,
+    RequestTooLarge,
+    UpstreamUnreachable,
+    UpstreamTimeout,
+    UpstreamAuthFailed,
+    /// The provider answered with an error status of its own; its body is passed through.
+    UpstreamError,
+    Internal,
+}
+
+impl ErrorType {
+    /// The stable snake_case name used in bodies, logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::MissingApiKey => "missing_api_key",
+            ErrorType::InvalidApiKey => "invalid_api_key",
+            ErrorType::ModelNotAllowed => "model_not_allowed",
+            ErrorType::ModelNotFound => "model_not_found",
+            ErrorType::RouteNotFound => "route_not_found",
+            ErrorType::MethodNotAllowed => "method_not_allowed",
+            ErrorType::InvalidJson => "invalid_json",
+            ErrorType::InvalidRequest => "invalid_request",
+            ErrorType::UnsupportedContentEncoding => "unsupported_content_encoding",
+            ErrorType::LengthRequired => "length_required",
+            ErrorType::RequestTooLarge => "request_too_large",
+            ErrorType::UpstreamUnreachable => "upstream_unreachable",
+            ErrorType::UpstreamTimeout => "upstream_timeout",
+            ErrorType::UpstreamAuthFailed => "upstream_auth_failed",
+            ErrorType::UpstreamError => "upstream_error",
+            ErrorType::Internal => "internal_error",
+        }
+    }
+
+    /// The HTTP status the gateway answers with for its own errors of this type.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorType::MissingApiKey | ErrorType::InvalidApiKey => 401,
+            ErrorType::ModelNotAllowed => 403,
+            ErrorType::ModelNotFound | ErrorType::RouteNotFound => 404,
+            ErrorType::MethodNotAllowed => 405,
+            ErrorType::InvalidJson | ErrorType::InvalidRequest => 400,
+            ErrorType::UnsupportedContentEncoding => 415,
+            ErrorType::LengthRequired => 411,
+            ErrorType::RequestTooLarge => 413,
+            ErrorType::UpstreamUnreachable | ErrorType::UpstreamAuthFailed => 502,
+            ErrorType::UpstreamError => 502,
+            ErrorType::UpstreamTimeout => 504,
+            ErrorType::Internal => 500,
+        }
+    }
+
+    /// OpenAI's coarse `error.type` for this failure; SDKs and client code branch on it.
+    pub fn openai_type(self) -> &'static str {
+        match self.status() {
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            429 => "rate_limit_error",
+            400..=499 => "invalid_request_error",
+            _ => "api_error",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,7 @@
+//! JSON helpers that work on the raw request bytes: find top-level fields without building a
+//! tree, and splice a new value into the original text. The proxy forwards what the client sent
+//! byte for byte except for the fields it owns, so these helpers never re-serialize a body.
+
+mod top_level;
+
+pub use top_level::{Field, ObjectScanError, TopLevelObject};

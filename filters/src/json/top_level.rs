@@ -1,0 +1,230 @@
+//! Scans a JSON object once and records where each top-level field's value sits in the input.
+//!
+//! Why not `serde_json::Value`: a chat request can carry megabytes of messages and base64
+//! images, and the gateway only needs to read two or three top-level fields and replace one.
+//! Borrowing `RawValue` slices keeps the scan to one validating pass with no per-message
+//! allocation, and the byte spans let the caller splice a new value without re-encoding the rest.
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+
+/// One top-level field: its (unescaped) key and the span of its raw value in the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field<'a> {
+    pub key: Cow<'a, str>,
+    pub value: &'a str,
+    pub span: Range<usize>,
+}
+
+/// The top-level fields of a JSON object, in document order.
+#[derive(Debug)]
+pub struct TopLevelObject<'a> {
+    input: &'a [u8],
+    fields: Vec<Field<'a>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectScanError {
+    /// The bytes are not valid JSON (serde's message, with line and column).
+    Syntax(String),
+    /// Valid JSON, but the top level is not an object.
+    NotAnObject,
+    /// The same key appears twice at the top level. Parsers disagree on which one wins, so a
+    /// gateway that authorizes one copy while the provider reads the other could be tricked.
+    DuplicateKey(String),
+}
+
+impl fmt::Display for ObjectScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ObjectScanError::Syntax(msg) => write!(f, "request body is not valid JSON: {msg}"),
+            ObjectScanError::NotAnObject => f.write_str("request body must be a JSON object"),
+            ObjectScanError::DuplicateKey(key) => {
+                write!(f, "request body has the field '{key}' more than once")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ObjectScanError {}
+
+impl<'a> TopLevelObject<'a> {
+    pub fn parse(input: &'a [u8]) -> Result<Self, ObjectScanError> {
+        let mut de = serde_json::Deserializer::from_slice(input);
+        let raw_fields = de
+            .deserialize_any(FieldsVisitor)
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => ObjectScanError::NotAnObject,
+                _ => ObjectScanError::Syntax(e.to_string()),
+            })?;
+        de.end()
+            .map_err(|e| ObjectScanError::Syntax(e.to_string()))?;
+
+        let base = input.as_ptr() as usize;
+        let mut fields: Vec<Field<'a>> = Vec::with_capacity(raw_fields.len());
+        for (key, raw) in raw_fields {
+            if fields.iter().any(|f| f.key == key) {
+                return Err(ObjectScanError::DuplicateKey(key.into_owned()));
+            }
+            let value = raw.get();
+            // `RawValue` borrowed from `from_slice` points into `input`; its offset is the span.
+            let start = value.as_ptr() as usize - base;
+            fields.push(Field {
+                key,
+                value,
+                span: start..start + value.len(),
+            });
+        }
+        Ok(TopLevelObject { input, fields })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Field<'a>> {
+        self.fields.iter().find(|f| f.key == key)
+    }
+
+    pub fn fields(&self) -> &[Field<'a>] {
+        &self.fields
+    }
+
+    /// The input with the value of `span` replaced by `replacement` (which must be valid JSON).
+    pub fn splice(&self, span: Range<usize>, replacement: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.input.len() - span.len() + replacement.len());
+        out.extend_from_slice(&self.input[..span.start]);
+        out.extend_from_slice(replacement);
+        out.extend_from_slice(&self.input[span.end..]);
+        out
+    }
+
+    /// The input with `"key": value` added as the last top-level field.
+    pub fn append_field(&self, key: &str, value_json: &[u8]) -> Vec<u8> {
+        // The object's closing brace is the last non-whitespace byte (the scan validated that).
+        let close = self
+            .input
+            .iter()
+            .rposition(|b| *b == b'}')
+            .unwrap_or(self.input.len());
+        let key_json = serde_json::to_string(key).unwrap_or_default();
+        let mut out = Vec::with_capacity(self.input.len() + key_json.len() + value_json.len() + 2);
+        out.extend_from_slice(&self.input[..close]);
+        if !self.fields.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(key_json.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(value_json);
+        out.extend_from_slice(&self.input[close..]);
+        out
+    }
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        while let Some(key) = map.next_key::<CowStr<'de>>()? {
+            let value: &'de RawValue = map.next_value()?;
+            out.push((key.0, value));
+        }
+        Ok(out)
+    }
+}
+
+/// A key that borrows from the input unless it contains escapes.
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_fields_and_their_spans() {
+        let body =
+            br#" {"messages":[{"role":"user","content":"hi"}], "model" : "fast", "stream":true} "#;
+        let obj = TopLevelObject::parse(body).unwrap();
+        let model = obj.get("model").unwrap();
+        assert_eq!(model.value, r#""fast""#);
+        assert_eq!(&body[model.span.clone()], br#""fast""#);
+        assert_eq!(obj.get("stream").unwrap().value, "true");
+        assert_eq!(obj.fields().len(), 3);
+    }
+
+    #[test]
+    fn splice_replaces_only_the_value() {
+        let body = br#"{"model":"fast","messages":[]}"#;
+        let obj = TopLevelObject::parse(body).unwrap();
+        let span = obj.get("model").unwrap().span.clone();
+        let out = obj.splice(span, br#""gpt-4o-mini""#);
+        assert_eq!(out, br#"{"model":"gpt-4o-mini","messages":[]}"#);
+    }
+
+    #[test]
+    fn escaped_keys_are_unescaped() {
+        let body = br#"{"mo\u0064el":"x"}"#;
+        let obj = TopLevelObject::parse(body).unwrap();
+        assert_eq!(obj.get("model").unwrap().value, r#""x""#);
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused() {
+        let body = br#"{"model":"a","mo\u0064el":"b"}"#;
+        assert_eq!(
+            TopLevelObject::parse(body).unwrap_err(),
+            ObjectScanError::DuplicateKey("model".into())
+        );
+    }
+
+    #[test]
+    fn non_objects_and_garbage_are_told_apart() {
+        assert_eq!(
+            TopLevelObject::parse(b"[1,2]").unwrap_err(),
+            ObjectScanError::NotAnObject
+        );
+        assert!(matches!(
+            TopLevelObject::parse(b"{\"model\":").unwrap_err(),
+            ObjectScanError::Syntax(_)
+        ));
+        assert!(matches!(
+            TopLevelObject::parse(b"{} trailing").unwrap_err(),
+            ObjectScanError::Syntax(_)
+        ));
+    }
+
+    #[test]
+    fn append_field_keeps_the_object_valid() {
+        let obj = TopLevelObject::parse(br#"{"a":1} "#).unwrap();
+        let out = obj.append_field("b", b"true");
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["b"], true);
+        let empty = TopLevelObject::parse(b"{}").unwrap();
+        assert_eq!(empty.append_field("x", b"1"), br#"{"x":1}"#);
+    }
+}

@@ -1,0 +1,12 @@
+//! sluice-filters: everything sluice understands about LLM traffic, as plain synchronous Rust.
+//!
+//! No sockets, no Pingora, no clocks or randomness it was not handed: the shell (`src/`) does
+//! I/O and calls into these functions, and each is tested with bytes in, bytes out.
+
+pub mod api;
+pub mod auth;
+pub mod balance;
+pub mod error_type;
+pub mod json;
+
+pub use error_type::ErrorType;

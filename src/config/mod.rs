@@ -1,0 +1,212 @@
+//! The YAML configuration: its shape (these structs), loading with `${ENV}` interpolation, and
+//! validation that names the offending field. Nothing here touches the network.
+
+mod error;
+mod interpolate;
+mod units;
+mod validate;
+
+pub use error::ConfigError;
+pub use units::{ByteSize, Dur};
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use url::Url;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where clients connect (the OpenAI-compatible API).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; keep it off the public interface.
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
+    /// Largest request body accepted; larger ones get 413 before they are read.
+    #[serde(default = "default_max_request_body")]
+    pub max_request_body: ByteSize,
+    #[serde(default)]
+    pub server: ServerSettings,
+    pub providers: BTreeMap<String, ProviderConfig>,
+    #[serde(default)]
+    pub models: Vec<ModelConfig>,
+    #[serde(default)]
+    pub keys: Vec<KeyConfig>,
+}
+
+/// Process-level knobs, mapped onto Pingora's server configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Worker threads for the API listener (default: one per core).
+    pub threads: Option<usize>,
+    /// How long in-flight requests (streams included) may finish after SIGTERM.
+    pub grace_period: Dur,
+    /// How often provider hostnames are resolved again.
+    pub dns_refresh: Dur,
+    pub pid_file: String,
+    pub upgrade_sock: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            threads: None,
+            grace_period: Dur(Duration::from_secs(30)),
+            dns_refresh: Dur(Duration::from_secs(60)),
+            pid_file: "/tmp/sluice.pid".into(),
+            upgrade_sock: "/tmp/sluice_upgrade.sock".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// OpenAI and every server that speaks its API (vLLM, Ollama, Groq, Mistral, DeepSeek, ...).
+    Openai,
+}
+
+impl std::fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProviderKind::Openai => "openai",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub kind: ProviderKind,
+    pub endpoints: Vec<EndpointConfig>,
+    /// The provider's own credentials; none for servers that need none (a local vLLM).
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// Base URL; the API path (`/v1/chat/completions`) is appended to its path.
+    pub url: Url,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ApiKeyConfig {
+    Plain(String),
+    Weighted {
+        key: String,
+        #[serde(default = "default_weight")]
+        weight: u32,
+    },
+}
+
+impl ApiKeyConfig {
+    pub fn key(&self) -> &str {
+        match self {
+            ApiKeyConfig::Plain(k) | ApiKeyConfig::Weighted { key: k, .. } => k,
+        }
+    }
+    pub fn weight(&self) -> u32 {
+        match self {
+            ApiKeyConfig::Plain(_) => 1,
+            ApiKeyConfig::Weighted { weight, .. } => *weight,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// TCP (and TLS) connection setup.
+    pub connect: Dur,
+    /// The longest wait for any upstream bytes: the response head, and each gap between stream
+    /// chunks. Pingora applies one read timeout to both.
+    pub read: Dur,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Dur(Duration::from_secs(10)),
+            read: Dur(Duration::from_secs(300)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// What clients send as `model`.
+    pub name: String,
+    pub targets: Vec<TargetConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub provider: String,
+    /// The provider's model name.
+    pub model: String,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    pub name: String,
+    /// The secret itself (usually `${ENV}`); or give `key_sha256` and keep no secret in config.
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub key_sha256: Option<String>,
+    /// Models this key may use (names or globs like `gpt-*`); absent means all.
+    #[serde(default)]
+    pub models: Option<Vec<String>>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8080))
+}
+
+fn default_max_request_body() -> ByteSize {
+    ByteSize(32 << 20)
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+impl Config {
+    /// Reads, interpolates, decodes and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(path.display().to_string(), format!("cannot read: {e}"))
+        })?;
+        Config::parse(&text, &|name| std::env::var(name).ok())
+    }
+
+    /// Decodes and validates config text, looking variables up with `env`.
+    pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut value: serde_yaml::Value = serde_yaml::from_str(text)
+            .map_err(|e| ConfigError::new("", format!("invalid YAML: {e}")))?;
+        interpolate::interpolate(&mut value, &mut String::new(), env)?;
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            ConfigError::new(path, e.into_inner().to_string())
+        })?;
+        validate::validate(&config)?;
+        Ok(config)
+    }
+}

@@ -1,0 +1,302 @@
+//! Checks that serde cannot express: references between sections, duplicates, URL shapes,
+//! weights. Each error carries the path of the field to fix.
+
+use super::{Config, ConfigError, EndpointConfig};
+use sluice_filters::auth::{glob_match, KeyDigest};
+use sluice_filters::balance::WeightedSchedule;
+use std::collections::HashSet;
+
+const MAX_REQUEST_BODY_CEILING: u64 = 1 << 30;
+
+pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    if config.max_request_body.0 == 0 || config.max_request_body.0 > MAX_REQUEST_BODY_CEILING {
+        return Err(ConfigError::new(
+            "max_request_body",
+            "must be between 1 byte and 1GiB",
+        ));
+    }
+    if config.admin_listen == Some(config.listen) {
+        return Err(ConfigError::new(
+            "admin_listen",
+            format!("must differ from listen ({})", config.listen),
+        ));
+    }
+    if config.server.threads == Some(0) {
+        return Err(ConfigError::new("server.threads", "must be at least 1"));
+    }
+    if config.providers.is_empty() {
+        return Err(ConfigError::new(
+            "providers",
+            "at least one provider is required",
+        ));
+    }
+    for (name, provider) in &config.providers {
+        let path = format!("providers.{name}");
+        check_name(&path, name)?;
+        if provider.endpoints.is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}.endpoints"),
+                "at least one endpoint is required",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, endpoint) in provider.endpoints.iter().enumerate() {
+            let at = format!("{path}.endpoints[{i}].url");
+            check_endpoint_url(&at, endpoint)?;
+            let authority = (
+                endpoint
+                    .url
+                    .host_str()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase(),
+                endpoint.url.port_or_known_default(),
+            );
+            if !seen.insert(authority) {
+                return Err(ConfigError::new(
+                    at,
+                    "duplicates another endpoint's host and port; raise its weight instead",
+                ));
+            }
+        }
+        let weights: Vec<u32> = provider.endpoints.iter().map(|e| e.weight).collect();
+        WeightedSchedule::new(&weights)
+            .map_err(|e| ConfigError::new(format!("{path}.endpoints"), format!("weights: {e}")))?;
+        for (i, key) in provider.api_keys.iter().enumerate() {
+            if key.key().trim().is_empty() {
+                return Err(ConfigError::new(
+                    format!("{path}.api_keys[{i}]"),
+                    "is empty (is its environment variable set to an empty value?)",
+                ));
+            }
+        }
+        if !provider.api_keys.is_empty() {
+            let weights: Vec<u32> = provider.api_keys.iter().map(|k| k.weight()).collect();
+            WeightedSchedule::new(&weights).map_err(|e| {
+                ConfigError::new(format!("{path}.api_keys"), format!("weights: {e}"))
+            })?;
+        }
+        if provider.timeouts.connect.0.is_zero() || provider.timeouts.read.0.is_zero() {
+            return Err(ConfigError::new(
+                format!("{path}.timeouts"),
+                "timeouts must be greater than zero",
+            ));
+        }
+    }
+
+    let mut model_names = HashSet::new();
+    for (i, model) in config.models.iter().enumerate() {
+        let path = format!("models[{i}]");
+        if model.name.trim().is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}.name"),
+                "must not be empty",
+            ));
+        }
+        if !model_names.insert(model.name.as_str()) {
+            return Err(ConfigError::new(
+                format!("{path}.name"),
+                format!("duplicate model name '{}'", model.name),
+            ));
+        }
+        if model.targets.is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}.targets"),
+                "at least one target is required",
+            ));
+        }
+        for (j, target) in model.targets.iter().enumerate() {
+            let at = format!("{path}.targets[{j}]");
+            if !config.providers.contains_key(&target.provider) {
+                let known: Vec<&str> = config.providers.keys().map(String::as_str).collect();
+                return Err(ConfigError::new(
+                    format!("{at}.provider"),
+                    format!(
+                        "unknown provider '{}' (configured: {})",
+                        target.provider,
+                        known.join(", ")
+                    ),
+                ));
+            }
+            if target.model.trim().is_empty() {
+                return Err(ConfigError::new(format!("{at}.model"), "must not be empty"));
+            }
+        }
+        let weights: Vec<u32> = model.targets.iter().map(|t| t.weight).collect();
+        WeightedSchedule::new(&weights)
+            .map_err(|e| ConfigError::new(format!("{path}.targets"), format!("weights: {e}")))?;
+    }
+
+    let mut key_names = HashSet::new();
+    let mut digests = HashSet::new();
+    for (i, key) in config.keys.iter().enumerate() {
+        let path = format!("keys[{i}]");
+        check_name(&format!("{path}.name"), &key.name)?;
+        if !key_names.insert(key.name.as_str()) {
+            return Err(ConfigError::new(
+                format!("{path}.name"),
+                format!("duplicate key name '{}'", key.name),
+            ));
+        }
+        let digest = match (&key.key, &key.key_sha256) {
+            (Some(secret), None) => {
+                if secret.len() < 8 {
+                    return Err(ConfigError::new(
+                        format!("{path}.key"),
+                        "must be at least 8 characters",
+                    ));
+                }
+                KeyDigest::of(secret)
+            }
+            (None, Some(hex)) => KeyDigest::from_hex(hex).ok_or_else(|| {
+                ConfigError::new(
+                    format!("{path}.key_sha256"),
+                    "must be 64 hex digits (the SHA-256 of the key)",
+                )
+            })?,
+            _ => {
+                return Err(ConfigError::new(
+                    path,
+                    "set exactly one of 'key' or 'key_sha256'",
+                ))
+            }
+        };
+        if !digests.insert(digest) {
+            return Err(ConfigError::new(
+                path,
+                "uses the same secret as an earlier key",
+            ));
+        }
+        for (j, pattern) in key.models.iter().flatten().enumerate() {
+            let matches_any = model_names.iter().any(|m| glob_match(pattern, m));
+            if !matches_any {
+                return Err(ConfigError::new(
+                    format!("{path}.models[{j}]"),
+                    format!("'{pattern}' matches no configured model"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_name(path: &str, name: &str) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            path,
+            format!("invalid name '{name}': use letters, digits, '-', '_' or '.'"),
+        ))
+    }
+}
+
+fn check_endpoint_url(path: &str, endpoint: &EndpointConfig) -> Result<(), ConfigError> {
+    let url = &endpoint.url;
+    let fail = |m: &str| Err(ConfigError::new(path, format!("'{url}' {m}")));
+    match url.scheme() {
+        "http" | "https" => {}
+        _ => return fail("must use http or https"),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return fail("has no host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return fail("must not carry credentials; use api_keys");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return fail("must not have a query or fragment");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const GOOD: &str = r#"
+listen: 127.0.0.1:8080
+admin_listen: 127.0.0.1:9091
+providers:
+  local: {kind: openai, endpoints: [{url: "http://127.0.0.1:9001"}], api_keys: ["${UP_KEY}"]}
+models:
+  - name: fast
+    targets: [{provider: local, model: gpt-4o-mini}]
+keys:
+  - {name: app, key: "${APP_KEY}", models: ["fa*"]}
+"#;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "UP_KEY" => Some("sk-upstream".into()),
+            "APP_KEY" => Some("sk-app-123456".into()),
+            _ => None,
+        }
+    }
+
+    fn error_of(text: &str) -> String {
+        Config::parse(text, &env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn good_config_loads() {
+        let c = Config::parse(GOOD, &env).unwrap();
+        assert_eq!(c.providers["local"].api_keys[0].key(), "sk-upstream");
+        assert_eq!(c.max_request_body.0, 32 << 20);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (
+                GOOD.replace("local, model", "nope, model"),
+                "models[0].targets[0].provider: unknown provider 'nope'",
+            ),
+            (
+                GOOD.replace("http://127.0.0.1:9001", "ftp://x"),
+                "providers.local.endpoints[0].url: 'ftp://x/' must use http or https",
+            ),
+            (
+                GOOD.replace("http://127.0.0.1:9001", "not a url"),
+                "providers.local.endpoints[0].url: relative URL without a base",
+            ),
+            (
+                GOOD.replace("${APP_KEY}", "${NOT_SET}"),
+                "keys[0].key: environment variable NOT_SET is not set",
+            ),
+            (
+                GOOD.replace("fa*", "slow"),
+                "keys[0].models[0]: 'slow' matches no configured model",
+            ),
+            (
+                GOOD.replace("kind: openai", "kind: cohere"),
+                "providers.local.kind: unknown variant `cohere`",
+            ),
+            (
+                GOOD.replace("listen: 127.0.0.1:8080", "listen: nowhere"),
+                "listen: invalid socket address syntax",
+            ),
+            (
+                format!("{GOOD}  - {{name: fast, targets: [{{provider: local, model: x}}]}}\n")
+                    .replace(
+                        "keys:\n  - {name: app, key: \"${APP_KEY}\", models: [\"fa*\"]}\n",
+                        "",
+                    ),
+                "models[1].name: duplicate model name 'fast'",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = error_of(&text);
+            assert!(err.starts_with(expected), "got: {err}\nwanted: {expected}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = error_of(&GOOD.replace("listen: 127", "lisen: 127"));
+        assert!(err.contains("unknown field `lisen`"), "{err}");
+    }
+}

@@ -1,0 +1,176 @@
+//! The `sluice` command: serve a config, check one, run a mock provider, or run the demo.
+
+mod admin;
+mod config;
+mod demo;
+mod mock;
+mod proxy;
+mod routing;
+mod server;
+mod telemetry;
+
+use clap::{Parser, Subcommand};
+use config::Config;
+use server::{build_server, RunMode};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit status for an invalid configuration (as `nginx -t` and friends).
+const EXIT_CONFIG: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "An AI gateway on Pingora")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the gateway from a config file.
+    Serve {
+        #[arg(short, long, default_value = "conf/sluice.yaml")]
+        config: PathBuf,
+        /// Take over the listening sockets of a running sluice (graceful upgrade).
+        #[arg(short, long)]
+        upgrade: bool,
+        /// Run in the background.
+        #[arg(short, long)]
+        daemon: bool,
+    },
+    /// Validate a config file and exit: 0 if it is valid, 2 with the reason if not.
+    Check {
+        #[arg(short, long, default_value = "conf/sluice.yaml")]
+        config: PathBuf,
+    },
+    /// Run a mock OpenAI-compatible provider (for tests and load runs).
+    Mock {
+        #[arg(long, default_value = "127.0.0.1:18101")]
+        listen: SocketAddr,
+        #[arg(long, default_value = "mock")]
+        name: String,
+        /// Answer every request with this status.
+        #[arg(long)]
+        status: Option<u16>,
+        /// Wait this long before answering.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        /// Content chunks per streamed answer.
+        #[arg(long, default_value_t = 5)]
+        chunks: usize,
+        /// Pause between streamed chunks.
+        #[arg(long, default_value_t = 20)]
+        chunk_delay_ms: u64,
+        /// Cut streams after this many content chunks.
+        #[arg(long)]
+        cut_after: Option<usize>,
+        /// Worker threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+    /// Run the gateway with mock providers on loopback: no API keys, no network.
+    Demo {
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
+    },
+    /// Print the SHA-256 of a virtual key, for `key_sha256` in the config.
+    HashKey { secret: String },
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            config,
+            upgrade,
+            daemon,
+        } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => return config_error(&e),
+            };
+            run(&config, RunMode { upgrade, daemon }, Vec::new())
+        }
+        Command::Check { config: path } => match Config::load(&path) {
+            Ok(config) => {
+                println!(
+                    "{}: ok ({} providers, {} models, {} keys)",
+                    path.display(),
+                    config.providers.len(),
+                    config.models.len(),
+                    config.keys.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_error(&e),
+        },
+        Command::Mock {
+            listen,
+            name,
+            status,
+            delay_ms,
+            chunks,
+            chunk_delay_ms,
+            cut_after,
+            threads,
+        } => {
+            let faults = mock::Faults {
+                status,
+                delay_ms,
+                chunks,
+                chunk_delay_ms,
+                cut_after,
+                ..mock::Faults::default()
+            };
+            let mut server = pingora::server::Server::new_with_opt_and_conf(
+                None,
+                pingora::server::configuration::ServerConf {
+                    threads,
+                    grace_period_seconds: Some(0),
+                    graceful_shutdown_timeout_seconds: Some(1),
+                    ..Default::default()
+                },
+            );
+            server.bootstrap();
+            server.add_service(mock::mock_service(&name, &listen.to_string(), faults));
+            server.run_forever()
+        }
+        Command::Demo {
+            listen,
+            admin_listen,
+        } => {
+            let config = match demo::demo_config(listen, admin_listen) {
+                Ok(c) => c,
+                Err(e) => return config_error(&e),
+            };
+            println!("{}", demo::banner(&config));
+            let mocks = demo::mock_services(&config);
+            run(&config, RunMode::default(), mocks)
+        }
+        Command::HashKey { secret } => {
+            println!("{}", sluice_filters::auth::sha256_hex(&secret));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn run(
+    config: &Config,
+    mode: RunMode,
+    extra: Vec<Box<dyn pingora::services::ServiceWithDependents>>,
+) -> ExitCode {
+    telemetry::metrics::init();
+    match build_server(config, mode, extra) {
+        Ok(server) => server.run_forever(),
+        Err(e) => config_error(&e),
+    }
+}
+
+fn config_error(e: &config::ConfigError) -> ExitCode {
+    eprintln!("sluice: invalid configuration: {e}");
+    ExitCode::from(EXIT_CONFIG)
+}

@@ -1,0 +1,39 @@
+//! What the mock received, for tests to assert on (`GET /__mock/requests`).
+
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// Requests kept in memory; older ones are dropped (the count keeps going).
+const KEPT: usize = 200;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceivedRequest {
+    pub method: String,
+    pub path: String,
+    /// The `Content-Length` header as received, if any.
+    pub content_length: Option<String>,
+    pub transfer_encoding: Option<String>,
+    pub body_bytes: usize,
+    pub body_sha256: String,
+    pub authorization: Option<String>,
+    pub host: Option<String>,
+    /// The `model` field of a JSON body.
+    pub model: Option<String>,
+    pub stream: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Stats {
+    pub count: u64,
+    pub requests: VecDeque<ReceivedRequest>,
+}
+
+impl Stats {
+    pub fn record(&mut self, request: ReceivedRequest) {
+        self.count += 1;
+        if self.requests.len() == KEPT {
+            self.requests.pop_front();
+        }
+        self.requests.push_back(request);
+    }
+}

@@ -1,0 +1,79 @@
+//! Every error the gateway itself produces reaches the client as OpenAI-shaped JSON with the
+//! status of its `ErrorType`; this file writes them, and classifies Pingora's proxy errors.
+
+use super::ctx::RequestCtx;
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::{Error, ErrorSource};
+use sluice_filters::api::openai::error_body;
+use sluice_filters::ErrorType;
+
+/// Answers the request with a gateway error and records it in `ctx`. `close` drops the
+/// connection afterwards, for when the request body was not (fully) read.
+pub async fn respond_error(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    error_type: ErrorType,
+    message: &str,
+    param: Option<&str>,
+    extra_headers: &[(&'static str, &str)],
+    close: bool,
+) -> pingora::Result<bool> {
+    ctx.error_type = Some(error_type);
+    let body = Bytes::from(error_body(error_type, message, param));
+    write_json(session, error_type.status(), body, extra_headers, close).await?;
+    Ok(true)
+}
+
+/// Writes a complete JSON response.
+pub async fn write_json(
+    session: &mut Session,
+    status: u16,
+    body: Bytes,
+    extra_headers: &[(&'static str, &str)],
+    close: bool,
+) -> pingora::Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(3 + extra_headers.len()))?;
+    resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    for (name, value) in extra_headers {
+        resp.insert_header(*name, *value)?;
+    }
+    if close {
+        session.set_keepalive(None);
+    }
+    session.write_response_header(Box::new(resp), false).await?;
+    session.write_response_body(Some(body), true).await?;
+    Ok(())
+}
+
+/// What a proxy error means for the client; `None` when the client itself is gone.
+pub fn classify(e: &Error) -> Option<ErrorType> {
+    use pingora::ErrorType as E;
+    match e.esource() {
+        ErrorSource::Downstream => return None,
+        ErrorSource::Internal => return Some(ErrorType::Internal),
+        _ => {}
+    }
+    Some(match e.etype() {
+        E::ConnectTimedout | E::ReadTimedout | E::WriteTimedout | E::TLSHandshakeTimedout => {
+            ErrorType::UpstreamTimeout
+        }
+        E::InternalError => ErrorType::Internal,
+        _ => ErrorType::UpstreamUnreachable,
+    })
+}
+
+/// The client-facing sentence for an upstream failure; it names the provider, never addresses.
+pub fn upstream_message(error_type: ErrorType, provider: &str) -> String {
+    match error_type {
+        ErrorType::UpstreamTimeout => {
+            format!("the upstream provider '{provider}' did not answer in time")
+        }
+        ErrorType::UpstreamUnreachable => {
+            format!("the upstream provider '{provider}' could not be reached")
+        }
+        _ => "the gateway failed to proxy the request".to_owned(),
+    }
+}

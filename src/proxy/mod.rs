@@ -1,0 +1,155 @@
+//! sluice's one `ProxyHttp` implementation. Each method is a thin call into the file for its
+//! phase group, in the order Pingora runs them: `request` (route, auth, body, plan), `upstream`
+//! (peer, headers, body), `response` (status, headers, body), `logging`; `errors` writes the
+//! gateway's own error responses.
+
+mod body;
+mod ctx;
+mod errors;
+mod logging;
+mod request;
+mod response;
+mod upstream;
+
+pub use ctx::RequestCtx;
+
+use crate::routing::Gateway;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::Error;
+use sluice_filters::api::openai::error_body;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct SluiceProxy {
+    gateway: Arc<ArcSwap<Gateway>>,
+}
+
+impl SluiceProxy {
+    pub fn new(gateway: Arc<ArcSwap<Gateway>>) -> Self {
+        SluiceProxy { gateway }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for SluiceProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new()
+    }
+
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
+        request::request_filter(self.gateway.load_full(), session, ctx).await
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
+        upstream::upstream_peer(ctx)
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        e: Box<Error>,
+    ) -> Box<Error> {
+        upstream::fail_to_connect(ctx, e)
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        upstream::upstream_request_filter(upstream, ctx)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        upstream::request_body_filter(body, end_of_stream, ctx);
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        response::upstream_response_filter(upstream, ctx);
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        response::response_filter(response, ctx)
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Option<Duration>> {
+        response::response_body_filter(body, ctx);
+        Ok(None)
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let classified = ctx.error_type.or_else(|| errors::classify(e));
+        ctx.error_type = classified;
+        let Some(error_type) = classified else {
+            // The client is gone: there is no one to answer.
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        };
+        let status = error_type.status();
+        if session.response_written().is_none() {
+            let provider = ctx.plan.as_ref().map_or("", |p| p.provider.name.as_str());
+            let message = errors::upstream_message(error_type, provider);
+            let body = Bytes::from(error_body(error_type, &message, None));
+            if let Err(write_error) = errors::write_json(session, status, body, &[], true).await {
+                log::debug!("could not write the error response: {write_error}");
+            }
+        }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        logging::log_request(session, e, ctx);
+    }
+}

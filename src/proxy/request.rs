@@ -1,0 +1,279 @@
+//! `request_filter`: match the route, authenticate the virtual key, read and validate the body,
+//! authorize the model and pick its target. Everything the client did wrong is answered here,
+//! before a provider is contacted.
+
+use super::body::{self, BodyError};
+use super::ctx::{RequestCtx, UpstreamPlan};
+use super::errors::{respond_error, write_json};
+use crate::routing::{Gateway, VirtualKey};
+use bytes::Bytes;
+use pingora::proxy::Session;
+use sluice_filters::api::openai::{
+    model_list_body, model_object_body, ChatRequest, EmbeddingsRequest, RequestError,
+};
+use sluice_filters::api::route::{match_route, Route, RouteMatch};
+use sluice_filters::ErrorType;
+use std::sync::Arc;
+
+/// Longest client-sent model name echoed back in an error message.
+const MAX_ECHOED_NAME: usize = 200;
+
+pub async fn request_filter(
+    gateway: Arc<Gateway>,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> pingora::Result<bool> {
+    ctx.gateway = Some(gateway.clone());
+
+    let header = session.req_header();
+    let (route, model_id) = match match_route(header.method.as_str(), header.uri.path()) {
+        RouteMatch::Found(route) => (route, None),
+        RouteMatch::Model(id) => (Route::GetModel, Some(id.to_owned())),
+        RouteMatch::MethodNotAllowed(allow) => {
+            let message = format!("this endpoint only accepts {allow}");
+            return respond_error(
+                session,
+                ctx,
+                ErrorType::MethodNotAllowed,
+                &message,
+                None,
+                &[("allow", allow)],
+                true,
+            )
+            .await;
+        }
+        RouteMatch::NotFound => {
+            let message = format!(
+                "unknown route {} {}; sluice serves /v1/chat/completions, /v1/embeddings and /v1/models",
+                header.method,
+                truncate(header.uri.path())
+            );
+            return respond_error(
+                session,
+                ctx,
+                ErrorType::RouteNotFound,
+                &message,
+                None,
+                &[],
+                true,
+            )
+            .await;
+        }
+    };
+    ctx.route = Some(route);
+
+    let key = match authenticate(session, &gateway) {
+        Ok(key) => key,
+        Err((error_type, message)) => {
+            let close = route.is_proxied();
+            return respond_error(session, ctx, error_type, message, None, &[], close).await;
+        }
+    };
+    ctx.key_name = Some(key.name.clone());
+
+    match route {
+        Route::ListModels => {
+            let body = model_list_body(gateway.models_for(&key), gateway.created);
+            write_json(session, 200, Bytes::from(body), &[], false).await?;
+            Ok(true)
+        }
+        Route::GetModel => {
+            let id = model_id.unwrap_or_default();
+            if gateway.models.contains_key(&id) && key.may_use(&id) {
+                let body = model_object_body(&id, gateway.created);
+                write_json(session, 200, Bytes::from(body), &[], false).await?;
+                Ok(true)
+            } else {
+                let message = format!("The model '{}' does not exist", truncate(&id));
+                respond_error(
+                    session,
+                    ctx,
+                    ErrorType::ModelNotFound,
+                    &message,
+                    Some("model"),
+                    &[],
+                    false,
+                )
+                .await
+            }
+        }
+        Route::ChatCompletions | Route::Embeddings => {
+            proxied_request(gateway, key, route, session, ctx).await
+        }
+    }
+}
+
+async fn proxied_request(
+    gateway: Arc<Gateway>,
+    key: Arc<VirtualKey>,
+    route: Route,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> pingora::Result<bool> {
+    let limit = gateway.max_request_body;
+    let read = match body::precheck(session, limit) {
+        Ok(content_length) => {
+            if expects_continue(session) {
+                session.write_continue_response().await?;
+            }
+            body::read_whole_body(session, content_length, limit).await
+        }
+        Err(e) => Err(e),
+    };
+    let body = match read {
+        Ok(body) => body,
+        Err(e) => return refuse_body(session, ctx, e).await,
+    };
+
+    let parsed = match route {
+        Route::ChatCompletions => ChatRequest::parse(&body).map(|req| {
+            let model = req.model.to_string();
+            (model, req.stream, RequestBody::Chat(req))
+        }),
+        _ => EmbeddingsRequest::parse(&body)
+            .map(|req| (req.model.to_string(), false, RequestBody::Embeddings(req))),
+    };
+    let (model_name, stream, request) = match parsed {
+        Ok(parsed) => parsed,
+        Err(RequestError {
+            error_type,
+            message,
+            param,
+        }) => {
+            return respond_error(session, ctx, error_type, &message, param, &[], false).await;
+        }
+    };
+
+    let Some(model) = gateway.models.get(&model_name).cloned() else {
+        let message = format!(
+            "The model '{}' does not exist or is not served by this gateway",
+            truncate(&model_name)
+        );
+        return respond_error(
+            session,
+            ctx,
+            ErrorType::ModelNotFound,
+            &message,
+            Some("model"),
+            &[],
+            false,
+        )
+        .await;
+    };
+    if !key.may_use(&model.name) {
+        let message = format!("this API key may not use the model '{}'", model.name);
+        return respond_error(
+            session,
+            ctx,
+            ErrorType::ModelNotAllowed,
+            &message,
+            Some("model"),
+            &[],
+            false,
+        )
+        .await;
+    }
+
+    let target = model.pick();
+    let upstream_model = model.targets[target].model.as_str();
+    let rewritten = match &request {
+        RequestBody::Chat(req) => req.with_model(upstream_model),
+        RequestBody::Embeddings(req) => req.with_model(upstream_model),
+    };
+    drop(request);
+    let upstream_body = match rewritten {
+        Some(bytes) => Bytes::from(bytes),
+        None => body,
+    };
+    ctx.plan = Some(UpstreamPlan {
+        provider: model.targets[target].provider.clone(),
+        model,
+        target,
+        body: upstream_body,
+        stream,
+    });
+    Ok(false)
+}
+
+enum RequestBody<'a> {
+    Chat(ChatRequest<'a>),
+    Embeddings(EmbeddingsRequest<'a>),
+}
+
+/// Finds the virtual key in `Authorization: Bearer` (OpenAI SDKs) or `x-api-key` (Anthropic's).
+fn authenticate(
+    session: &Session,
+    gateway: &Gateway,
+) -> Result<Arc<VirtualKey>, (ErrorType, &'static str)> {
+    let headers = &session.req_header().headers;
+    let presented = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        })
+        .filter(|k| !k.is_empty());
+    let Some(secret) = presented else {
+        return Err((
+            ErrorType::MissingApiKey,
+            "missing API key: send 'Authorization: Bearer <your sluice key>'",
+        ));
+    };
+    gateway
+        .keys
+        .lookup(secret)
+        .cloned()
+        .ok_or((ErrorType::InvalidApiKey, "invalid API key"))
+}
+
+async fn refuse_body(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    error: BodyError,
+) -> pingora::Result<bool> {
+    let (error_type, message) = match error {
+        BodyError::TooLarge { limit } => (
+            ErrorType::RequestTooLarge,
+            format!("request body is larger than this gateway's limit of {limit} bytes"),
+        ),
+        BodyError::LengthRequired => (
+            ErrorType::LengthRequired,
+            format!(
+                "chunked request bodies larger than {} bytes are not supported; send the body with a Content-Length header",
+                body::RETRY_BUFFER_LIMIT
+            ),
+        ),
+        BodyError::InvalidLength => (
+            ErrorType::InvalidRequest,
+            "the Content-Length header is not a valid number".to_owned(),
+        ),
+        BodyError::Encoded(encoding) => (
+            ErrorType::UnsupportedContentEncoding,
+            format!("request bodies with Content-Encoding '{}' are not supported; send plain JSON", truncate(&encoding)),
+        ),
+        BodyError::Read(e) => return Err(e),
+    };
+    respond_error(session, ctx, error_type, &message, None, &[], true).await
+}
+
+fn expects_continue(session: &Session) -> bool {
+    session
+        .req_header()
+        .headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(MAX_ECHOED_NAME) {
+        Some((at, _)) => &s[..at],
+        None => s,
+    }
+}

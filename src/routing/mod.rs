@@ -1,0 +1,103 @@
+//! The routing table built from config: client model names to weighted targets, targets to
+//! providers, providers to their endpoints in Pingora `LoadBalancer`s, and the virtual keys.
+//! One immutable snapshot per config; the request path reads it without locks.
+
+mod discovery;
+mod model;
+mod provider;
+
+pub use model::Model;
+pub use provider::Provider;
+
+use crate::config::{Config, ConfigError};
+use sluice_filters::auth::{glob_match, KeyDigest, KeyTable};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A client's virtual key, as the request path needs it (the secret is not kept).
+#[derive(Debug)]
+pub struct VirtualKey {
+    pub name: String,
+    allowed_models: Option<Vec<String>>,
+}
+
+impl VirtualKey {
+    pub fn may_use(&self, model: &str) -> bool {
+        match &self.allowed_models {
+            None => true,
+            Some(patterns) => patterns.iter().any(|p| glob_match(p, model)),
+        }
+    }
+}
+
+/// Everything the proxy needs to route a request, built once from a validated config.
+pub struct Gateway {
+    pub models: HashMap<String, Arc<Model>>,
+    /// Model names in config order, for `/v1/models`.
+    pub model_names: Vec<String>,
+    pub providers: Vec<Arc<Provider>>,
+    pub keys: KeyTable<Arc<VirtualKey>>,
+    pub max_request_body: usize,
+    /// Reported as `created` in `/v1/models`.
+    pub created: u64,
+}
+
+impl Gateway {
+    /// Builds from a validated config; the errors here are the ones validation also reports.
+    pub fn build(config: &Config) -> Result<Gateway, ConfigError> {
+        let mut providers: HashMap<&str, Arc<Provider>> = HashMap::new();
+        for (name, p) in &config.providers {
+            let provider = Provider::build(name, p, config.server.dns_refresh.0)?;
+            providers.insert(name.as_str(), Arc::new(provider));
+        }
+        let mut models = HashMap::new();
+        for (i, m) in config.models.iter().enumerate() {
+            let model = Model::build(m, &format!("models[{i}]"), &providers)?;
+            models.insert(m.name.clone(), Arc::new(model));
+        }
+        let mut keys = KeyTable::default();
+        for k in &config.keys {
+            let digest = match (&k.key, &k.key_sha256) {
+                (Some(secret), _) => KeyDigest::of(secret),
+                (None, Some(hex)) => KeyDigest::from_hex(hex).ok_or_else(|| {
+                    ConfigError::new(format!("keys.{}.key_sha256", k.name), "not 64 hex digits")
+                })?,
+                (None, None) => {
+                    return Err(ConfigError::new(
+                        format!("keys.{}", k.name),
+                        "set one of 'key' or 'key_sha256'",
+                    ))
+                }
+            };
+            keys.insert(
+                digest,
+                Arc::new(VirtualKey {
+                    name: k.name.clone(),
+                    allowed_models: k.models.clone(),
+                }),
+            );
+        }
+        let mut provider_list: Vec<Arc<Provider>> = providers.into_values().collect();
+        provider_list.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Gateway {
+            models,
+            model_names: config.models.iter().map(|m| m.name.clone()).collect(),
+            providers: provider_list,
+            keys,
+            max_request_body: config.max_request_body.0 as usize,
+            created: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The model names `key` may use, in config order.
+    pub fn models_for<'a>(&'a self, key: &'a VirtualKey) -> impl Iterator<Item = &'a str> + 'a {
+        self.model_names
+            .iter()
+            .map(String::as_str)
+            .filter(|m| key.may_use(m))
+    }
+}

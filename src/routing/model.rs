@@ -1,0 +1,63 @@
+//! A client-facing model and its weighted targets.
+
+use super::provider::Provider;
+use crate::config::{ConfigError, ModelConfig};
+use sluice_filters::balance::WeightedSchedule;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+pub struct Target {
+    pub provider: Arc<Provider>,
+    /// The provider's name for the model, written into the upstream body.
+    pub model: String,
+}
+
+pub struct Model {
+    pub name: String,
+    pub targets: Vec<Target>,
+    schedule: WeightedSchedule,
+    next: AtomicUsize,
+}
+
+impl Model {
+    /// Builds from a validated config entry (every provider reference resolves).
+    pub(super) fn build(
+        config: &ModelConfig,
+        path: &str,
+        providers: &HashMap<&str, Arc<Provider>>,
+    ) -> Result<Model, ConfigError> {
+        let targets: Vec<Target> = config
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let provider = providers.get(t.provider.as_str()).ok_or_else(|| {
+                    ConfigError::new(
+                        format!("{path}.targets[{i}].provider"),
+                        format!("unknown provider '{}'", t.provider),
+                    )
+                })?;
+                Ok(Target {
+                    provider: provider.clone(),
+                    model: t.model.clone(),
+                })
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        let weights: Vec<u32> = config.targets.iter().map(|t| t.weight).collect();
+        let schedule = WeightedSchedule::new(&weights)
+            .map_err(|e| ConfigError::new(format!("{path}.targets"), format!("weights: {e}")))?;
+        Ok(Model {
+            name: config.name.clone(),
+            targets,
+            schedule,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The index of the target for the next request, by smooth weighted round robin.
+    pub fn pick(&self) -> usize {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.schedule.pick(n)
+    }
+}

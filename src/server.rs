@@ -1,0 +1,98 @@
+//! Assembles the Pingora server from a validated config: one background service per provider
+//! (endpoint discovery), the API proxy (which waits for the first discovery), the admin
+//! listener, and any extra services (the demo's mock providers).
+
+use crate::admin::AdminApp;
+use crate::config::{Config, ConfigError};
+use crate::proxy::SluiceProxy;
+use crate::routing::Gateway;
+use arc_swap::ArcSwap;
+use log::info;
+use pingora::apps::HttpServerOptions;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::Server;
+use pingora::services::background::GenBackgroundService;
+use pingora::services::listening::Service;
+use pingora::services::ServiceWithDependents;
+use std::sync::Arc;
+
+/// How the process was started: Pingora's own switches.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunMode {
+    /// Take over the listening sockets of a running sluice (graceful upgrade).
+    pub upgrade: bool,
+    pub daemon: bool,
+}
+
+pub fn build_server(
+    config: &Config,
+    mode: RunMode,
+    extra_services: Vec<Box<dyn ServiceWithDependents>>,
+) -> Result<Server, ConfigError> {
+    let gateway = Arc::new(ArcSwap::from_pointee(Gateway::build(config)?));
+
+    let mut conf = ServerConf {
+        threads: config.server.threads.unwrap_or_else(default_threads),
+        grace_period_seconds: Some(config.server.grace_period.0.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(5),
+        pid_file: config.server.pid_file.clone(),
+        upgrade_sock: config.server.upgrade_sock.clone(),
+        // Retries only move a connect failure to another endpoint of the same provider.
+        max_retries: 8,
+        ..ServerConf::default()
+    };
+    conf.version = 1;
+    let opt = Opt {
+        upgrade: mode.upgrade,
+        daemon: mode.daemon,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    for (name, provider) in &config.providers {
+        info!(
+            "provider {name}: kind {}, {} endpoint(s), {} API key(s)",
+            provider.kind,
+            provider.endpoints.len(),
+            provider.api_keys.len()
+        );
+    }
+    let mut discovery_handles = Vec::new();
+    for provider in &gateway.load().providers {
+        let service = GenBackgroundService::new(
+            format!("endpoints of {}", provider.name),
+            provider.lb.clone(),
+        );
+        discovery_handles.push(server.add_service(service));
+    }
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        SluiceProxy::new(gateway.clone()),
+        "sluice api",
+    );
+    if let Some(logic) = proxy.app_logic_mut() {
+        let mut options = HttpServerOptions::default();
+        options.h2c = true;
+        logic.server_options = Some(options);
+    }
+    proxy.add_tcp(&config.listen.to_string());
+    let proxy_handle = server.add_service(proxy);
+    proxy_handle.add_dependencies(&discovery_handles);
+
+    if let Some(admin_listen) = config.admin_listen {
+        let mut admin = Service::new("sluice admin".to_owned(), AdminApp::new(gateway.clone()));
+        admin.threads = Some(1);
+        admin.add_tcp(&admin_listen.to_string());
+        server.add_service(admin);
+    }
+    for service in extra_services {
+        server.add_boxed_service(service);
+    }
+    Ok(server)
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}

@@ -1,0 +1,56 @@
+//! The gateway's Prometheus metrics, registered in the default registry that
+//! `pingora-prometheus` re-exports (a different `prometheus` version would register into a
+//! different registry and the series would silently not appear).
+//!
+//! Labels are bounded: route templates, configured model and provider names, status codes and
+//! the closed `error_type` vocabulary. Never raw paths, client-sent model names or key secrets.
+
+use once_cell::sync::Lazy;
+use pingora_prometheus::prometheus::{
+    register_histogram_vec, register_int_counter_vec, HistogramVec, IntCounterVec,
+};
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    120.0, 300.0,
+];
+
+/// Requests by route, client-facing model, final status and error type (`none` on success).
+pub static REQUESTS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "sluice_requests_total",
+        "Client requests by route, model, status and error type",
+        &["route", "model", "status", "error_type"]
+    )
+    .expect("metric definition is valid and registered once")
+});
+
+/// Whole-request latency as the client sees it, streams until their last byte.
+pub static REQUEST_DURATION: Lazy<HistogramVec> = Lazy::new(|| {
+    register_histogram_vec!(
+        "sluice_request_duration_seconds",
+        "Time from request arrival to the end of the response",
+        &["route", "model"],
+        LATENCY_BUCKETS.to_vec()
+    )
+    .expect("metric definition is valid and registered once")
+});
+
+/// Upstream latency: from choosing the endpoint to the end of the provider's response.
+pub static UPSTREAM_DURATION: Lazy<HistogramVec> = Lazy::new(|| {
+    register_histogram_vec!(
+        "sluice_upstream_duration_seconds",
+        "Time from connecting to the provider to the end of its response",
+        &["provider", "status"],
+        LATENCY_BUCKETS.to_vec()
+    )
+    .expect("metric definition is valid and registered once")
+});
+
+/// Registers every metric up front, at startup, so a bad definition fails there and never on
+/// the request path, and so every series family is visible on `/metrics` from the start.
+pub fn init() {
+    Lazy::force(&REQUESTS);
+    Lazy::force(&REQUEST_DURATION);
+    Lazy::force(&UPSTREAM_DURATION);
+}

@@ -1,0 +1,261 @@
+//! Test harness: start real `sluice` processes (gateway and mock providers) on loopback ports
+//! and talk HTTP to them. Every process is killed when its handle drops.
+#![allow(dead_code)] // each test module uses a different subset of these helpers
+
+use serde_json::Value;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sluice");
+pub const CLIENT_KEY: &str = "sk-test-client-0001";
+pub const OTHER_KEY: &str = "sk-test-limited-0002";
+pub const UPSTREAM_KEY: &str = "sk-upstream-secret-key";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A child process that is killed on drop.
+pub struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(args: &[&str], log: PathBuf) -> Proc {
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(BIN)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(file.try_clone().expect("log file")))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("start sluice");
+        Proc { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for_port(addr: SocketAddr, proc: &mut Proc) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            panic!(
+                "process exited with {status} before listening:\n{}",
+                proc.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listening on {addr}:\n{}", proc.log());
+}
+
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+/// A mock provider process.
+pub struct Mock {
+    pub addr: SocketAddr,
+    pub proc: Proc,
+    _dir: tempfile::TempDir,
+}
+
+impl Mock {
+    pub fn start(name: &str, extra: &[&str]) -> Mock {
+        let dir = temp_dir();
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let listen = addr.to_string();
+        let mut args = vec!["mock", "--listen", &listen, "--name", name];
+        args.extend_from_slice(extra);
+        let mut proc = Proc::spawn(&args, dir.path().join("mock.log"));
+        wait_for_port(addr, &mut proc);
+        Mock {
+            addr,
+            proc,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// What the mock has received (`GET /__mock/requests`).
+    pub async fn received(&self) -> Value {
+        client()
+            .get(format!("{}/__mock/requests", self.url()))
+            .send()
+            .await
+            .expect("mock stats")
+            .json()
+            .await
+            .expect("mock stats json")
+    }
+
+    pub async fn count(&self) -> u64 {
+        self.received().await["count"].as_u64().unwrap_or(0)
+    }
+
+    pub async fn last_request(&self) -> Value {
+        let stats = self.received().await;
+        stats["requests"]
+            .as_array()
+            .and_then(|r| r.last().cloned())
+            .expect("the mock received a request")
+    }
+
+    pub async fn set_faults(&self, faults: Value) {
+        let resp = client()
+            .post(format!("{}/__mock/faults", self.url()))
+            .json(&faults)
+            .send()
+            .await
+            .expect("set faults");
+        assert_eq!(resp.status(), 200);
+    }
+}
+
+/// A gateway process serving a config.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub proc: Proc,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    /// Starts `sluice serve` on `config_body` (everything after `listen`/`admin_listen`/`server`).
+    pub fn start(config_body: &str) -> Gateway {
+        let dir = temp_dir();
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let config = format!(
+            "listen: {addr}\nadmin_listen: {admin}\nserver:\n  threads: 2\n  grace_period: 0s\n  pid_file: {pid}\n  upgrade_sock: {sock}\n{config_body}",
+            pid = dir.path().join("sluice.pid").display(),
+            sock = dir.path().join("upgrade.sock").display(),
+        );
+        let path = dir.path().join("sluice.yaml");
+        std::fs::write(&path, config).expect("write config");
+        let path = path.to_string_lossy().into_owned();
+        let mut proc = Proc::spawn(&["serve", "-c", &path], dir.path().join("gateway.log"));
+        wait_for_port(admin, &mut proc);
+        wait_for_port(addr, &mut proc);
+        Gateway {
+            addr,
+            admin,
+            proc,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    /// POSTs JSON to `path` with the test client's key.
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        client()
+            .post(self.url(path))
+            .bearer_auth(CLIENT_KEY)
+            .json(body)
+            .send()
+            .await
+            .expect("request to the gateway")
+    }
+
+    pub async fn chat(&self, model: &str) -> reqwest::Response {
+        self.post("/v1/chat/completions", &chat_body(model)).await
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+pub fn chat_body(model: &str) -> Value {
+    serde_json::json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hello"}]
+    })
+}
+
+/// The provider, model and key sections shared by most tests: one mock provider with its own
+/// key, a model `fast` routed to it as `gpt-4o-mini`, a full-access and a limited virtual key.
+pub fn basic_config(mock: &Mock) -> String {
+    format!(
+        r#"
+providers:
+  primary:
+    kind: openai
+    endpoints: [{{url: "{url}"}}]
+    api_keys: ["{UPSTREAM_KEY}"]
+models:
+  - name: fast
+    targets: [{{provider: primary, model: gpt-4o-mini}}]
+  - name: embed
+    targets: [{{provider: primary, model: text-embedding-3-small}}]
+  - name: secret-model
+    targets: [{{provider: primary, model: gpt-4o}}]
+keys:
+  - {{name: full, key: "{CLIENT_KEY}"}}
+  - {{name: limited, key: "{OTHER_KEY}", models: ["fast", "emb*"]}}
+"#,
+        url = mock.url()
+    )
+}
+
+/// Asserts an OpenAI-shaped error body and returns it.
+pub async fn expect_openai_error(resp: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: Value = resp.json().await.expect("error body is JSON");
+    let error = &body["error"];
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(error["type"].is_string(), "{body}");
+    assert_eq!(error["code"], code, "{body}");
+    body
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: real gateway and mock-provider processes on loopback, spoken to over HTTP.
+
+mod common;
+
+mod check;
+mod demo;
+mod errors;
+mod metrics;
+mod request_body;
+mod routing;
+mod streaming;
