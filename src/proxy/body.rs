@@ -43,9 +43,12 @@ pub fn precheck(session: &Session, limit: usize) -> Result<Option<usize>, BodyEr
             return Err(BodyError::Encoded(enc.to_owned()));
         }
     }
-    let chunked = headers
-        .get(http::header::TRANSFER_ENCODING)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+    // HTTP/2 has no chunked coding (a `transfer-encoding` header there is noise): DATA frames
+    // carry the body and `content-length`, when present, is authoritative.
+    let chunked = !session.is_http2()
+        && headers
+            .get(http::header::TRANSFER_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
     if chunked {
         return Ok(None);
     }

@@ -1,0 +1,266 @@
+//! Load harness: the same requests sent directly to a mock provider, through nginx
+//! `proxy_pass` (when nginx is installed) and through sluice, in one run, so the figures can be
+//! quoted as ratios to the direct baseline on a shared, noisy machine.
+//!
+//!     cargo bench --bench load -- [--seconds 10] [--concurrency 32]
+//!
+//! Each path gets the same warm-up, then `--seconds` of closed-loop load at `--concurrency`;
+//! the report gives requests per second and latency percentiles for a small non-streamed chat
+//! completion and for a streamed one (time to the last byte).
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sluice");
+const KEY: &str = "sk-load-harness-key";
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn wait_for(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "nothing listening on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Report {
+    requests: usize,
+    errors: usize,
+    seconds: f64,
+    latencies: Vec<Duration>,
+}
+
+impl Report {
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i]
+    }
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+}
+
+async fn run_load(url: String, body: &'static str, seconds: u64, concurrency: usize) -> Report {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    for _ in 0..concurrency {
+        let (client, url, stop) = (client.clone(), url.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let ok = match client
+                    .post(&url)
+                    .bearer_auth(KEY)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(resp) => resp.status() == 200 && resp.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                if ok {
+                    latencies.push(t.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut report = Report {
+        requests: 0,
+        errors: 0,
+        seconds: 0.0,
+        latencies: Vec::new(),
+    };
+    for task in tasks {
+        let (latencies, errors) = task.await.unwrap();
+        report.errors += errors;
+        report.latencies.extend(latencies);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report.requests = report.latencies.len();
+    report.latencies.sort();
+    report
+}
+
+fn start_nginx(dir: &std::path::Path, listen: SocketAddr, upstream: SocketAddr) -> Option<Killed> {
+    let nginx = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())?;
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 1; daemon off; error_log stderr error; pid {dir}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir};
+  uwsgi_temp_path {dir}; scgi_temp_path {dir};
+  upstream mock {{ server {upstream}; keepalive 128; }}
+  server {{
+    listen {listen};
+    location / {{
+      proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection \"\";
+      proxy_buffering off;
+    }}
+  }}
+}}
+",
+            dir = dir.display()
+        ),
+    )
+    .ok()?;
+    let child = Command::new(nginx)
+        .args([
+            "-p",
+            &dir.display().to_string(),
+            "-c",
+            &conf.display().to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    wait_for(listen);
+    Some(Killed(child))
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; only run when invoked as a bench.
+    let seconds = arg("--seconds", 10);
+    let concurrency = arg("--concurrency", 32) as usize;
+    let dir = tempfile::tempdir().unwrap();
+
+    let mock_addr = free_addr();
+    let _mock = Killed(
+        Command::new(BIN)
+            .args([
+                "mock",
+                "--listen",
+                &mock_addr.to_string(),
+                "--chunks",
+                "8",
+                "--chunk-delay-ms",
+                "0",
+                "--threads",
+                "1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(mock_addr);
+
+    let gw_addr = free_addr();
+    let config = dir.path().join("sluice.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: {gw_addr}\nserver: {{threads: 1, pid_file: {d}/s.pid, upgrade_sock: {d}/s.sock}}\nproviders:\n  mock: {{kind: openai, endpoints: [{{url: \"http://{mock_addr}\"}}], api_keys: [sk-upstream]}}\nmodels:\n  - {{name: gpt-4o-mini, targets: [{{provider: mock, model: gpt-4o-mini}}]}}\nkeys:\n  - {{name: load, key: {KEY}}}\n",
+            d = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let _gateway = Killed(
+        Command::new(BIN)
+            .args(["serve", "-c", &config.display().to_string()])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(gw_addr);
+
+    let nginx_addr = free_addr();
+    let nginx = start_nginx(dir.path(), nginx_addr, mock_addr);
+
+    let mut paths = vec![("direct", mock_addr)];
+    if nginx.is_some() {
+        paths.push(("nginx", nginx_addr));
+    }
+    paths.push(("sluice", gw_addr));
+
+    const CHAT: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello in five words."}],"temperature":0.2}"#;
+    const STREAM: &str = r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello in five words."}]}"#;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("load: {seconds}s per path, concurrency {concurrency}, one worker thread per server");
+    for (label, body) in [("chat", CHAT), ("stream", STREAM)] {
+        println!(
+            "\n{label:<8} {:<8} {:>9} {:>9} {:>9} {:>9} {:>7}",
+            "path", "req/s", "p50", "p90", "p99", "errors"
+        );
+        let mut baseline: Option<(f64, Duration)> = None;
+        for (name, addr) in &paths {
+            let url = format!("http://{addr}/v1/chat/completions");
+            runtime.block_on(run_load(url.clone(), body, 1, concurrency));
+            let r = runtime.block_on(run_load(url, body, seconds, concurrency));
+            let p50 = r.percentile(0.5);
+            println!(
+                "{label:<8} {name:<8} {:>9.0} {:>9.2?} {:>9.2?} {:>9.2?} {:>7}",
+                r.rps(),
+                p50,
+                r.percentile(0.9),
+                r.percentile(0.99),
+                r.errors
+            );
+            match baseline {
+                None => baseline = Some((r.rps(), p50)),
+                Some((rps0, p50_0)) => println!(
+                    "{:<17} throughput {:.2}x direct, p50 {:.2}x direct (+{:.0?})",
+                    "",
+                    r.rps() / rps0,
+                    p50.as_secs_f64() / p50_0.as_secs_f64(),
+                    p50.saturating_sub(p50_0)
+                ),
+            }
+        }
+    }
+}
