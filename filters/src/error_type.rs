@@ -13,6 +13,8 @@ pub enum ErrorType {
     MethodNotAllowed,
     InvalidJson,
     InvalidRequest,
+    /// Valid, but the target provider cannot do what was asked (e.g. `n > 1` on Anthropic).
+    UnsupportedByProvider,
     UnsupportedContentEncoding,
     LengthRequired,
     RequestTooLarge,
@@ -36,6 +38,7 @@ impl ErrorType {
             ErrorType::MethodNotAllowed => "method_not_allowed",
             ErrorType::InvalidJson => "invalid_json",
             ErrorType::InvalidRequest => "invalid_request",
+            ErrorType::UnsupportedByProvider => "unsupported_by_provider",
             ErrorType::UnsupportedContentEncoding => "unsupported_content_encoding",
             ErrorType::LengthRequired => "length_required",
             ErrorType::RequestTooLarge => "request_too_large",
@@ -54,7 +57,9 @@ impl ErrorType {
             ErrorType::ModelNotAllowed => 403,
             ErrorType::ModelNotFound | ErrorType::RouteNotFound => 404,
             ErrorType::MethodNotAllowed => 405,
-            ErrorType::InvalidJson | ErrorType::InvalidRequest => 400,
+            ErrorType::InvalidJson
+            | ErrorType::InvalidRequest
+            | ErrorType::UnsupportedByProvider => 400,
             ErrorType::UnsupportedContentEncoding => 415,
             ErrorType::LengthRequired => 411,
             ErrorType::RequestTooLarge => 413,
@@ -72,6 +77,22 @@ impl ErrorType {
             403 => "permission_error",
             404 => "not_found_error",
             429 => "rate_limit_error",
+            400..=499 => "invalid_request_error",
+            _ => "api_error",
+        }
+    }
+}
+
+impl ErrorType {
+    /// Anthropic's `error.type` for this failure.
+    pub fn anthropic_type(self) -> &'static str {
+        match self.status() {
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            504 => "timeout_error",
             400..=499 => "invalid_request_error",
             _ => "api_error",
         }

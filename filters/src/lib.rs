@@ -6,7 +6,11 @@
 pub mod api;
 pub mod auth;
 pub mod balance;
+pub mod canonical;
 pub mod error_type;
 pub mod json;
+pub mod providers;
+pub mod stream;
+pub mod translate;
 
 pub use error_type::ErrorType;

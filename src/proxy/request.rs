@@ -9,9 +9,10 @@ use crate::routing::{Gateway, VirtualKey};
 use bytes::Bytes;
 use pingora::proxy::Session;
 use sluice_filters::api::openai::{
-    model_list_body, model_object_body, ChatRequest, EmbeddingsRequest, RequestError,
+    model_list_body, model_object_body, ChatRequest, EmbeddingsRequest,
 };
 use sluice_filters::api::route::{match_route, Route, RouteMatch};
+use sluice_filters::api::RequestError;
 use sluice_filters::ErrorType;
 use std::sync::Arc;
 
@@ -140,7 +141,8 @@ async fn proxied_request(
             message,
             param,
         }) => {
-            return respond_error(session, ctx, error_type, &message, param, &[], false).await;
+            return respond_error(session, ctx, error_type, &message, param.as_deref(), &[], false)
+                .await;
         }
     };
 

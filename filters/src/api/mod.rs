@@ -1,4 +1,7 @@
-//! Wire types and views of the APIs sluice speaks to clients.
+//! What clients send: routes, the OpenAI request views of the passthrough path, request errors.
 
 pub mod openai;
+mod request_error;
 pub mod route;
+
+pub use request_error::RequestError;

@@ -98,23 +98,44 @@ impl<'a> TopLevelObject<'a> {
         out
     }
 
-    /// The input with `"key": value` added as the last top-level field.
-    pub fn append_field(&self, key: &str, value_json: &[u8]) -> Vec<u8> {
-        // The object's closing brace is the last non-whitespace byte (the scan validated that).
+    /// The input with several values replaced (`edits`: span and new JSON, in any order) and
+    /// fields appended (`appends`: key and JSON value), built in one pass.
+    pub fn rewrite(
+        &self,
+        edits: &mut [(Range<usize>, Vec<u8>)],
+        appends: &[(&str, &[u8])],
+    ) -> Vec<u8> {
+        edits.sort_by_key(|(span, _)| span.start);
+        let extra: usize = edits.iter().map(|(_, v)| v.len()).sum::<usize>()
+            + appends.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>();
+        let mut out = Vec::with_capacity(self.input.len() + extra);
+        let mut at = 0;
+        for (span, value) in edits.iter() {
+            out.extend_from_slice(&self.input[at..span.start]);
+            out.extend_from_slice(value);
+            at = span.end;
+        }
+        if appends.is_empty() {
+            out.extend_from_slice(&self.input[at..]);
+            return out;
+        }
         let close = self
             .input
             .iter()
             .rposition(|b| *b == b'}')
-            .unwrap_or(self.input.len());
-        let key_json = serde_json::to_string(key).unwrap_or_default();
-        let mut out = Vec::with_capacity(self.input.len() + key_json.len() + value_json.len() + 2);
-        out.extend_from_slice(&self.input[..close]);
-        if !self.fields.is_empty() {
-            out.push(b',');
+            .unwrap_or(self.input.len())
+            .max(at);
+        out.extend_from_slice(&self.input[at..close]);
+        let mut has_fields = !self.fields.is_empty();
+        for (key, value) in appends {
+            if has_fields {
+                out.push(b',');
+            }
+            has_fields = true;
+            out.extend_from_slice(serde_json::to_string(key).unwrap_or_default().as_bytes());
+            out.push(b':');
+            out.extend_from_slice(value);
         }
-        out.extend_from_slice(key_json.as_bytes());
-        out.push(b':');
-        out.extend_from_slice(value_json);
         out.extend_from_slice(&self.input[close..]);
         out
     }
@@ -219,12 +240,25 @@ mod tests {
     }
 
     #[test]
-    fn append_field_keeps_the_object_valid() {
+    fn rewrite_edits_and_appends_in_one_pass() {
+        let body = br#"{"stream":true,"model":"a","messages":[]}"#;
+        let obj = TopLevelObject::parse(body).unwrap();
+        let model = obj.get("model").unwrap().span.clone();
+        let stream = obj.get("stream").unwrap().span.clone();
+        let out = obj.rewrite(
+            &mut [(model, br#""bb""#.to_vec()), (stream, b"false".to_vec())],
+            &[("x", b"1")],
+        );
+        assert_eq!(out, br#"{"stream":false,"model":"bb","messages":[],"x":1}"#);
+    }
+
+    #[test]
+    fn appending_keeps_the_object_valid() {
         let obj = TopLevelObject::parse(br#"{"a":1} "#).unwrap();
-        let out = obj.append_field("b", b"true");
+        let out = obj.rewrite(&mut [], &[("b", b"true")]);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["b"], true);
         let empty = TopLevelObject::parse(b"{}").unwrap();
-        assert_eq!(empty.append_field("x", b"1"), br#"{"x":1}"#);
+        assert_eq!(empty.rewrite(&mut [], &[("x", b"1")]), br#"{"x":1}"#);
     }
 }

@@ -1,35 +1,12 @@
 //! OpenAI-shaped error bodies: `{"error":{"message","type","param","code"}}`.
 
 use crate::error_type::ErrorType;
-use serde::Serialize;
-
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: Body<'a>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    message: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    param: Option<&'a str>,
-    code: &'static str,
-}
+use crate::providers::openai::encode_error;
 
 /// The JSON body an OpenAI client expects for a gateway error. `param` names the offending
 /// request field when there is one, as OpenAI does.
 pub fn error_body(error_type: ErrorType, message: &str, param: Option<&str>) -> Vec<u8> {
-    let envelope = Envelope {
-        error: Body {
-            message,
-            kind: error_type.openai_type(),
-            param,
-            code: error_type.as_str(),
-        },
-    };
-    // Serializing plain strings into a Vec cannot fail.
-    serde_json::to_vec(&envelope).unwrap_or_default()
+    encode_error(error_type.openai_type(), error_type.as_str(), message, param)
 }
 
 #[cfg(test)]

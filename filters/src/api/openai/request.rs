@@ -1,38 +1,10 @@
 //! Views of OpenAI request bodies: the few top-level fields the gateway reads (model, stream),
 //! validated, with the rest left as the client's bytes. See `json::TopLevelObject` for why.
 
-use crate::error_type::ErrorType;
-use crate::json::{Field, ObjectScanError, TopLevelObject};
+use crate::api::RequestError;
+use crate::json::{Field, TopLevelObject};
 use std::borrow::Cow;
 use std::ops::Range;
-
-/// Why a request body was refused, ready to become a 400 in the client's dialect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestError {
-    pub error_type: ErrorType,
-    pub message: String,
-    pub param: Option<&'static str>,
-}
-
-impl RequestError {
-    fn invalid(message: impl Into<String>, param: &'static str) -> Self {
-        RequestError {
-            error_type: ErrorType::InvalidRequest,
-            message: message.into(),
-            param: Some(param),
-        }
-    }
-}
-
-impl From<ObjectScanError> for RequestError {
-    fn from(e: ObjectScanError) -> Self {
-        RequestError {
-            error_type: ErrorType::InvalidJson,
-            message: e.to_string(),
-            param: None,
-        }
-    }
-}
 
 /// `POST /v1/chat/completions`.
 #[derive(Debug)]
@@ -74,6 +46,15 @@ impl<'a> ChatRequest<'a> {
     /// The body with `model` replaced, or `None` when the target's model name is the same.
     pub fn with_model(&self, upstream_model: &str) -> Option<Vec<u8>> {
         replace_model(&self.object, &self.model, &self.model_span, upstream_model)
+    }
+
+    /// The scanned top-level fields, for edits beyond the model name.
+    pub fn object(&self) -> &TopLevelObject<'a> {
+        &self.object
+    }
+
+    pub fn model_span(&self) -> Range<usize> {
+        self.model_span.clone()
     }
 }
 
@@ -174,6 +155,7 @@ fn replace_model(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error_type::ErrorType;
 
     const CHAT: &[u8] = br#"{"messages":[{"role":"user","content":"Hello"}],"model":"fast","stream":true,"temperature":0.2}"#;
 
@@ -234,7 +216,7 @@ mod tests {
         ];
         for (body, param, kind) in cases {
             let err = ChatRequest::parse(body).unwrap_err();
-            assert_eq!(err.param, Some(*param), "{}", String::from_utf8_lossy(body));
+            assert_eq!(err.param.as_deref(), Some(*param), "{}", String::from_utf8_lossy(body));
             assert_eq!(err.error_type, *kind);
         }
     }
@@ -251,6 +233,6 @@ mod tests {
         let ok = EmbeddingsRequest::parse(br#"{"model":"e","input":"hi"}"#).unwrap();
         assert_eq!(ok.model, "e");
         let err = EmbeddingsRequest::parse(br#"{"model":"e"}"#).unwrap_err();
-        assert_eq!(err.param, Some("input"));
+        assert_eq!(err.param.as_deref(), Some("input"));
     }
 }

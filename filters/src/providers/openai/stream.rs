@@ -1,0 +1,459 @@
+//! OpenAI chat-completion chunk streams: decoded from OpenAI-dialect upstreams into canonical
+//! events, and encoded for OpenAI clients out of them.
+
+use super::wire::{ExtraContentWire, UsageOut, UsageWire};
+use super::error::{decode_error, encode_error};
+use crate::canonical::{FailureKind, StopReason, StreamEvent, UpstreamFailure, Usage};
+use crate::stream::{SseEvent, SseFramer};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+#[derive(Deserialize)]
+struct ChunkWire<'a> {
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    choices: Vec<ChunkChoiceWire<'a>>,
+    #[serde(default)]
+    usage: Option<UsageWire>,
+    #[serde(default)]
+    x_groq: Option<XGroqWire>,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct XGroqWire {
+    #[serde(default)]
+    usage: Option<UsageWire>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoiceWire<'a> {
+    #[serde(default)]
+    index: u32,
+    #[serde(default, borrow)]
+    delta: Option<DeltaWire<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct DeltaWire<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<ToolDeltaWire<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ToolDeltaWire<'a> {
+    #[serde(default)]
+    index: u32,
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    function: Option<FunctionDeltaWire<'a>>,
+    #[serde(default, borrow)]
+    extra_content: Option<ExtraContentWire<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDeltaWire<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
+}
+
+/// Turns an OpenAI-dialect SSE stream into canonical events.
+#[derive(Debug, Default)]
+pub struct StreamDecoder {
+    sse: SseFramer,
+    state: DecodeState,
+}
+
+#[derive(Debug, Default)]
+struct DecodeState {
+    started: bool,
+    finished: bool,
+    ended: bool,
+    saw_tool: bool,
+    /// Tool calls opened so far, by OpenAI index (a start is emitted once per call).
+    opened_tools: Vec<u32>,
+}
+
+impl StreamDecoder {
+    pub fn new() -> Self {
+        StreamDecoder::default()
+    }
+
+    pub fn feed(&mut self, input: &[u8], emit: &mut dyn FnMut(StreamEvent<'_>)) {
+        let state = &mut self.state;
+        let overflow = self.sse.feed(input, &mut |event| state.on_event(event, emit));
+        if overflow.is_err() {
+            self.state.fail(emit, "the upstream stream is not valid server-sent events");
+        }
+    }
+
+    /// End of the upstream body: a stream that did not finish is reported as cut.
+    pub fn finish(&mut self, emit: &mut dyn FnMut(StreamEvent<'_>)) {
+        let state = &mut self.state;
+        self.sse.finish(&mut |event| state.on_event(event, emit));
+        if self.state.ended {
+            return;
+        }
+        if self.state.finished {
+            // Some compatible servers end without `[DONE]`; a finish reason was seen, so the
+            // answer is complete.
+            self.state.ended = true;
+            emit(StreamEvent::End);
+        } else {
+            self.state.fail(emit, "the upstream stream ended before the response was complete");
+        }
+    }
+}
+
+impl DecodeState {
+    fn fail(&mut self, emit: &mut dyn FnMut(StreamEvent<'_>), message: &'static str) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        emit(StreamEvent::Error(UpstreamFailure {
+            kind: FailureKind::Server,
+            status: 502,
+            message: Cow::Borrowed(message),
+            retry_after: None,
+        }));
+    }
+
+    fn on_event(&mut self, event: SseEvent<'_>, emit: &mut dyn FnMut(StreamEvent<'_>)) {
+        if self.ended {
+            return;
+        }
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            self.ended = true;
+            emit(StreamEvent::End);
+            return;
+        }
+        let chunk: ChunkWire<'_> = match serde_json::from_str(data) {
+            Ok(chunk) => chunk,
+            Err(_) => return self.fail(emit, "the upstream sent a malformed stream chunk"),
+        };
+        if chunk.error.is_some() {
+            let failure = decode_error(500, data.as_bytes());
+            self.ended = true;
+            emit(StreamEvent::Error(failure));
+            return;
+        }
+        if !self.started {
+            self.started = true;
+            emit(StreamEvent::Start {
+                id: chunk.id.unwrap_or_default(),
+                model: chunk.model.unwrap_or_default(),
+            });
+        }
+        for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
+            if let Some(delta) = choice.delta {
+                if let Some(r) = delta.reasoning_content.filter(|r| !r.is_empty()) {
+                    emit(StreamEvent::Thinking(r));
+                }
+                if let Some(t) = delta.content.filter(|t| !t.is_empty()) {
+                    emit(StreamEvent::Text(t));
+                }
+                if let Some(t) = delta.refusal.filter(|t| !t.is_empty()) {
+                    emit(StreamEvent::Text(t));
+                }
+                for call in delta.tool_calls.unwrap_or_default() {
+                    let function = call.function;
+                    let (name, arguments) = match function {
+                        Some(f) => (f.name, f.arguments),
+                        None => (None, None),
+                    };
+                    if !self.opened_tools.contains(&call.index) {
+                        self.opened_tools.push(call.index);
+                        self.saw_tool = true;
+                        emit(StreamEvent::ToolStart {
+                            index: call.index,
+                            id: call
+                                .id
+                                .unwrap_or_else(|| Cow::Owned(format!("call_{}", call.index))),
+                            name: name.unwrap_or_default(),
+                            signature: call.extra_content.map(|e| e.google.thought_signature),
+                        });
+                    }
+                    if let Some(args) = arguments.filter(|a| !a.is_empty()) {
+                        emit(StreamEvent::ToolArgs {
+                            index: call.index,
+                            fragment: args,
+                        });
+                    }
+                }
+            }
+            if let Some(reason) = choice.finish_reason {
+                self.finished = true;
+                emit(StreamEvent::Finish(
+                    StopReason::from_openai(&reason).with_tool_calls(self.saw_tool),
+                ));
+            }
+        }
+        if let Some(usage) = chunk.usage.or(chunk.x_groq.and_then(|x| x.usage)) {
+            emit(StreamEvent::Usage(usage.canonical()));
+        }
+    }
+}
+
+/// Writes canonical events as OpenAI `chat.completion.chunk` SSE events.
+#[derive(Debug)]
+pub struct StreamEncoder {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+    started: bool,
+    finished: bool,
+    done: bool,
+    usage: Usage,
+}
+
+#[derive(Serialize)]
+struct ChunkOut<'a, D: Serialize> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [ChoiceOut<D>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Option<()>>,
+}
+
+#[derive(Serialize)]
+struct ChoiceOut<D: Serialize> {
+    index: u32,
+    delta: D,
+    logprobs: Option<()>,
+    finish_reason: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct RoleDelta {
+    role: &'static str,
+    content: &'static str,
+}
+
+#[derive(Serialize)]
+struct ContentDelta<'a> {
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct ReasoningDelta<'a> {
+    reasoning_content: &'a str,
+}
+
+#[derive(Serialize)]
+struct EmptyDelta {}
+
+#[derive(Serialize)]
+struct ToolDelta<'a> {
+    tool_calls: [ToolCallDelta<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct ToolCallDelta<'a> {
+    index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: FunctionDelta<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra_content: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct FunctionDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+struct UsageChunkOut<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [(); 0],
+    usage: UsageOut,
+}
+
+impl StreamEncoder {
+    /// `id` and `model` are used until the upstream names its own (a `Start` event).
+    pub fn new(id: &str, model: &str, created: u64, include_usage: bool) -> Self {
+        StreamEncoder {
+            id: id.to_owned(),
+            model: model.to_owned(),
+            created,
+            include_usage,
+            started: false,
+            finished: false,
+            done: false,
+            usage: Usage::default(),
+        }
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    fn chunk<D: Serialize>(&self, delta: D, finish: Option<&'static str>, out: &mut Vec<u8>) {
+        let chunk = ChunkOut {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: [ChoiceOut {
+                index: 0,
+                delta,
+                logprobs: None,
+                finish_reason: finish,
+            }],
+            usage: self.include_usage.then_some(None),
+        };
+        write_data(out, &chunk);
+    }
+
+    fn ensure_started(&mut self, out: &mut Vec<u8>) {
+        if !self.started {
+            self.started = true;
+            self.chunk(
+                RoleDelta {
+                    role: "assistant",
+                    content: "",
+                },
+                None,
+                out,
+            );
+        }
+    }
+
+    pub fn encode(&mut self, event: &StreamEvent<'_>, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        match event {
+            StreamEvent::Start { id, model } => {
+                if !id.is_empty() {
+                    self.id.clone_from(&id.to_string());
+                }
+                if !model.is_empty() {
+                    self.model.clone_from(&model.to_string());
+                }
+                self.ensure_started(out);
+            }
+            StreamEvent::Text(text) => {
+                self.ensure_started(out);
+                self.chunk(ContentDelta { content: text }, None, out);
+            }
+            StreamEvent::Thinking(text) => {
+                self.ensure_started(out);
+                self.chunk(ReasoningDelta { reasoning_content: text }, None, out);
+            }
+            StreamEvent::ThinkingSignature(_) => {}
+            StreamEvent::ToolStart {
+                index,
+                id,
+                name,
+                signature,
+            } => {
+                self.ensure_started(out);
+                let delta = ToolDelta {
+                    tool_calls: [ToolCallDelta {
+                        index: *index,
+                        id: Some(id),
+                        kind: Some("function"),
+                        function: FunctionDelta {
+                            name: Some(name),
+                            arguments: "",
+                        },
+                        extra_content: signature
+                            .as_ref()
+                            .map(|s| serde_json::json!({"google": {"thought_signature": s}})),
+                    }],
+                };
+                self.chunk(delta, None, out);
+            }
+            StreamEvent::ToolArgs { index, fragment } => {
+                self.ensure_started(out);
+                let delta = ToolDelta {
+                    tool_calls: [ToolCallDelta {
+                        index: *index,
+                        id: None,
+                        kind: None,
+                        function: FunctionDelta {
+                            name: None,
+                            arguments: fragment,
+                        },
+                        extra_content: None,
+                    }],
+                };
+                self.chunk(delta, None, out);
+            }
+            StreamEvent::Finish(reason) => {
+                if !self.finished {
+                    self.finished = true;
+                    self.ensure_started(out);
+                    self.chunk(EmptyDelta {}, Some(reason.openai()), out);
+                }
+            }
+            StreamEvent::Usage(usage) => self.usage = *usage,
+            StreamEvent::Error(failure) => {
+                self.done = true;
+                out.extend_from_slice(b"data: ");
+                out.extend_from_slice(&encode_error(
+                    failure.kind.openai_type(),
+                    failure.kind.openai_code(),
+                    &failure.message,
+                    None,
+                ));
+                out.extend_from_slice(b"\n\n");
+            }
+            StreamEvent::End => {
+                self.done = true;
+                self.ensure_started(out);
+                if self.include_usage {
+                    write_data(
+                        out,
+                        &UsageChunkOut {
+                            id: &self.id,
+                            object: "chat.completion.chunk",
+                            created: self.created,
+                            model: &self.model,
+                            choices: [],
+                            usage: UsageOut::from(&self.usage),
+                        },
+                    );
+                }
+                out.extend_from_slice(b"data: [DONE]\n\n");
+            }
+        }
+    }
+}
+
+/// Appends `data: <json>\n\n`.
+pub(crate) fn write_data<T: Serialize>(out: &mut Vec<u8>, value: &T) {
+    out.extend_from_slice(b"data: ");
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.extend_from_slice(b"{}");
+    }
+    out.extend_from_slice(b"\n\n");
+}

@@ -1,0 +1,179 @@
+//! The upstream request for one target: the client's bytes with the model renamed (same
+//! dialect), or decoded and re-encoded for the target's dialect. Called once per attempt, so
+//! a fallback to another provider gets a body in its own dialect.
+
+use super::path::Api;
+use super::{is_passthrough, ClientDialect, UpstreamDialect};
+use crate::api::openai::{ChatRequest, EmbeddingsRequest};
+use crate::api::RequestError;
+use crate::canonical::Request;
+use crate::providers::{anthropic, gemini, openai};
+use serde::Deserialize;
+
+/// Where the request goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub dialect: UpstreamDialect,
+    /// The provider's model (or Azure deployment) name.
+    pub model: &'a str,
+    /// `max_tokens` for providers that require one when the client sent none.
+    pub default_max_tokens: u64,
+    pub api: Api,
+}
+
+#[derive(Debug)]
+pub struct PreparedRequest {
+    /// The body to send; `None` means the client's bytes unchanged.
+    pub body: Option<Vec<u8>>,
+    pub stream: bool,
+    /// Whether the client asked for usage in its stream (sluice always asks upstream).
+    pub client_wants_usage: bool,
+    /// JSON mode became a forced tool call (Anthropic); its input is the answer.
+    pub json_tool: bool,
+}
+
+pub fn prepare_request(
+    client: ClientDialect,
+    body: &[u8],
+    target: &Target<'_>,
+) -> Result<PreparedRequest, RequestError> {
+    match target.api {
+        Api::Embeddings => prepare_embeddings(body, target),
+        Api::CountTokens => prepare_count_tokens(client, body, target),
+        Api::Chat if is_passthrough(client, target.dialect) => passthrough_chat(client, body, target),
+        Api::Chat => translated_chat(client, body, target),
+    }
+}
+
+fn prepare_embeddings(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, RequestError> {
+    if !matches!(target.dialect, UpstreamDialect::OpenAi | UpstreamDialect::Azure) {
+        return Err(RequestError::unsupported(
+            format!("embeddings are not available from a {} provider", target.dialect.as_str()),
+            "model",
+        ));
+    }
+    let view = EmbeddingsRequest::parse(body)?;
+    Ok(PreparedRequest {
+        body: view.with_model(target.model),
+        stream: false,
+        client_wants_usage: false,
+        json_tool: false,
+    })
+}
+
+fn prepare_count_tokens(
+    client: ClientDialect,
+    body: &[u8],
+    target: &Target<'_>,
+) -> Result<PreparedRequest, RequestError> {
+    if client != ClientDialect::Anthropic || target.dialect != UpstreamDialect::Anthropic {
+        return Err(RequestError::unsupported(
+            "token counting is forwarded to Anthropic providers only",
+            "model",
+        ));
+    }
+    let view = ChatRequest::parse(body)?;
+    Ok(PreparedRequest {
+        body: view.with_model(target.model),
+        stream: false,
+        client_wants_usage: false,
+        json_tool: false,
+    })
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+fn passthrough_chat(
+    client: ClientDialect,
+    body: &[u8],
+    target: &Target<'_>,
+) -> Result<PreparedRequest, RequestError> {
+    let view = ChatRequest::parse(body)?;
+    let object = view.object();
+    let mut edits = Vec::with_capacity(2);
+    if view.model != target.model {
+        edits.push((
+            view.model_span(),
+            serde_json::to_vec(target.model).unwrap_or_default(),
+        ));
+    }
+    let mut appends: Vec<(&str, &[u8])> = Vec::new();
+    let mut client_wants_usage = client == ClientDialect::Anthropic;
+    if view.stream && client == ClientDialect::OpenAi {
+        // Ask for the usage chunk so the stream can be metered; it is dropped on the way back
+        // if the client did not ask for it.
+        match object.get("stream_options") {
+            None => appends.push(("stream_options", br#"{"include_usage":true}"#)),
+            Some(field) => {
+                let options: StreamOptions = serde_json::from_str(field.value).map_err(|_| {
+                    RequestError::invalid("stream_options must be an object", "stream_options")
+                })?;
+                client_wants_usage = options.include_usage;
+                if !options.include_usage {
+                    let mut map: serde_json::Map<String, serde_json::Value> =
+                        serde_json::from_str(field.value).unwrap_or_default();
+                    map.insert("include_usage".into(), serde_json::Value::Bool(true));
+                    edits.push((
+                        field.span.clone(),
+                        serde_json::to_vec(&map).unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+    }
+    let body = if edits.is_empty() && appends.is_empty() {
+        None
+    } else {
+        Some(object.rewrite(&mut edits, &appends))
+    };
+    Ok(PreparedRequest {
+        body,
+        stream: view.stream,
+        client_wants_usage,
+        json_tool: false,
+    })
+}
+
+fn translated_chat(
+    client: ClientDialect,
+    body: &[u8],
+    target: &Target<'_>,
+) -> Result<PreparedRequest, RequestError> {
+    let request: Request<'_> = match client {
+        ClientDialect::OpenAi => openai::decode_request(body)?,
+        ClientDialect::Anthropic => anthropic::decode_request(body)?,
+    };
+    let mut json_tool = false;
+    let encoded = match target.dialect {
+        UpstreamDialect::OpenAi | UpstreamDialect::Azure => {
+            openai::encode_request(&request, openai::EncodeOptions::for_model(target.model))
+        }
+        UpstreamDialect::Anthropic => {
+            let encoded = anthropic::encode_request(
+                &request,
+                anthropic::EncodeOptions {
+                    model: target.model,
+                    default_max_tokens: target.default_max_tokens,
+                },
+            )?;
+            json_tool = encoded.json_tool;
+            encoded.body
+        }
+        UpstreamDialect::Gemini => gemini::encode_request(
+            &request,
+            gemini::EncodeOptions {
+                include_thoughts: request.reasoning.is_some(),
+            },
+        )?,
+    };
+    Ok(PreparedRequest {
+        body: Some(encoded),
+        stream: request.stream,
+        client_wants_usage: request.include_usage,
+        json_tool,
+    })
+}

@@ -1,0 +1,224 @@
+//! One streamed response, upstream bytes in, client bytes out: passthrough for same-dialect
+//! exchanges, decode-to-canonical-and-encode for every other pair. A plain state machine, since
+//! Pingora's body filter is synchronous; it keeps only the unfinished SSE tail between calls.
+
+use super::json_tool::StreamUnwrap;
+use super::{is_passthrough, ClientDialect, UpstreamDialect};
+use crate::canonical::{FailureKind, StreamEvent, Usage};
+use crate::providers::openai::PassthroughEnd;
+use crate::providers::{anthropic, gemini, openai};
+
+/// What the translator needs besides the bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSpec<'a> {
+    pub client: ClientDialect,
+    pub upstream: UpstreamDialect,
+    /// Used for the client's ids and model until the upstream names its own.
+    pub id: &'a str,
+    pub model: &'a str,
+    pub created: u64,
+    pub client_wants_usage: bool,
+    pub json_tool: bool,
+}
+
+/// How the stream ended, as far as the translator has seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamOutcome {
+    Open,
+    Completed,
+    Failed(FailureKind),
+}
+
+pub struct StreamTranslator {
+    inner: Inner,
+    client: ClientDialect,
+    usage: Usage,
+    outcome: StreamOutcome,
+}
+
+enum Inner {
+    OpenAiPassthrough(openai::Passthrough),
+    AnthropicPassthrough(anthropic::Passthrough),
+    Translate {
+        decoder: Decoder,
+        encoder: Encoder,
+        unwrap: Option<StreamUnwrap>,
+    },
+}
+
+enum Decoder {
+    OpenAi(openai::StreamDecoder),
+    Anthropic(anthropic::StreamDecoder),
+    Gemini(gemini::StreamDecoder),
+}
+
+enum Encoder {
+    OpenAi(openai::StreamEncoder),
+    Anthropic(anthropic::StreamEncoder),
+}
+
+impl Encoder {
+    fn encode(&mut self, event: &StreamEvent<'_>, out: &mut Vec<u8>) {
+        match self {
+            Encoder::OpenAi(e) => e.encode(event, out),
+            Encoder::Anthropic(e) => e.encode(event, out),
+        }
+    }
+}
+
+impl StreamTranslator {
+    pub fn new(spec: StreamSpec<'_>) -> Self {
+        let inner = if is_passthrough(spec.client, spec.upstream) {
+            match spec.client {
+                ClientDialect::OpenAi => {
+                    Inner::OpenAiPassthrough(openai::Passthrough::new(spec.client_wants_usage))
+                }
+                ClientDialect::Anthropic => Inner::AnthropicPassthrough(anthropic::Passthrough::new()),
+            }
+        } else {
+            let decoder = match spec.upstream {
+                UpstreamDialect::OpenAi | UpstreamDialect::Azure => {
+                    Decoder::OpenAi(openai::StreamDecoder::new())
+                }
+                UpstreamDialect::Anthropic => Decoder::Anthropic(anthropic::StreamDecoder::new()),
+                UpstreamDialect::Gemini => Decoder::Gemini(gemini::StreamDecoder::new(spec.id)),
+            };
+            let encoder = match spec.client {
+                ClientDialect::OpenAi => Encoder::OpenAi(openai::StreamEncoder::new(
+                    spec.id,
+                    spec.model,
+                    spec.created,
+                    spec.client_wants_usage,
+                )),
+                ClientDialect::Anthropic => {
+                    Encoder::Anthropic(anthropic::StreamEncoder::new(spec.id, spec.model))
+                }
+            };
+            Inner::Translate {
+                decoder,
+                encoder,
+                unwrap: spec.json_tool.then(StreamUnwrap::default),
+            }
+        };
+        StreamTranslator {
+            inner,
+            client: spec.client,
+            usage: Usage::default(),
+            outcome: StreamOutcome::Open,
+        }
+    }
+
+    /// Translates one upstream chunk, appending what the client should receive to `out`.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        self.run(Some(input), out);
+    }
+
+    /// The upstream body ended (or broke): flushes the rest and, if the stream did not finish,
+    /// ends the client's stream with an in-band error instead of a clean end.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        self.run(None, out);
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    pub fn outcome(&self) -> StreamOutcome {
+        self.outcome
+    }
+
+    fn run(&mut self, input: Option<&[u8]>, out: &mut Vec<u8>) {
+        match &mut self.inner {
+            Inner::OpenAiPassthrough(p) => {
+                match input {
+                    Some(bytes) => p.feed(bytes, out),
+                    None => p.finish(out),
+                }
+                self.usage = p.usage();
+                self.outcome = passthrough_outcome(p.end());
+                if input.is_none() && self.outcome == StreamOutcome::Open && p.finished() {
+                    // Servers that end without `[DONE]` after the finish reason (several
+                    // compatible ones do): the answer is whole, so end it the standard way.
+                    out.extend_from_slice(b"data: [DONE]\n\n");
+                    self.outcome = StreamOutcome::Completed;
+                }
+            }
+            Inner::AnthropicPassthrough(p) => {
+                match input {
+                    Some(bytes) => p.feed(bytes, out),
+                    None => p.finish(out),
+                }
+                self.usage = p.usage();
+                self.outcome = passthrough_outcome(p.end());
+                if input.is_none() && self.outcome == StreamOutcome::Open && p.finished() {
+                    out.extend_from_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+                    self.outcome = StreamOutcome::Completed;
+                }
+            }
+            Inner::Translate {
+                decoder,
+                encoder,
+                unwrap,
+            } => {
+                let usage = &mut self.usage;
+                let outcome = &mut self.outcome;
+                let mut emit = |event: StreamEvent<'_>| {
+                    match &event {
+                        StreamEvent::Usage(u) => *usage = *u,
+                        StreamEvent::End => *outcome = StreamOutcome::Completed,
+                        StreamEvent::Error(f) => *outcome = StreamOutcome::Failed(f.kind),
+                        _ => {}
+                    }
+                    let event = match unwrap.as_mut() {
+                        Some(u) => match u.map(event) {
+                            Some(e) => e,
+                            None => return,
+                        },
+                        None => event,
+                    };
+                    encoder.encode(&event, out);
+                };
+                match (decoder, input) {
+                    (Decoder::OpenAi(d), Some(b)) => d.feed(b, &mut emit),
+                    (Decoder::OpenAi(d), None) => d.finish(&mut emit),
+                    (Decoder::Anthropic(d), Some(b)) => d.feed(b, &mut emit),
+                    (Decoder::Anthropic(d), None) => d.finish(&mut emit),
+                    (Decoder::Gemini(d), Some(b)) => d.feed(b, &mut emit),
+                    (Decoder::Gemini(d), None) => d.finish(&mut emit),
+                }
+            }
+        }
+        if input.is_none() && self.outcome == StreamOutcome::Open {
+            // A passed-through stream that stopped without its end marker was cut.
+            self.outcome = StreamOutcome::Failed(FailureKind::Server);
+            cut_stream_error(self.client, out);
+        }
+    }
+}
+
+fn passthrough_outcome(end: PassthroughEnd) -> StreamOutcome {
+    match end {
+        PassthroughEnd::Done => StreamOutcome::Completed,
+        PassthroughEnd::Error => StreamOutcome::Failed(FailureKind::Server),
+        PassthroughEnd::Open => StreamOutcome::Open,
+    }
+}
+
+/// The in-band error that ends a client's stream when the upstream stopped mid-way.
+fn cut_stream_error(client: ClientDialect, out: &mut Vec<u8>) {
+    const MESSAGE: &str = "the upstream stream ended before the response was complete";
+    match client {
+        ClientDialect::OpenAi => {
+            let body = openai::encode_error("api_error", "upstream_stream_cut", MESSAGE, None);
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(&body);
+            out.extend_from_slice(b"\n\n");
+        }
+        ClientDialect::Anthropic => {
+            let body = anthropic::encode_error("api_error", MESSAGE);
+            out.extend_from_slice(b"event: error\ndata: ");
+            out.extend_from_slice(&body);
+            out.extend_from_slice(b"\n\n");
+        }
+    }
+}
