@@ -76,11 +76,19 @@ fn stream_case(case: StreamCase) -> Usage {
     assert_eq!(outcome, case.outcome, "{}", case.input);
     for i in 0..=input.len() {
         let (split, split_usage, _) = run_stream(&case, &[&input[..i], &input[i..]]);
-        assert!(split == whole, "{}: split at byte {i} changed the output", case.input);
+        assert!(
+            split == whole,
+            "{}: split at byte {i} changed the output",
+            case.input
+        );
         assert_eq!(split_usage, usage);
     }
     let bytes: Vec<&[u8]> = input.chunks(1).collect();
-    assert!(run_stream(&case, &bytes).0 == whole, "{}: byte-at-a-time differs", case.input);
+    assert!(
+        run_stream(&case, &bytes).0 == whole,
+        "{}: byte-at-a-time differs",
+        case.input
+    );
     validate_sse(case.client, &whole);
     let stem = case.input.trim_end_matches(".sse");
     let expected = dir()
@@ -112,7 +120,11 @@ fn validate_sse(client: ClientDialect, out: &[u8]) {
         }
         let json: serde_json::Value = serde_json::from_str(data).expect("data is JSON");
         if client == ClientDialect::Anthropic {
-            assert_eq!(Some(json["type"].as_str().unwrap()), name, "event name matches type");
+            assert_eq!(
+                Some(json["type"].as_str().unwrap()),
+                name,
+                "event name matches type"
+            );
         }
     }
 }
@@ -261,7 +273,10 @@ fn request_case(case: RequestCase) {
 #[test]
 fn openai_requests_encode_for_every_upstream() {
     for upstream in [UpstreamDialect::Anthropic, UpstreamDialect::Gemini] {
-        for input in ["openai_tool_round_trip.json", "openai_image_and_options.json"] {
+        for input in [
+            "openai_tool_round_trip.json",
+            "openai_image_and_options.json",
+        ] {
             request_case(RequestCase {
                 input,
                 client: ClientDialect::OpenAi,

@@ -141,8 +141,16 @@ async fn proxied_request(
             message,
             param,
         }) => {
-            return respond_error(session, ctx, error_type, &message, param.as_deref(), &[], false)
-                .await;
+            return respond_error(
+                session,
+                ctx,
+                error_type,
+                &message,
+                param.as_deref(),
+                &[],
+                false,
+            )
+            .await;
         }
     };
 

@@ -50,7 +50,9 @@ impl<'a> Image<'a> {
     /// Parses an OpenAI `image_url.url`: a `data:<type>;base64,<data>` URI or a web URL.
     pub fn from_url(url: Cow<'a, str>) -> Image<'a> {
         let parsed = match &url {
-            Cow::Borrowed(s) => split_data_uri(s).map(|(t, d)| (Cow::Borrowed(t), Cow::Borrowed(d))),
+            Cow::Borrowed(s) => {
+                split_data_uri(s).map(|(t, d)| (Cow::Borrowed(t), Cow::Borrowed(d)))
+            }
             Cow::Owned(s) => {
                 split_data_uri(s).map(|(t, d)| (Cow::Owned(t.to_owned()), Cow::Owned(d.to_owned())))
             }
@@ -230,9 +232,6 @@ mod tests {
             Image::from_url(Cow::Borrowed("https://x.test/cat.jpg")),
             Image::Url(Cow::Borrowed("https://x.test/cat.jpg"))
         );
-        assert_eq!(
-            Image::from_url(Cow::Borrowed(url)).to_url(),
-            url
-        );
+        assert_eq!(Image::from_url(Cow::Borrowed(url)).to_url(), url);
     }
 }

@@ -78,6 +78,8 @@ pub struct Response<'a> {
 
 impl Response<'_> {
     pub fn has_tool_calls(&self) -> bool {
-        self.content.iter().any(|b| matches!(b, Block::ToolUse { .. }))
+        self.content
+            .iter()
+            .any(|b| matches!(b, Block::ToolUse { .. }))
     }
 }

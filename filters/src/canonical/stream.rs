@@ -7,7 +7,10 @@ use std::borrow::Cow;
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent<'a> {
     /// The message begins; `id` and `model` as the provider reported them (may be empty).
-    Start { id: Cow<'a, str>, model: Cow<'a, str> },
+    Start {
+        id: Cow<'a, str>,
+        model: Cow<'a, str>,
+    },
     Text(Cow<'a, str>),
     Thinking(Cow<'a, str>),
     /// A signature for the thinking so far (Anthropic), to be replayed with it.
@@ -21,7 +24,10 @@ pub enum StreamEvent<'a> {
         signature: Option<Cow<'a, str>>,
     },
     /// A fragment of a tool call's JSON arguments.
-    ToolArgs { index: u32, fragment: Cow<'a, str> },
+    ToolArgs {
+        index: u32,
+        fragment: Cow<'a, str>,
+    },
     Finish(StopReason),
     /// Usage so far, complete: each report replaces the previous one (decoders combine a
     /// dialect's partial reports, like Anthropic's input-then-output, before emitting).

@@ -107,7 +107,10 @@ impl<'a> TopLevelObject<'a> {
     ) -> Vec<u8> {
         edits.sort_by_key(|(span, _)| span.start);
         let extra: usize = edits.iter().map(|(_, v)| v.len()).sum::<usize>()
-            + appends.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>();
+            + appends
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 4)
+                .sum::<usize>();
         let mut out = Vec::with_capacity(self.input.len() + extra);
         let mut at = 0;
         for (span, value) in edits.iter() {

@@ -3,5 +3,5 @@
 
 pub mod anthropic;
 pub mod gemini;
-pub mod openai;
 mod json_util;
+pub mod openai;

@@ -61,7 +61,9 @@ impl SseFramer {
     /// stream cut mid-event.
     pub fn finish(&mut self, on_event: &mut dyn FnMut(SseEvent<'_>)) -> bool {
         let consumed = dispatch(&self.buf, true, on_event);
-        let leftover = self.buf[consumed..].iter().any(|b| !b.is_ascii_whitespace());
+        let leftover = self.buf[consumed..]
+            .iter()
+            .any(|b| !b.is_ascii_whitespace());
         self.buf.clear();
         leftover
     }
@@ -78,10 +80,7 @@ fn dispatch(buf: &[u8], at_eof: bool, on_event: &mut dyn FnMut(SseEvent<'_>)) ->
     let mut pos = 0;
     let mut event: Option<&str> = None;
     let mut data: Option<Cow<'_, str>> = None;
-    loop {
-        let Some((line, next)) = next_line(buf, pos, at_eof) else {
-            break;
-        };
+    while let Some((line, next)) = next_line(buf, pos, at_eof) {
         pos = next;
         if line.is_empty() {
             if let Some(d) = data.take() {
@@ -165,7 +164,9 @@ mod tests {
         let mut out = Vec::new();
         for chunk in chunks {
             framer
-                .feed(chunk, &mut |e| out.push((e.event.map(str::to_owned), e.data.into_owned())))
+                .feed(chunk, &mut |e| {
+                    out.push((e.event.map(str::to_owned), e.data.into_owned()))
+                })
                 .unwrap();
         }
         framer.finish(&mut |e| out.push((e.event.map(str::to_owned), e.data.into_owned())));
@@ -192,7 +193,11 @@ mod tests {
     fn any_split_gives_the_same_events() {
         let whole = collect(&[STREAM]);
         for i in 0..=STREAM.len() {
-            assert_eq!(collect(&[&STREAM[..i], &STREAM[i..]]), whole, "split at {i}");
+            assert_eq!(
+                collect(&[&STREAM[..i], &STREAM[i..]]),
+                whole,
+                "split at {i}"
+            );
         }
         let bytes: Vec<&[u8]> = STREAM.chunks(1).collect();
         assert_eq!(collect(&bytes), whole);
@@ -203,16 +208,25 @@ mod tests {
         let mut framer = SseFramer::new();
         let mut raws = Vec::new();
         framer
-            .feed(b"data: x\n\ndata: y\r\n\r\n", &mut |e| raws.push(e.raw.to_vec()))
+            .feed(b"data: x\n\ndata: y\r\n\r\n", &mut |e| {
+                raws.push(e.raw.to_vec())
+            })
             .unwrap();
-        assert_eq!(raws, vec![b"data: x\n\n".to_vec(), b"data: y\r\n\r\n".to_vec()]);
+        assert_eq!(
+            raws,
+            vec![b"data: x\n\n".to_vec(), b"data: y\r\n\r\n".to_vec()]
+        );
     }
 
     #[test]
     fn last_event_without_blank_line_is_kept_and_partial_lines_are_reported() {
         let mut framer = SseFramer::new();
         let mut out = Vec::new();
-        framer.feed(b"data: {\"tail\":1}\n", &mut |e| out.push(e.data.into_owned())).unwrap();
+        framer
+            .feed(b"data: {\"tail\":1}\n", &mut |e| {
+                out.push(e.data.into_owned())
+            })
+            .unwrap();
         assert!(out.is_empty());
         assert!(!framer.finish(&mut |e| out.push(e.data.into_owned())));
         assert_eq!(out, vec!["{\"tail\":1}"]);

@@ -82,8 +82,15 @@ mod tests {
 
     #[test]
     fn anthropic_overload_reaches_openai_clients_as_503() {
-        let body = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
-        let reply = translate_error(ClientDialect::OpenAi, UpstreamDialect::Anthropic, 529, body, Some(3));
+        let body =
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        let reply = translate_error(
+            ClientDialect::OpenAi,
+            UpstreamDialect::Anthropic,
+            529,
+            body,
+            Some(3),
+        );
         assert_eq!(reply.status, 503);
         assert_eq!(reply.retry_after, Some(3));
         let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
@@ -94,7 +101,13 @@ mod tests {
     #[test]
     fn gemini_quota_reaches_anthropic_clients_with_retry_after() {
         let body = br#"{"error":{"code":429,"message":"Quota","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"7s"}]}}"#;
-        let reply = translate_error(ClientDialect::Anthropic, UpstreamDialect::Gemini, 429, body, None);
+        let reply = translate_error(
+            ClientDialect::Anthropic,
+            UpstreamDialect::Gemini,
+            429,
+            body,
+            None,
+        );
         assert_eq!(reply.status, 429);
         assert_eq!(reply.retry_after, Some(7));
         let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();

@@ -44,7 +44,9 @@ impl StreamUnwrap {
             StreamEvent::ToolArgs { index, fragment } if Some(index) == self.json_call => {
                 Some(StreamEvent::Text(fragment))
             }
-            StreamEvent::Finish(StopReason::ToolUse) if self.json_call.is_some() && !self.other_calls => {
+            StreamEvent::Finish(StopReason::ToolUse)
+                if self.json_call.is_some() && !self.other_calls =>
+            {
                 Some(StreamEvent::Finish(StopReason::EndTurn))
             }
             other => Some(other),

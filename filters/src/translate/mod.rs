@@ -47,7 +47,9 @@ impl UpstreamDialect {
 pub fn is_passthrough(client: ClientDialect, upstream: UpstreamDialect) -> bool {
     matches!(
         (client, upstream),
-        (ClientDialect::OpenAi, UpstreamDialect::OpenAi | UpstreamDialect::Azure)
-            | (ClientDialect::Anthropic, UpstreamDialect::Anthropic)
+        (
+            ClientDialect::OpenAi,
+            UpstreamDialect::OpenAi | UpstreamDialect::Azure
+        ) | (ClientDialect::Anthropic, UpstreamDialect::Anthropic)
     )
 }

@@ -24,7 +24,11 @@ pub fn upstream_path(
         (UpstreamDialect::OpenAi, Api::Chat) => "/v1/chat/completions".into(),
         (UpstreamDialect::OpenAi, Api::Embeddings) => "/v1/embeddings".into(),
         (UpstreamDialect::Azure, api @ (Api::Chat | Api::Embeddings)) => {
-            let op = if api == Api::Chat { "chat/completions" } else { "embeddings" };
+            let op = if api == Api::Chat {
+                "chat/completions"
+            } else {
+                "embeddings"
+            };
             if azure_api_version == "v1" {
                 format!("/openai/v1/{op}")
             } else {
@@ -77,17 +81,37 @@ mod tests {
     #[test]
     fn paths_per_dialect() {
         let p = |d, api, m, s, v| upstream_path(d, api, m, s, v).unwrap();
-        assert_eq!(p(UpstreamDialect::OpenAi, Api::Chat, "gpt-4o", true, ""), "/v1/chat/completions");
         assert_eq!(
-            p(UpstreamDialect::Azure, Api::Chat, "gpt4o-prod", false, "2024-10-21"),
+            p(UpstreamDialect::OpenAi, Api::Chat, "gpt-4o", true, ""),
+            "/v1/chat/completions"
+        );
+        assert_eq!(
+            p(
+                UpstreamDialect::Azure,
+                Api::Chat,
+                "gpt4o-prod",
+                false,
+                "2024-10-21"
+            ),
             "/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21"
         );
-        assert_eq!(p(UpstreamDialect::Azure, Api::Chat, "gpt4o", false, "v1"), "/openai/v1/chat/completions");
         assert_eq!(
-            p(UpstreamDialect::Gemini, Api::Chat, "models/gemini-2.5-flash", true, ""),
+            p(UpstreamDialect::Azure, Api::Chat, "gpt4o", false, "v1"),
+            "/openai/v1/chat/completions"
+        );
+        assert_eq!(
+            p(
+                UpstreamDialect::Gemini,
+                Api::Chat,
+                "models/gemini-2.5-flash",
+                true,
+                ""
+            ),
             "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
         );
-        assert!(upstream_path(UpstreamDialect::Anthropic, Api::Embeddings, "m", false, "").is_none());
+        assert!(
+            upstream_path(UpstreamDialect::Anthropic, Api::Embeddings, "m", false, "").is_none()
+        );
     }
 
     #[test]

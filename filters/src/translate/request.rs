@@ -40,15 +40,23 @@ pub fn prepare_request(
     match target.api {
         Api::Embeddings => prepare_embeddings(body, target),
         Api::CountTokens => prepare_count_tokens(client, body, target),
-        Api::Chat if is_passthrough(client, target.dialect) => passthrough_chat(client, body, target),
+        Api::Chat if is_passthrough(client, target.dialect) => {
+            passthrough_chat(client, body, target)
+        }
         Api::Chat => translated_chat(client, body, target),
     }
 }
 
 fn prepare_embeddings(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, RequestError> {
-    if !matches!(target.dialect, UpstreamDialect::OpenAi | UpstreamDialect::Azure) {
+    if !matches!(
+        target.dialect,
+        UpstreamDialect::OpenAi | UpstreamDialect::Azure
+    ) {
         return Err(RequestError::unsupported(
-            format!("embeddings are not available from a {} provider", target.dialect.as_str()),
+            format!(
+                "embeddings are not available from a {} provider",
+                target.dialect.as_str()
+            ),
             "model",
         ));
     }

@@ -26,7 +26,10 @@ pub struct ResponseSpec<'a> {
 }
 
 /// Translates a successful upstream body into the client's dialect.
-pub fn translate_response(spec: &ResponseSpec<'_>, body: &[u8]) -> Result<(Vec<u8>, Usage), String> {
+pub fn translate_response(
+    spec: &ResponseSpec<'_>,
+    body: &[u8],
+) -> Result<(Vec<u8>, Usage), String> {
     let mut response: Response<'_> = match spec.upstream {
         UpstreamDialect::OpenAi | UpstreamDialect::Azure => openai::decode_response(body)?,
         UpstreamDialect::Anthropic => anthropic::decode_response(body)?,

@@ -73,7 +73,9 @@ impl StreamTranslator {
                 ClientDialect::OpenAi => {
                     Inner::OpenAiPassthrough(openai::Passthrough::new(spec.client_wants_usage))
                 }
-                ClientDialect::Anthropic => Inner::AnthropicPassthrough(anthropic::Passthrough::new()),
+                ClientDialect::Anthropic => {
+                    Inner::AnthropicPassthrough(anthropic::Passthrough::new())
+                }
             }
         } else {
             let decoder = match spec.upstream {
@@ -151,7 +153,9 @@ impl StreamTranslator {
                 self.usage = p.usage();
                 self.outcome = passthrough_outcome(p.end());
                 if input.is_none() && self.outcome == StreamOutcome::Open && p.finished() {
-                    out.extend_from_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+                    out.extend_from_slice(
+                        b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+                    );
                     self.outcome = StreamOutcome::Completed;
                 }
             }

@@ -6,7 +6,12 @@ use crate::providers::openai::encode_error;
 /// The JSON body an OpenAI client expects for a gateway error. `param` names the offending
 /// request field when there is one, as OpenAI does.
 pub fn error_body(error_type: ErrorType, message: &str, param: Option<&str>) -> Vec<u8> {
-    encode_error(error_type.openai_type(), error_type.as_str(), message, param)
+    encode_error(
+        error_type.openai_type(),
+        error_type.as_str(),
+        message,
+        param,
+    )
 }
 
 #[cfg(test)]

@@ -216,7 +216,12 @@ mod tests {
         ];
         for (body, param, kind) in cases {
             let err = ChatRequest::parse(body).unwrap_err();
-            assert_eq!(err.param.as_deref(), Some(*param), "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                err.param.as_deref(),
+                Some(*param),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
             assert_eq!(err.error_type, *kind);
         }
     }

@@ -107,7 +107,10 @@ mod tests {
         let f = decode_error(529, br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_1"}"#);
         assert_eq!(f.kind, FailureKind::Overloaded);
         assert_eq!(f.message, "Overloaded");
-        let f = decode_error(0, br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#);
+        let f = decode_error(
+            0,
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        );
         assert_eq!(f.status, 529);
     }
 }

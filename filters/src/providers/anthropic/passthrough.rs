@@ -74,9 +74,14 @@ impl Passthrough {
 
 fn observe(data: &str, usage: &mut Usage, end: &mut PassthroughEnd, finished: &mut bool) {
     // Only the events that carry usage or end the stream are parsed.
-    let interesting = ["message_start", "message_delta", "message_stop", "\"error\""]
-        .iter()
-        .any(|k| data.contains(k));
+    let interesting = [
+        "message_start",
+        "message_delta",
+        "message_stop",
+        "\"error\"",
+    ]
+    .iter()
+    .any(|k| data.contains(k));
     if !interesting {
         return;
     }

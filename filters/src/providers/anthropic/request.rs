@@ -32,7 +32,10 @@ pub fn decode_request(body: &[u8]) -> Result<Request<'_>, RequestError> {
         ..Request::default()
     };
     if req.max_tokens.is_none() {
-        return Err(RequestError::invalid("max_tokens: Field required", "max_tokens"));
+        return Err(RequestError::invalid(
+            "max_tokens: Field required",
+            "max_tokens",
+        ));
     }
     if let Some(thinking) = wire.thinking.filter(|t| t.kind == "enabled") {
         req.reasoning = Some(Reasoning::Budget(thinking.budget_tokens.unwrap_or(1024)));
@@ -107,20 +110,27 @@ pub fn decode_request(body: &[u8]) -> Result<Request<'_>, RequestError> {
         }
     }
     if req.messages.is_empty() {
-        return Err(RequestError::invalid("messages: at least one message is required", "messages"));
+        return Err(RequestError::invalid(
+            "messages: at least one message is required",
+            "messages",
+        ));
     }
     Ok(req)
 }
 
 fn decode_block<'a>(block: BlockWire<'a>, param: &str) -> Result<Block<'a>, RequestError> {
-    let missing = |field: &str| RequestError::invalid(format!("{field} is required"), format!("{param}.{field}"));
+    let missing = |field: &str| {
+        RequestError::invalid(format!("{field} is required"), format!("{param}.{field}"))
+    };
     Ok(match block.kind.as_ref() {
         "text" => Block::Text(block.text.unwrap_or_default()),
         "image" => {
             let source = block.source.ok_or_else(|| missing("source"))?;
             Block::Image(match source.kind.as_ref() {
                 "base64" => Image::Base64 {
-                    media_type: source.media_type.ok_or_else(|| missing("source.media_type"))?,
+                    media_type: source
+                        .media_type
+                        .ok_or_else(|| missing("source.media_type"))?,
                     data: source.data.ok_or_else(|| missing("source.data"))?,
                 },
                 "url" => Image::Url(source.url.ok_or_else(|| missing("source.url"))?),
@@ -263,13 +273,33 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions<'_>) -> Result<Enco
 
     let disable_parallel = req.parallel_tool_calls.map(|p| !p).filter(|d| *d);
     let mut tool_choice = req.tool_choice.as_ref().map(|c| match c {
-        ToolChoice::Auto => ToolChoiceOut { kind: "auto", name: None, disable_parallel_tool_use: disable_parallel },
-        ToolChoice::Required => ToolChoiceOut { kind: "any", name: None, disable_parallel_tool_use: disable_parallel },
-        ToolChoice::None => ToolChoiceOut { kind: "none", name: None, disable_parallel_tool_use: None },
-        ToolChoice::Tool(name) => ToolChoiceOut { kind: "tool", name: Some(name), disable_parallel_tool_use: disable_parallel },
+        ToolChoice::Auto => ToolChoiceOut {
+            kind: "auto",
+            name: None,
+            disable_parallel_tool_use: disable_parallel,
+        },
+        ToolChoice::Required => ToolChoiceOut {
+            kind: "any",
+            name: None,
+            disable_parallel_tool_use: disable_parallel,
+        },
+        ToolChoice::None => ToolChoiceOut {
+            kind: "none",
+            name: None,
+            disable_parallel_tool_use: None,
+        },
+        ToolChoice::Tool(name) => ToolChoiceOut {
+            kind: "tool",
+            name: Some(name),
+            disable_parallel_tool_use: disable_parallel,
+        },
     });
     if tool_choice.is_none() && disable_parallel.is_some() && !tools.is_empty() {
-        tool_choice = Some(ToolChoiceOut { kind: "auto", name: None, disable_parallel_tool_use: disable_parallel });
+        tool_choice = Some(ToolChoiceOut {
+            kind: "auto",
+            name: None,
+            disable_parallel_tool_use: disable_parallel,
+        });
     }
 
     let mut json_tool = false;
@@ -282,7 +312,11 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions<'_>) -> Result<Enco
                 description: Some("Respond by calling this tool with the answer as its input, following the schema."),
                 input_schema: schema_holder.as_deref().unwrap_or(&json_object_schema),
             });
-            tool_choice = Some(ToolChoiceOut { kind: "tool", name: Some(JSON_TOOL), disable_parallel_tool_use: None });
+            tool_choice = Some(ToolChoiceOut {
+                kind: "tool",
+                name: Some(JSON_TOOL),
+                disable_parallel_tool_use: None,
+            });
             json_tool = true;
         }
         Some(ResponseFormat::JsonObject) => {
@@ -291,7 +325,11 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions<'_>) -> Result<Enco
                 description: Some("Respond by calling this tool with the answer as a JSON object."),
                 input_schema: &json_object_schema,
             });
-            tool_choice = Some(ToolChoiceOut { kind: "tool", name: Some(JSON_TOOL), disable_parallel_tool_use: None });
+            tool_choice = Some(ToolChoiceOut {
+                kind: "tool",
+                name: Some(JSON_TOOL),
+                disable_parallel_tool_use: None,
+            });
             json_tool = true;
         }
         _ => {}
@@ -299,7 +337,9 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions<'_>) -> Result<Enco
 
     let messages = encode_messages(&req.messages);
     // Extended thinking cannot be combined with a forced tool call.
-    let forced = tool_choice.as_ref().is_some_and(|c| c.kind == "any" || c.kind == "tool");
+    let forced = tool_choice
+        .as_ref()
+        .is_some_and(|c| c.kind == "any" || c.kind == "tool");
     let thinking = req.reasoning.filter(|_| !forced).map(|r| ThinkingOut {
         kind: "enabled",
         budget_tokens: r.budget_tokens().max(1024),
@@ -313,13 +353,20 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions<'_>) -> Result<Enco
         model: opts.model,
         max_tokens,
         system: (!req.system.is_empty()).then(|| {
-            req.system.iter().map(|s| s.as_ref()).collect::<Vec<_>>().join("\n\n")
+            req.system
+                .iter()
+                .map(|s| s.as_ref())
+                .collect::<Vec<_>>()
+                .join("\n\n")
         }),
         messages,
         tools,
         tool_choice,
         // Anthropic's range is 0..=1 (OpenAI's 0..=2); thinking requires the default.
-        temperature: req.temperature.filter(|_| thinking.is_none()).map(|t| t.clamp(0.0, 1.0)),
+        temperature: req
+            .temperature
+            .filter(|_| thinking.is_none())
+            .map(|t| t.clamp(0.0, 1.0)),
         top_p: req.top_p.filter(|_| thinking.is_none()),
         top_k: req.top_k.filter(|_| thinking.is_none()),
         stop_sequences: req.stop.iter().map(|s| s.as_ref()).collect(),
@@ -367,7 +414,10 @@ fn encode_messages<'a>(messages: &'a [Message<'_>]) -> Vec<MessageOut<'a>> {
                 res.extend(rest);
                 last.content = res;
             }
-            _ => out.push(MessageOut { role, content: blocks }),
+            _ => out.push(MessageOut {
+                role,
+                content: blocks,
+            }),
         }
     }
     if out.first().is_some_and(|m| m.role == "assistant") {
@@ -375,7 +425,9 @@ fn encode_messages<'a>(messages: &'a [Message<'_>]) -> Vec<MessageOut<'a>> {
             0,
             MessageOut {
                 role: "user",
-                content: vec![BlockOut::Text { text: "(continuing the conversation)" }],
+                content: vec![BlockOut::Text {
+                    text: "(continuing the conversation)",
+                }],
             },
         );
     }
@@ -403,7 +455,9 @@ fn encode_block<'a>(block: &'a Block<'_>) -> Option<BlockOut<'a>> {
                 Image::Url(url) => SourceOut::Url { url },
             },
         },
-        Block::ToolUse { id, name, input, .. } => BlockOut::ToolUse {
+        Block::ToolUse {
+            id, name, input, ..
+        } => BlockOut::ToolUse {
             id: tool_id(id),
             name,
             input,
@@ -425,7 +479,9 @@ fn encode_block<'a>(block: &'a Block<'_>) -> Option<BlockOut<'a>> {
             thinking: text,
             signature,
         },
-        Block::Thinking { signature: None, .. } => return None,
+        Block::Thinking {
+            signature: None, ..
+        } => return None,
         Block::RedactedThinking(data) => BlockOut::RedactedThinking { data },
     })
 }

@@ -82,7 +82,9 @@ pub fn encode_response(resp: &Response<'_>, fallback_model: &str) -> Vec<u8> {
         .filter_map(|block| {
             Some(match block {
                 Block::Text(text) => BlockOut::Text { text },
-                Block::ToolUse { id, name, input, .. } => BlockOut::ToolUse {
+                Block::ToolUse {
+                    id, name, input, ..
+                } => BlockOut::ToolUse {
                     id: Cow::Borrowed(id),
                     name,
                     input,

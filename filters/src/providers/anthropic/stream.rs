@@ -77,8 +77,13 @@ impl StreamDecoder {
 
     pub fn feed(&mut self, input: &[u8], emit: &mut dyn FnMut(StreamEvent<'_>)) {
         let state = &mut self.state;
-        if self.sse.feed(input, &mut |e| state.on_event(e, emit)).is_err() {
-            self.state.fail(emit, "the upstream stream is not valid server-sent events");
+        if self
+            .sse
+            .feed(input, &mut |e| state.on_event(e, emit))
+            .is_err()
+        {
+            self.state
+                .fail(emit, "the upstream stream is not valid server-sent events");
         }
     }
 
@@ -86,7 +91,8 @@ impl StreamDecoder {
         let state = &mut self.state;
         self.sse.finish(&mut |e| state.on_event(e, emit));
         if !self.state.ended {
-            self.state.fail(emit, "the upstream stream ended before message_stop");
+            self.state
+                .fail(emit, "the upstream stream ended before message_stop");
         }
     }
 }
@@ -278,9 +284,18 @@ struct BlockStartOut<'a> {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum BlockStartKind<'a> {
-    Text { text: &'static str },
-    Thinking { thinking: &'static str, signature: &'static str },
-    ToolUse { id: &'a str, name: &'a str, input: Empty },
+    Text {
+        text: &'static str,
+    },
+    Thinking {
+        thinking: &'static str,
+        signature: &'static str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: Empty,
+    },
 }
 
 #[derive(Serialize)]
@@ -294,13 +309,18 @@ struct BlockDeltaOut<'a> {
     delta: DeltaOut<'a>,
 }
 
+/// The `delta` of a `content_block_delta`; variants serialize as `text_delta` and so on.
 #[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type")]
 enum DeltaOut<'a> {
-    TextDelta { text: &'a str },
-    ThinkingDelta { thinking: &'a str },
-    SignatureDelta { signature: &'a str },
-    InputJsonDelta { partial_json: &'a str },
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
 }
 
 #[derive(Serialize)]
@@ -459,7 +479,7 @@ impl StreamEncoder {
                         i
                     }
                 };
-                Self::delta(out, index, DeltaOut::TextDelta { text });
+                Self::delta(out, index, DeltaOut::Text { text });
             }
             StreamEvent::Thinking(text) => {
                 self.ensure_started(out);
@@ -477,14 +497,16 @@ impl StreamEncoder {
                         i
                     }
                 };
-                Self::delta(out, index, DeltaOut::ThinkingDelta { thinking: text });
+                Self::delta(out, index, DeltaOut::Thinking { thinking: text });
             }
             StreamEvent::ThinkingSignature(signature) => {
                 if let Some(Open::Thinking(i)) = self.open {
-                    Self::delta(out, i, DeltaOut::SignatureDelta { signature });
+                    Self::delta(out, i, DeltaOut::Signature { signature });
                 }
             }
-            StreamEvent::ToolStart { index, id, name, .. } => {
+            StreamEvent::ToolStart {
+                index, id, name, ..
+            } => {
                 self.ensure_started(out);
                 let block = self.open(
                     out,
@@ -501,7 +523,13 @@ impl StreamEncoder {
                 // Fragments of an earlier call (servers that interleave parallel calls) go to
                 // that call's block by index; Anthropic's SDKs accumulate by index.
                 if let Some((_, block)) = self.tool_blocks.iter().find(|(t, _)| t == index) {
-                    Self::delta(out, *block, DeltaOut::InputJsonDelta { partial_json: fragment });
+                    Self::delta(
+                        out,
+                        *block,
+                        DeltaOut::InputJson {
+                            partial_json: fragment,
+                        },
+                    );
                 }
             }
             StreamEvent::Finish(reason) => {
@@ -543,7 +571,13 @@ impl StreamEncoder {
                         usage: UsageOut::from(&self.usage),
                     },
                 );
-                write_event(out, "message_stop", &TypeOnly { kind: "message_stop" });
+                write_event(
+                    out,
+                    "message_stop",
+                    &TypeOnly {
+                        kind: "message_stop",
+                    },
+                );
             }
         }
     }

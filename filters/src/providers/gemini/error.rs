@@ -36,7 +36,9 @@ pub fn decode_error(status: u16, body: &[u8]) -> UpstreamFailure<'_> {
     match serde_json::from_slice::<Envelope<'_>>(trimmed) {
         Ok(env) => {
             let kind = match env.error.status.as_ref() {
-                "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" => FailureKind::InvalidRequest,
+                "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" => {
+                    FailureKind::InvalidRequest
+                }
                 "UNAUTHENTICATED" => FailureKind::Authentication,
                 "PERMISSION_DENIED" => FailureKind::Permission,
                 "NOT_FOUND" => FailureKind::NotFound,

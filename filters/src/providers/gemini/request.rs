@@ -263,25 +263,32 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions) -> Result<Vec<u8>,
                         .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
                         .map(|v| clean_schema(&v))
                         // A function without arguments is declared without parameters.
-                        .filter(|s| s.get("properties").is_some() || s.get("type") != Some(&Value::from("object"))),
+                        .filter(|s| {
+                            s.get("properties").is_some()
+                                || s.get("type") != Some(&Value::from("object"))
+                        }),
                 })
                 .collect(),
         }]
     };
-    let tool_config = req.tool_choice.as_ref().filter(|_| !req.tools.is_empty()).map(|c| {
-        let (mode, allowed) = match c {
-            ToolChoice::Auto => ("AUTO", Vec::new()),
-            ToolChoice::None => ("NONE", Vec::new()),
-            ToolChoice::Required => ("ANY", Vec::new()),
-            ToolChoice::Tool(name) => ("ANY", vec![name.as_ref()]),
-        };
-        ToolConfigOut {
-            function_calling_config: FunctionCallingOut {
-                mode,
-                allowed_function_names: allowed,
-            },
-        }
-    });
+    let tool_config = req
+        .tool_choice
+        .as_ref()
+        .filter(|_| !req.tools.is_empty())
+        .map(|c| {
+            let (mode, allowed) = match c {
+                ToolChoice::Auto => ("AUTO", Vec::new()),
+                ToolChoice::None => ("NONE", Vec::new()),
+                ToolChoice::Required => ("ANY", Vec::new()),
+                ToolChoice::Tool(name) => ("ANY", vec![name.as_ref()]),
+            };
+            ToolConfigOut {
+                function_calling_config: FunctionCallingOut {
+                    mode,
+                    allowed_function_names: allowed,
+                },
+            }
+        });
 
     let mut config = GenerationConfigOut {
         temperature: req.temperature,
@@ -316,7 +323,12 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions) -> Result<Vec<u8>,
         contents,
         system_instruction: (!req.system.is_empty()).then(|| SystemOut {
             parts: [TextOut {
-                text: req.system.iter().map(Cow::as_ref).collect::<Vec<_>>().join("\n\n"),
+                text: req
+                    .system
+                    .iter()
+                    .map(Cow::as_ref)
+                    .collect::<Vec<_>>()
+                    .join("\n\n"),
             }],
         }),
         tools,
@@ -346,7 +358,11 @@ fn result_object(content: &[Block<'_>], is_error: bool) -> Value {
 }
 
 fn mime_from_url(url: &str) -> &'static str {
-    let path = url.split(['?', '#']).next().unwrap_or(url).to_ascii_lowercase();
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(url)
+        .to_ascii_lowercase();
     if path.ends_with(".png") {
         "image/png"
     } else if path.ends_with(".gif") {

@@ -10,7 +10,11 @@ pub fn decode_response<'a>(body: &'a [u8], id_seed: &str) -> Result<Response<'a>
     let wire: GenerateResponseWire<'a> =
         serde_json::from_slice(body).map_err(|e| format!("invalid response from Gemini: {e}"))?;
     let response_id = wire.response_id.unwrap_or(Cow::Borrowed(""));
-    let seed = if response_id.is_empty() { id_seed } else { &response_id };
+    let seed = if response_id.is_empty() {
+        id_seed
+    } else {
+        &response_id
+    };
     let mut content = Vec::new();
     let mut finish = None;
     if let Some(candidate) = wire.candidates.into_iter().next() {
@@ -42,10 +46,7 @@ pub fn decode_response<'a>(body: &'a [u8], id_seed: &str) -> Result<Response<'a>
             }
         }
     }
-    let blocked = wire
-        .prompt_feedback
-        .and_then(|f| f.block_reason)
-        .is_some();
+    let blocked = wire.prompt_feedback.and_then(|f| f.block_reason).is_some();
     let has_tools = content.iter().any(|b| matches!(b, Block::ToolUse { .. }));
     let stop_reason = if blocked && content.is_empty() {
         StopReason::ContentFilter
@@ -56,10 +57,17 @@ pub fn decode_response<'a>(body: &'a [u8], id_seed: &str) -> Result<Response<'a>
             .with_tool_calls(has_tools)
     };
     Ok(Response {
-        id: Cow::Owned(if response_id.is_empty() { id_seed.to_owned() } else { response_id.into_owned() }),
+        id: Cow::Owned(if response_id.is_empty() {
+            id_seed.to_owned()
+        } else {
+            response_id.into_owned()
+        }),
         model: wire.model_version.unwrap_or_default(),
         content,
         stop_reason,
-        usage: wire.usage_metadata.map(|u| u.canonical()).unwrap_or_default(),
+        usage: wire
+            .usage_metadata
+            .map(|u| u.canonical())
+            .unwrap_or_default(),
     })
 }

@@ -6,9 +6,28 @@
 use serde_json::{Map, Value};
 
 const KEPT: &[&str] = &[
-    "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems",
-    "properties", "required", "minProperties", "maxProperties", "minLength", "maxLength",
-    "pattern", "example", "anyOf", "propertyOrdering", "default", "items", "minimum", "maximum",
+    "type",
+    "format",
+    "title",
+    "description",
+    "nullable",
+    "enum",
+    "maxItems",
+    "minItems",
+    "properties",
+    "required",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "example",
+    "anyOf",
+    "propertyOrdering",
+    "default",
+    "items",
+    "minimum",
+    "maximum",
 ];
 
 /// How deep `$ref`s are followed (recursive schemas cannot be expressed).
@@ -42,8 +61,10 @@ fn clean(node: &Value, defs: &Value, depth: usize) -> Value {
         match key.as_str() {
             "type" => match value {
                 Value::Array(types) => {
-                    let non_null: Vec<&Value> =
-                        types.iter().filter(|t| t.as_str() != Some("null")).collect();
+                    let non_null: Vec<&Value> = types
+                        .iter()
+                        .filter(|t| t.as_str() != Some("null"))
+                        .collect();
                     if non_null.len() < types.len() {
                         out.insert("nullable".into(), Value::Bool(true));
                     }

@@ -38,8 +38,13 @@ impl StreamDecoder {
 
     pub fn feed(&mut self, input: &[u8], emit: &mut dyn FnMut(StreamEvent<'_>)) {
         let state = &mut self.state;
-        if self.sse.feed(input, &mut |e| state.on_event(e, emit)).is_err() {
-            self.state.fail(emit, "the upstream stream is not valid server-sent events");
+        if self
+            .sse
+            .feed(input, &mut |e| state.on_event(e, emit))
+            .is_err()
+        {
+            self.state
+                .fail(emit, "the upstream stream is not valid server-sent events");
         }
     }
 

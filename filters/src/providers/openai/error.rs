@@ -32,7 +32,8 @@ pub fn decode_error(status: u16, body: &[u8]) -> UpstreamFailure<'_> {
             ..
         }) => {
             let code = detail.code.as_ref().and_then(|c| c.as_str()).unwrap_or("");
-            if code == "insufficient_quota" || detail.kind.as_deref() == Some("insufficient_quota") {
+            if code == "insufficient_quota" || detail.kind.as_deref() == Some("insufficient_quota")
+            {
                 kind = FailureKind::Billing;
             }
             if code == "context_length_exceeded" || code == "content_filter" {
@@ -103,11 +104,20 @@ mod tests {
 
     #[test]
     fn decodes_openai_and_vllm_shapes() {
-        let f = decode_error(429, br#"{"error":{"message":"Slow down","type":"requests","code":"rate_limit_exceeded"}}"#);
-        assert_eq!((f.kind, f.message.as_ref()), (FailureKind::RateLimited, "Slow down"));
+        let f = decode_error(
+            429,
+            br#"{"error":{"message":"Slow down","type":"requests","code":"rate_limit_exceeded"}}"#,
+        );
+        assert_eq!(
+            (f.kind, f.message.as_ref()),
+            (FailureKind::RateLimited, "Slow down")
+        );
         let f = decode_error(429, br#"{"error":{"message":"pay","type":"insufficient_quota","code":"insufficient_quota"}}"#);
         assert_eq!(f.kind, FailureKind::Billing);
-        let f = decode_error(400, br#"{"object":"error","message":"bad","type":"BadRequestError","code":400}"#);
+        let f = decode_error(
+            400,
+            br#"{"object":"error","message":"bad","type":"BadRequestError","code":400}"#,
+        );
         assert_eq!(f.message, "bad");
         let f = decode_error(502, b"<html>bad gateway</html>");
         assert_eq!(f.message, "<html>bad gateway</html>");

@@ -65,8 +65,12 @@ impl Passthrough {
     }
 
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        let (include_usage, usage, end, finished) =
-            (self.include_usage, &mut self.usage, &mut self.end, &mut self.finished);
+        let (include_usage, usage, end, finished) = (
+            self.include_usage,
+            &mut self.usage,
+            &mut self.end,
+            &mut self.finished,
+        );
         let result = self.sse.feed(input, &mut |event| {
             pass(event, include_usage, usage, end, finished, out)
         });
@@ -77,9 +81,14 @@ impl Passthrough {
 
     /// Flushes a last event the upstream did not terminate with a blank line.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        let (include_usage, usage, end, finished) =
-            (self.include_usage, &mut self.usage, &mut self.end, &mut self.finished);
-        self.sse.finish(&mut |event| pass(event, include_usage, usage, end, finished, out));
+        let (include_usage, usage, end, finished) = (
+            self.include_usage,
+            &mut self.usage,
+            &mut self.end,
+            &mut self.finished,
+        );
+        self.sse
+            .finish(&mut |event| pass(event, include_usage, usage, end, finished, out));
     }
 }
 
@@ -152,7 +161,10 @@ mod tests {
     fn usage_chunk_is_metered_and_dropped_unless_asked() {
         let (out, p) = run(false);
         assert!(!out.contains("prompt_tokens"));
-        assert!(!out.contains("prompt_filter_results"), "filter chunk dropped");
+        assert!(
+            !out.contains("prompt_filter_results"),
+            "filter chunk dropped"
+        );
         assert!(out.ends_with("data: [DONE]\n\n"));
         assert_eq!(p.usage().prompt_total(), 5);
         assert_eq!(p.usage().output, 2);

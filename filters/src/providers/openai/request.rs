@@ -12,7 +12,8 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 pub fn decode_request(body: &[u8]) -> Result<Request<'_>, RequestError> {
-    let wire: ChatRequestWire<'_> = serde_json::from_slice(body).map_err(|e| RequestError::schema(&e))?;
+    let wire: ChatRequestWire<'_> =
+        serde_json::from_slice(body).map_err(|e| RequestError::schema(&e))?;
     if wire.n.is_some_and(|n| n > 1) {
         return Err(RequestError::unsupported(
             "n > 1 is not supported when the request is translated for another provider",
@@ -99,8 +100,9 @@ fn decode_stop<'a>(raw: &'a RawValue) -> Result<Vec<Cow<'a, str>>, RequestError>
         let one: Cow<'a, str> = serde_json::from_str(text).map_err(|e| RequestError::schema(&e))?;
         return Ok(vec![one]);
     }
-    let many: Vec<Cow<'a, str>> = serde_json::from_str(text)
-        .map_err(|_| RequestError::invalid("'stop' must be a string or an array of strings", "stop"))?;
+    let many: Vec<Cow<'a, str>> = serde_json::from_str(text).map_err(|_| {
+        RequestError::invalid("'stop' must be a string or an array of strings", "stop")
+    })?;
     Ok(many)
 }
 
@@ -151,9 +153,9 @@ fn decode_message<'a>(
             }
         }
         "user" => {
-            let content = message
-                .content
-                .ok_or_else(|| RequestError::invalid("user messages need content", param("content")))?;
+            let content = message.content.ok_or_else(|| {
+                RequestError::invalid("user messages need content", param("content"))
+            })?;
             let blocks = content_blocks(content, &param("content"))?;
             push_blocks(req, Role::User, blocks);
         }
@@ -173,7 +175,12 @@ fn decode_message<'a>(
                     blocks.push(block);
                 }
             }
-            for (j, call) in message.tool_calls.unwrap_or_default().into_iter().enumerate() {
+            for (j, call) in message
+                .tool_calls
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+            {
                 blocks.push(tool_use_block(call, i, j)?);
             }
             push_blocks(req, Role::Assistant, blocks);
@@ -218,10 +225,17 @@ fn push_blocks<'a>(req: &mut Request<'a>, role: Role, blocks: Vec<Block<'a>>) {
     }
 }
 
-fn tool_use_block<'a>(call: ToolCallWire<'a>, i: usize, j: usize) -> Result<Block<'a>, RequestError> {
+fn tool_use_block<'a>(
+    call: ToolCallWire<'a>,
+    i: usize,
+    j: usize,
+) -> Result<Block<'a>, RequestError> {
     let arguments = call.function.arguments.unwrap_or(Cow::Borrowed(""));
     let input = arguments_object(&arguments).map_err(|m| {
-        RequestError::invalid(m, format!("messages[{i}].tool_calls[{j}].function.arguments"))
+        RequestError::invalid(
+            m,
+            format!("messages[{i}].tool_calls[{j}].function.arguments"),
+        )
     })?;
     let id = call
         .id
@@ -277,13 +291,18 @@ fn content_blocks<'a>(
                     "refusal" => blocks.push(Block::Text(part.refusal.unwrap_or_default())),
                     "image_url" => {
                         let url = part.image_url.ok_or_else(|| {
-                            RequestError::invalid("image_url parts need an image_url", format!("{param}[{k}]"))
+                            RequestError::invalid(
+                                "image_url parts need an image_url",
+                                format!("{param}[{k}]"),
+                            )
                         })?;
                         blocks.push(Block::Image(Image::from_url(url.url)));
                     }
                     other => {
                         return Err(RequestError::unsupported(
-                            format!("content part type '{other}' cannot be translated for this provider"),
+                            format!(
+                            "content part type '{other}' cannot be translated for this provider"
+                        ),
                             format!("{param}[{k}].type"),
                         ))
                     }
@@ -501,7 +520,11 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions<'_>) -> Vec<u8> {
 }
 
 fn join(parts: &[Cow<'_, str>]) -> String {
-    parts.iter().map(|p| p.as_ref()).collect::<Vec<_>>().join("\n\n")
+    parts
+        .iter()
+        .map(|p| p.as_ref())
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 fn encode_message<'a>(message: &'a Message<'_>, out: &mut Vec<MessageOut<'a>>) {
@@ -523,7 +546,9 @@ fn encode_message<'a>(message: &'a Message<'_>, out: &mut Vec<MessageOut<'a>>) {
                     }),
                     Block::Text(text) => rest.push(PartOut::Text { text }),
                     Block::Image(image) => rest.push(PartOut::ImageUrl {
-                        image_url: ImageUrlOut { url: image.to_url() },
+                        image_url: ImageUrlOut {
+                            url: image.to_url(),
+                        },
                     }),
                     _ => {}
                 }

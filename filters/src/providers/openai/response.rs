@@ -41,8 +41,8 @@ struct AssistantWire<'a> {
 
 /// Decodes an OpenAI-dialect completion (the first choice).
 pub fn decode_response(body: &[u8]) -> Result<Response<'_>, String> {
-    let wire: CompletionWire<'_> =
-        serde_json::from_slice(body).map_err(|e| format!("invalid completion from upstream: {e}"))?;
+    let wire: CompletionWire<'_> = serde_json::from_slice(body)
+        .map_err(|e| format!("invalid completion from upstream: {e}"))?;
     let choice = wire
         .choices
         .into_iter()
@@ -61,7 +61,13 @@ pub fn decode_response(body: &[u8]) -> Result<Response<'_>, String> {
     if let Some(refusal) = choice.message.refusal.filter(|t| !t.is_empty()) {
         content.push(Block::Text(refusal));
     }
-    for (j, call) in choice.message.tool_calls.unwrap_or_default().into_iter().enumerate() {
+    for (j, call) in choice
+        .message
+        .tool_calls
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
         let arguments = call.function.arguments.unwrap_or_default();
         let input = arguments_object(&arguments)?;
         content.push(Block::ToolUse {

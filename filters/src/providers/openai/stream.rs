@@ -1,8 +1,8 @@
 //! OpenAI chat-completion chunk streams: decoded from OpenAI-dialect upstreams into canonical
 //! events, and encoded for OpenAI clients out of them.
 
-use super::wire::{ExtraContentWire, UsageOut, UsageWire};
 use super::error::{decode_error, encode_error};
+use super::wire::{ExtraContentWire, UsageOut, UsageWire};
 use crate::canonical::{FailureKind, StopReason, StreamEvent, UpstreamFailure, Usage};
 use crate::stream::{SseEvent, SseFramer};
 use serde::{Deserialize, Serialize};
@@ -96,9 +96,12 @@ impl StreamDecoder {
 
     pub fn feed(&mut self, input: &[u8], emit: &mut dyn FnMut(StreamEvent<'_>)) {
         let state = &mut self.state;
-        let overflow = self.sse.feed(input, &mut |event| state.on_event(event, emit));
+        let overflow = self
+            .sse
+            .feed(input, &mut |event| state.on_event(event, emit));
         if overflow.is_err() {
-            self.state.fail(emit, "the upstream stream is not valid server-sent events");
+            self.state
+                .fail(emit, "the upstream stream is not valid server-sent events");
         }
     }
 
@@ -115,7 +118,10 @@ impl StreamDecoder {
             self.state.ended = true;
             emit(StreamEvent::End);
         } else {
-            self.state.fail(emit, "the upstream stream ended before the response was complete");
+            self.state.fail(
+                emit,
+                "the upstream stream ended before the response was complete",
+            );
         }
     }
 }
@@ -366,7 +372,13 @@ impl StreamEncoder {
             }
             StreamEvent::Thinking(text) => {
                 self.ensure_started(out);
-                self.chunk(ReasoningDelta { reasoning_content: text }, None, out);
+                self.chunk(
+                    ReasoningDelta {
+                        reasoning_content: text,
+                    },
+                    None,
+                    out,
+                );
             }
             StreamEvent::ThinkingSignature(_) => {}
             StreamEvent::ToolStart {
