@@ -10,6 +10,7 @@ pub use error::ConfigError;
 pub use units::{ByteSize, Dur};
 
 use serde::Deserialize;
+use sluice_filters::translate::UpstreamDialect;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -68,13 +69,38 @@ impl Default for ServerSettings {
 pub enum ProviderKind {
     /// OpenAI and every server that speaks its API (vLLM, Ollama, Groq, Mistral, DeepSeek, ...).
     Openai,
+    /// Azure OpenAI: deployment URLs, `api-key` header.
+    Azure,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// Google's Gemini API (generativelanguage).
+    Gemini,
+}
+
+impl ProviderKind {
+    pub fn dialect(self) -> UpstreamDialect {
+        match self {
+            ProviderKind::Openai => UpstreamDialect::OpenAi,
+            ProviderKind::Azure => UpstreamDialect::Azure,
+            ProviderKind::Anthropic => UpstreamDialect::Anthropic,
+            ProviderKind::Gemini => UpstreamDialect::Gemini,
+        }
+    }
+
+    /// The public endpoint used when a provider lists none.
+    pub fn default_endpoint(self) -> Option<&'static str> {
+        match self {
+            ProviderKind::Openai => Some("https://api.openai.com"),
+            ProviderKind::Anthropic => Some("https://api.anthropic.com"),
+            ProviderKind::Gemini => Some("https://generativelanguage.googleapis.com"),
+            ProviderKind::Azure => None,
+        }
+    }
 }
 
 impl std::fmt::Display for ProviderKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ProviderKind::Openai => "openai",
-        })
+        f.write_str(self.dialect().as_str())
     }
 }
 
@@ -82,12 +108,35 @@ impl std::fmt::Display for ProviderKind {
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     pub kind: ProviderKind,
+    /// Base URLs; defaults to the provider's public API for openai, anthropic and gemini.
+    #[serde(default)]
     pub endpoints: Vec<EndpointConfig>,
     /// The provider's own credentials; none for servers that need none (a local vLLM).
     #[serde(default)]
     pub api_keys: Vec<ApiKeyConfig>,
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Azure: `api-version` query value (a date), or `v1` for the v1 API.
+    #[serde(default = "default_azure_api_version")]
+    pub api_version: String,
+    /// Anthropic: the `anthropic-version` header.
+    #[serde(default = "default_anthropic_version")]
+    pub anthropic_version: String,
+    /// `max_tokens` sent when the client gave none and the provider requires one (Anthropic).
+    #[serde(default = "default_max_tokens")]
+    pub default_max_tokens: u64,
+}
+
+fn default_azure_api_version() -> String {
+    "2024-10-21".into()
+}
+
+fn default_anthropic_version() -> String {
+    "2023-06-01".into()
+}
+
+fn default_max_tokens() -> u64 {
+    4096
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -206,6 +255,18 @@ impl Config {
             let path = if path == "." { String::new() } else { path };
             ConfigError::new(path, e.into_inner().to_string())
         })?;
+        let mut config = config;
+        for provider in config.providers.values_mut() {
+            if provider.endpoints.is_empty() {
+                if let Some(url) = provider
+                    .kind
+                    .default_endpoint()
+                    .and_then(|u| Url::parse(u).ok())
+                {
+                    provider.endpoints.push(EndpointConfig { url, weight: 1 });
+                }
+            }
+        }
         validate::validate(&config)?;
         Ok(config)
     }

@@ -36,7 +36,19 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         if provider.endpoints.is_empty() {
             return Err(ConfigError::new(
                 format!("{path}.endpoints"),
-                "at least one endpoint is required",
+                "at least one endpoint is required (azure has no default endpoint)",
+            ));
+        }
+        if provider.default_max_tokens == 0 {
+            return Err(ConfigError::new(
+                format!("{path}.default_max_tokens"),
+                "must be at least 1",
+            ));
+        }
+        if provider.api_version.trim().is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}.api_version"),
+                "must not be empty",
             ));
         }
         let mut seen = HashSet::new();

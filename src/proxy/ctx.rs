@@ -8,6 +8,8 @@
 use crate::routing::{Gateway, Model, Provider};
 use bytes::Bytes;
 use sluice_filters::api::route::Route;
+use sluice_filters::canonical::Usage;
+use sluice_filters::translate::{ClientDialect, StreamTranslator};
 use sluice_filters::ErrorType;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,14 +21,24 @@ pub struct UpstreamPlan {
     pub provider: Arc<Provider>,
     /// Index of the chosen target in `model.targets`.
     pub target: usize,
-    /// The body to send, already encoded for the provider.
+    /// The body to send, already encoded for the provider's dialect.
     pub body: Bytes,
+    /// Path and query to append to the endpoint's base path.
+    pub path: String,
     pub stream: bool,
+    pub client_wants_usage: bool,
+    /// JSON mode became a forced tool call whose input is the answer (Anthropic).
+    pub json_tool: bool,
 }
 
 impl UpstreamPlan {
     pub fn upstream_model(&self) -> &str {
         &self.model.targets[self.target].model
+    }
+
+    /// Whether the response passes through untranslated.
+    pub fn passthrough(&self, client: ClientDialect) -> bool {
+        sluice_filters::translate::is_passthrough(client, self.provider.dialect)
     }
 }
 
@@ -37,11 +49,29 @@ pub struct Attempt {
     pub started: Instant,
 }
 
+/// How the response body is handled, decided when its header arrives.
+pub enum ResponseMode {
+    /// Bytes go through as they come; whole success bodies are kept (by reference) to read
+    /// their usage at the end.
+    Passthrough { kept: Option<Vec<Bytes>> },
+    /// A stream, translated or passed through chunk by chunk.
+    Stream(Box<StreamTranslator>),
+    /// A whole success body in another dialect, translated at its end.
+    Translate { buffer: Vec<u8> },
+    /// A provider error in another dialect, translated at its end.
+    TranslateError { buffer: Vec<u8>, status: u16 },
+    /// The provider's body is replaced by this gateway error.
+    Replace { body: Option<Bytes> },
+}
+
 pub struct RequestCtx {
     pub started: Instant,
+    /// Names the response when the provider gives no id (also `x-sluice-request-id`).
+    pub request_id: String,
     /// The routing snapshot this request uses from start to end, even across a config reload.
     pub gateway: Option<Arc<Gateway>>,
     pub route: Option<Route>,
+    pub client: ClientDialect,
     pub key_name: Option<String>,
     pub plan: Option<UpstreamPlan>,
     pub attempt: Option<Attempt>,
@@ -50,25 +80,29 @@ pub struct RequestCtx {
     pub upstream_status: Option<u16>,
     /// The classified failure, when the gateway (not the provider) failed the request.
     pub error_type: Option<ErrorType>,
-    /// Set when the provider's error body is replaced by the gateway's own.
-    pub replacement_body: Option<Bytes>,
-    pub replacement_sent: bool,
+    pub response: Option<ResponseMode>,
+    /// Reused for each chunk a stream translator writes.
+    pub scratch: Vec<u8>,
+    pub usage: Option<Usage>,
 }
 
 impl RequestCtx {
     pub fn new() -> Self {
         RequestCtx {
             started: Instant::now(),
+            request_id: String::new(),
             gateway: None,
             route: None,
+            client: ClientDialect::OpenAi,
             key_name: None,
             plan: None,
             attempt: None,
             tried: Vec::new(),
             upstream_status: None,
             error_type: None,
-            replacement_body: None,
-            replacement_sent: false,
+            response: None,
+            scratch: Vec::new(),
+            usage: None,
         }
     }
 
@@ -79,6 +113,14 @@ impl RequestCtx {
 
     pub fn route_label(&self) -> &'static str {
         self.route.map_or("unmatched", Route::template)
+    }
+
+    /// The usage known so far: final when the response ended, partial for a stream cut short.
+    pub fn current_usage(&self) -> Option<Usage> {
+        match &self.response {
+            Some(ResponseMode::Stream(t)) => Some(t.usage()),
+            _ => self.usage,
+        }
     }
 }
 

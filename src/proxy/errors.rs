@@ -1,12 +1,13 @@
-//! Every error the gateway itself produces reaches the client as OpenAI-shaped JSON with the
-//! status of its `ErrorType`; this file writes them, and classifies Pingora's proxy errors.
+//! Every error the gateway itself produces reaches the client as JSON in the client's dialect
+//! (OpenAI or Anthropic) with the status of its `ErrorType`; this file writes them, and
+//! classifies Pingora's proxy errors.
 
 use super::ctx::RequestCtx;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorSource};
-use sluice_filters::api::openai::error_body;
+use sluice_filters::translate::gateway_error_body;
 use sluice_filters::ErrorType;
 
 /// Answers the request with a gateway error and records it in `ctx`. `close` drops the
@@ -21,7 +22,7 @@ pub async fn respond_error(
     close: bool,
 ) -> pingora::Result<bool> {
     ctx.error_type = Some(error_type);
-    let body = Bytes::from(error_body(error_type, message, param));
+    let body = Bytes::from(gateway_error_body(ctx.client, error_type, message, param));
     write_json(session, error_type.status(), body, extra_headers, close).await?;
     Ok(true)
 }

@@ -3,7 +3,7 @@
 
 use super::ctx::RequestCtx;
 use super::errors::classify;
-use crate::telemetry::metrics::{REQUESTS, REQUEST_DURATION, UPSTREAM_DURATION};
+use crate::telemetry::metrics::{REQUESTS, REQUEST_DURATION, TOKENS, UPSTREAM_DURATION};
 use log::info;
 use pingora::proxy::Session;
 use pingora::Error;
@@ -49,9 +49,25 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx) {
             ])
             .observe(upstream.as_secs_f64());
     }
+    let usage = ctx.current_usage().unwrap_or_default();
+    if !usage.is_empty() {
+        for (kind, count) in [
+            ("input", usage.input),
+            ("cache_read", usage.cache_read),
+            ("cache_write", usage.cache_write),
+            ("output", usage.output),
+            ("reasoning", usage.reasoning),
+        ] {
+            if count > 0 {
+                TOKENS
+                    .with_label_values(&[provider, model, kind])
+                    .inc_by(count);
+            }
+        }
+    }
     info!(
         target: "access",
-        "{} {} status={} model={} provider={} upstream={} stream={} key={} error_type={} attempts={} upstream_ms={:.1} total_ms={:.1}",
+        "{} {} status={} model={} provider={} upstream={} stream={} key={} error_type={} attempts={} tokens_in={} tokens_cached={} tokens_out={} upstream_ms={:.1} total_ms={:.1}",
         session.req_header().method,
         route,
         status_label,
@@ -62,6 +78,9 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         ctx.key_name.as_deref().unwrap_or("-"),
         error_type,
         ctx.tried.len(),
+        usage.prompt_total(),
+        usage.cache_read,
+        usage.output,
         upstream_ms,
         elapsed.as_secs_f64() * 1000.0,
     );

@@ -17,11 +17,12 @@ use crate::routing::Gateway;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
+use ctx::ResponseMode;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::Error;
-use sluice_filters::api::openai::error_body;
+use sluice_filters::translate::gateway_error_body;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,10 +113,10 @@ impl ProxyHttp for SluiceProxy {
         &self,
         _session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Option<Duration>> {
-        response::response_body_filter(body, ctx);
+        response::response_body_filter(body, end_of_stream, ctx);
         Ok(None)
     }
 
@@ -138,9 +139,19 @@ impl ProxyHttp for SluiceProxy {
         if session.response_written().is_none() {
             let provider = ctx.plan.as_ref().map_or("", |p| p.provider.name.as_str());
             let message = errors::upstream_message(error_type, provider);
-            let body = Bytes::from(error_body(error_type, &message, None));
+            let body = Bytes::from(gateway_error_body(ctx.client, error_type, &message, None));
             if let Err(write_error) = errors::write_json(session, status, body, &[], true).await {
                 log::debug!("could not write the error response: {write_error}");
+            }
+        } else if let Some(ResponseMode::Stream(translator)) = ctx.response.as_mut() {
+            // The stream broke after bytes reached the client: end it with an in-band error in
+            // the client's dialect, never a clean end.
+            ctx.scratch.clear();
+            translator.finish(&mut ctx.scratch);
+            ctx.usage = Some(translator.usage());
+            let tail = Bytes::copy_from_slice(&ctx.scratch);
+            if let Err(write_error) = session.write_response_body(Some(tail), true).await {
+                log::debug!("could not end the broken stream: {write_error}");
             }
         }
         FailToProxy {

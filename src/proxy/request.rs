@@ -13,6 +13,9 @@ use sluice_filters::api::openai::{
 };
 use sluice_filters::api::route::{match_route, Route, RouteMatch};
 use sluice_filters::api::RequestError;
+use sluice_filters::translate::{
+    estimate_input_tokens, prepare_request, upstream_path, Target, UpstreamDialect,
+};
 use sluice_filters::ErrorType;
 use std::sync::Arc;
 
@@ -45,7 +48,7 @@ pub async fn request_filter(
         }
         RouteMatch::NotFound => {
             let message = format!(
-                "unknown route {} {}; sluice serves /v1/chat/completions, /v1/embeddings and /v1/models",
+                "unknown route {} {}; sluice serves /v1/chat/completions, /v1/messages, /v1/embeddings and /v1/models",
                 header.method,
                 truncate(header.uri.path())
             );
@@ -62,6 +65,7 @@ pub async fn request_filter(
         }
     };
     ctx.route = Some(route);
+    ctx.client = route.client_dialect();
 
     let key = match authenticate(session, &gateway) {
         Ok(key) => key,
@@ -98,9 +102,7 @@ pub async fn request_filter(
                 .await
             }
         }
-        Route::ChatCompletions | Route::Embeddings => {
-            proxied_request(gateway, key, route, session, ctx).await
-        }
+        _ => proxied_request(gateway, key, route, session, ctx).await,
     }
 }
 
@@ -126,32 +128,15 @@ async fn proxied_request(
         Err(e) => return refuse_body(session, ctx, e).await,
     };
 
+    // The fields every dialect shares (model, messages or input, stream), checked before a
+    // target is chosen; the full decode for another dialect happens per attempt.
     let parsed = match route {
-        Route::ChatCompletions => ChatRequest::parse(&body).map(|req| {
-            let model = req.model.to_string();
-            (model, req.stream, RequestBody::Chat(req))
-        }),
-        _ => EmbeddingsRequest::parse(&body)
-            .map(|req| (req.model.to_string(), false, RequestBody::Embeddings(req))),
+        Route::Embeddings => EmbeddingsRequest::parse(&body).map(|r| r.model.into_owned()),
+        _ => ChatRequest::parse(&body).map(|r| r.model.into_owned()),
     };
-    let (model_name, stream, request) = match parsed {
-        Ok(parsed) => parsed,
-        Err(RequestError {
-            error_type,
-            message,
-            param,
-        }) => {
-            return respond_error(
-                session,
-                ctx,
-                error_type,
-                &message,
-                param.as_deref(),
-                &[],
-                false,
-            )
-            .await;
-        }
+    let model_name = match parsed {
+        Ok(name) => name,
+        Err(e) => return refuse_request(session, ctx, e).await,
     };
 
     let Some(model) = gateway.models.get(&model_name).cloned() else {
@@ -184,30 +169,91 @@ async fn proxied_request(
         .await;
     }
 
-    let target = model.pick();
-    let upstream_model = model.targets[target].model.as_str();
-    let rewritten = match &request {
-        RequestBody::Chat(req) => req.with_model(upstream_model),
-        RequestBody::Embeddings(req) => req.with_model(upstream_model),
+    let target_index = model.pick();
+    let target = &model.targets[target_index];
+    let provider = target.provider.clone();
+    if route == Route::CountTokens && provider.dialect != UpstreamDialect::Anthropic {
+        return count_tokens_locally(session, ctx, &body).await;
+    }
+    let prepared = match prepare_request(
+        ctx.client,
+        &body,
+        &Target {
+            dialect: provider.dialect,
+            model: &target.model,
+            default_max_tokens: provider.default_max_tokens,
+            api: route.api(),
+        },
+    ) {
+        Ok(prepared) => prepared,
+        Err(e) => return refuse_request(session, ctx, e).await,
     };
-    drop(request);
-    let upstream_body = match rewritten {
-        Some(bytes) => Bytes::from(bytes),
-        None => body,
+    let Some(path) = upstream_path(
+        provider.dialect,
+        route.api(),
+        &target.model,
+        prepared.stream,
+        &provider.api_version,
+    ) else {
+        let message = format!(
+            "a {} provider does not offer this API",
+            provider.dialect.as_str()
+        );
+        return respond_error(
+            session,
+            ctx,
+            ErrorType::UnsupportedByProvider,
+            &message,
+            None,
+            &[],
+            false,
+        )
+        .await;
     };
     ctx.plan = Some(UpstreamPlan {
-        provider: model.targets[target].provider.clone(),
+        body: prepared.body.map_or(body, Bytes::from),
+        path,
+        stream: prepared.stream,
+        client_wants_usage: prepared.client_wants_usage,
+        json_tool: prepared.json_tool,
+        provider,
+        target: target_index,
         model,
-        target,
-        body: upstream_body,
-        stream,
     });
     Ok(false)
 }
 
-enum RequestBody<'a> {
-    Chat(ChatRequest<'a>),
-    Embeddings(EmbeddingsRequest<'a>),
+async fn refuse_request(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    e: RequestError,
+) -> pingora::Result<bool> {
+    respond_error(
+        session,
+        ctx,
+        e.error_type,
+        &e.message,
+        e.param.as_deref(),
+        &[],
+        false,
+    )
+    .await
+}
+
+/// `/v1/messages/count_tokens` for a provider without a counting API: an estimate, marked so.
+async fn count_tokens_locally(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    body: &[u8],
+) -> pingora::Result<bool> {
+    match estimate_input_tokens(ctx.client, body) {
+        Ok(tokens) => {
+            let body = Bytes::from(format!("{{\"input_tokens\":{tokens}}}"));
+            write_json(session, 200, body, &[("x-sluice-estimated", "true")], false).await?;
+            Ok(true)
+        }
+        Err(e) => refuse_request(session, ctx, e).await,
+    }
 }
 
 /// Finds the virtual key in `Authorization: Bearer` (OpenAI SDKs) or `x-api-key` (Anthropic's).

@@ -1,30 +1,72 @@
-//! The response phases: note the provider's status, label the response with where it went,
-//! and pass the body through untouched (streams chunk by chunk, as they arrive). The one
-//! rewrite: a provider rejecting sluice's own credentials becomes a gateway error, because
-//! forwarding a 401 would tell the client its (valid) virtual key is wrong, and providers echo
-//! fragments of the rejected key in that body.
+//! The response phases. When the provider's header arrives, decide how its body is handled
+//! (`ResponseMode`): passed through, translated as a stream, translated whole, translated as an
+//! error, or replaced. Then label the response and run the body through that mode, chunk by
+//! chunk, never holding a stream back.
 
-use super::ctx::RequestCtx;
+use super::ctx::{RequestCtx, ResponseMode};
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
-use sluice_filters::api::openai::error_body;
+use sluice_filters::canonical::FailureKind;
+use sluice_filters::translate::{
+    gateway_error_body, response_usage, translate_error, translate_response, ClientDialect,
+    ResponseSpec, StreamSpec, StreamTranslator,
+};
 use sluice_filters::ErrorType;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A whole (non-streamed) body larger than this is not buffered for translation.
+const MAX_TRANSLATED_BODY: usize = 64 << 20;
 
 pub fn upstream_response_filter(upstream: &ResponseHeader, ctx: &mut RequestCtx) {
     let status = upstream.status.as_u16();
     ctx.upstream_status = Some(status);
-    if status == 401 || status == 403 {
-        let provider = ctx.plan.as_ref().map_or("", |p| p.provider.name.as_str());
+    let Some(plan) = ctx.plan.as_ref() else {
+        return;
+    };
+    let passthrough = plan.passthrough(ctx.client);
+    let mode = if status == 401 || status == 403 {
+        // The provider refused sluice's own credentials. Passing that on would tell the client
+        // its (valid) virtual key is wrong, and providers echo fragments of the rejected key.
         let message = format!(
-            "the upstream provider '{provider}' rejected the gateway's credentials (status {status}); check the provider's api_keys"
+            "the upstream provider '{}' rejected the gateway's credentials (status {status}); check the provider's api_keys",
+            plan.provider.name
         );
         ctx.error_type = Some(ErrorType::UpstreamAuthFailed);
-        ctx.replacement_body = Some(Bytes::from(error_body(
-            ErrorType::UpstreamAuthFailed,
-            &message,
-            None,
-        )));
-    }
+        ResponseMode::Replace {
+            body: Some(Bytes::from(gateway_error_body(
+                ctx.client,
+                ErrorType::UpstreamAuthFailed,
+                &message,
+                None,
+            ))),
+        }
+    } else if status >= 400 {
+        if passthrough {
+            ResponseMode::Passthrough { kept: None }
+        } else {
+            ResponseMode::TranslateError {
+                buffer: Vec::new(),
+                status,
+            }
+        }
+    } else if plan.stream {
+        ResponseMode::Stream(Box::new(StreamTranslator::new(StreamSpec {
+            client: ctx.client,
+            upstream: plan.provider.dialect,
+            id: &ctx.request_id,
+            model: plan.upstream_model(),
+            created: unix_now(),
+            client_wants_usage: plan.client_wants_usage,
+            json_tool: plan.json_tool,
+        })))
+    } else if passthrough {
+        ResponseMode::Passthrough {
+            kept: Some(Vec::new()),
+        }
+    } else {
+        ResponseMode::Translate { buffer: Vec::new() }
+    };
+    ctx.response = Some(mode);
 }
 
 pub fn response_filter(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingora::Result<()> {
@@ -32,21 +74,150 @@ pub fn response_filter(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingo
         response.insert_header("x-sluice-provider", plan.provider.name.as_str())?;
         response.insert_header("x-sluice-model", plan.upstream_model())?;
     }
-    if let Some(body) = ctx.replacement_body.as_ref() {
-        response.set_status(ErrorType::UpstreamAuthFailed.status())?;
-        response.remove_header(&http::header::TRANSFER_ENCODING);
-        response.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-        response.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
-    }
+    response.insert_header("x-sluice-request-id", ctx.request_id.as_str())?;
+    let content_type = match &ctx.response {
+        None | Some(ResponseMode::Passthrough { .. }) => return Ok(()),
+        Some(ResponseMode::Replace { body }) => {
+            response.set_status(ErrorType::UpstreamAuthFailed.status())?;
+            response.remove_header(&http::header::TRANSFER_ENCODING);
+            let len = body.as_ref().map_or(0, Bytes::len);
+            response.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
+            response.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+            return Ok(());
+        }
+        Some(ResponseMode::TranslateError { status, .. }) => {
+            let kind = FailureKind::from_status(*status);
+            let mapped = match ctx.client {
+                ClientDialect::OpenAi => kind.openai_status(*status),
+                ClientDialect::Anthropic => kind.anthropic_status(*status),
+            };
+            response.set_status(mapped)?;
+            "application/json"
+        }
+        Some(ResponseMode::Translate { .. }) => "application/json",
+        Some(ResponseMode::Stream(_)) => {
+            response.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
+            "text/event-stream; charset=utf-8"
+        }
+    };
+    // The body changes length: send it chunked (pingora needs HTTP/1.1 for that).
+    response.remove_header(&http::header::CONTENT_LENGTH);
+    response.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+    response.set_version(http::Version::HTTP_11);
+    response.insert_header(http::header::CONTENT_TYPE, content_type)?;
     Ok(())
 }
 
-pub fn response_body_filter(body: &mut Option<Bytes>, ctx: &mut RequestCtx) {
-    if ctx.replacement_body.is_some() {
-        // Emit the replacement once (on the first call), then swallow the provider's bytes.
-        *body = Some(ctx.replacement_body.take().unwrap_or_default());
-        ctx.replacement_sent = true;
-    } else if ctx.replacement_sent {
-        *body = Some(Bytes::new());
+pub fn response_body_filter(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
+    let Some(mode) = ctx.response.as_mut() else {
+        return;
+    };
+    match mode {
+        ResponseMode::Passthrough { kept } => {
+            let Some(kept) = kept else { return };
+            if let Some(chunk) = body.as_ref() {
+                kept.push(chunk.clone());
+            }
+            if end_of_stream {
+                let whole = concat(kept);
+                if let Some(plan) = ctx.plan.as_ref() {
+                    ctx.usage = response_usage(plan.provider.dialect, &whole);
+                }
+                kept.clear();
+            }
+        }
+        ResponseMode::Stream(translator) => {
+            ctx.scratch.clear();
+            if let Some(chunk) = body.as_ref() {
+                translator.push(chunk, &mut ctx.scratch);
+            }
+            if end_of_stream {
+                translator.finish(&mut ctx.scratch);
+                ctx.usage = Some(translator.usage());
+            }
+            *body = Some(Bytes::copy_from_slice(&ctx.scratch));
+        }
+        ResponseMode::Translate { buffer } => {
+            let overflow = take_into(buffer, body);
+            if !end_of_stream && !overflow {
+                return;
+            }
+            let Some(plan) = ctx.plan.as_ref() else {
+                return;
+            };
+            let spec = ResponseSpec {
+                client: ctx.client,
+                upstream: plan.provider.dialect,
+                id: &ctx.request_id,
+                model: plan.upstream_model(),
+                created: unix_now(),
+                json_tool: plan.json_tool,
+            };
+            let out = if overflow {
+                Err("the upstream response is too large to translate".to_owned())
+            } else {
+                translate_response(&spec, buffer)
+            };
+            let out = match out {
+                Ok((translated, usage)) => {
+                    ctx.usage = Some(usage);
+                    translated
+                }
+                Err(message) => {
+                    // The status is already on its way; the body says what went wrong.
+                    ctx.error_type = Some(ErrorType::UpstreamError);
+                    gateway_error_body(ctx.client, ErrorType::UpstreamError, &message, None)
+                }
+            };
+            buffer.clear();
+            *body = Some(Bytes::from(out));
+            ctx.response = Some(ResponseMode::Replace { body: None });
+        }
+        ResponseMode::TranslateError { buffer, status } => {
+            let overflow = take_into(buffer, body);
+            if !end_of_stream && !overflow {
+                return;
+            }
+            let Some(plan) = ctx.plan.as_ref() else {
+                return;
+            };
+            let reply = translate_error(ctx.client, plan.provider.dialect, *status, buffer, None);
+            *body = Some(Bytes::from(reply.body));
+            ctx.response = Some(ResponseMode::Replace { body: None });
+        }
+        ResponseMode::Replace { body: replacement } => {
+            // Emitted once, on the first call; the provider's own bytes are swallowed.
+            *body = Some(replacement.take().unwrap_or_default());
+        }
     }
+}
+
+/// Moves a chunk into the buffer (the client gets nothing yet); true once it is too large.
+fn take_into(buffer: &mut Vec<u8>, body: &mut Option<Bytes>) -> bool {
+    if let Some(chunk) = body.take() {
+        buffer.extend_from_slice(&chunk);
+    }
+    *body = Some(Bytes::new());
+    buffer.len() > MAX_TRANSLATED_BODY
+}
+
+fn concat(chunks: &[Bytes]) -> Bytes {
+    match chunks {
+        [] => Bytes::new(),
+        [one] => one.clone(),
+        many => {
+            let mut all = Vec::with_capacity(many.iter().map(Bytes::len).sum());
+            for c in many {
+                all.extend_from_slice(c);
+            }
+            Bytes::from(all)
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType as PingoraErrorType};
+use sluice_filters::translate::UpstreamDialect;
 use sluice_filters::ErrorType;
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,7 @@ const STRIPPED_REQUEST_HEADERS: &[&str] = &[
     "content-length",
     "transfer-encoding",
     "proxy-authorization",
+    "anthropic-version",
 ];
 
 pub fn upstream_peer(ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
@@ -93,16 +95,12 @@ pub fn upstream_request_filter(
     let (Some(plan), Some(attempt)) = (ctx.plan.as_ref(), ctx.attempt.as_ref()) else {
         return Error::e_explain(PingoraErrorType::InternalError, "no upstream attempt");
     };
-    let endpoint = &plan.provider.endpoints[attempt.endpoint];
-    let route = ctx.route.map_or("/", |r| r.template());
+    let provider = &plan.provider;
+    let endpoint = &provider.endpoints[attempt.endpoint];
 
-    let mut path = String::with_capacity(endpoint.base_path.len() + route.len() + 32);
+    let mut path = String::with_capacity(endpoint.base_path.len() + plan.path.len());
     path.push_str(&endpoint.base_path);
-    path.push_str(route);
-    if let Some(query) = upstream.uri.query() {
-        path.push('?');
-        path.push_str(query);
-    }
+    path.push_str(&plan.path);
     let uri = http::Uri::try_from(path)
         .map_err(|e| Error::because(PingoraErrorType::InternalError, "upstream path", e))?;
     upstream.set_uri(uri);
@@ -110,15 +108,29 @@ pub fn upstream_request_filter(
     for name in STRIPPED_REQUEST_HEADERS {
         upstream.remove_header(*name);
     }
+    let passthrough = plan.passthrough(ctx.client);
+    if !passthrough || provider.dialect != UpstreamDialect::Anthropic {
+        // Anthropic's beta flags mean nothing to (and may upset) other providers.
+        upstream.remove_header("anthropic-beta");
+    }
     upstream.insert_header(http::header::HOST, endpoint.host_header.as_str())?;
-    if let Some(api_key) = plan.provider.next_api_key() {
-        let mut value = String::with_capacity(7 + api_key.len());
-        value.push_str("Bearer ");
-        value.push_str(api_key);
+    if let Some(api_key) = provider.next_api_key() {
+        let (name, value) = match provider.dialect {
+            UpstreamDialect::OpenAi => (
+                http::header::AUTHORIZATION.as_str(),
+                format!("Bearer {api_key}"),
+            ),
+            UpstreamDialect::Azure => ("api-key", api_key.to_owned()),
+            UpstreamDialect::Anthropic => ("x-api-key", api_key.to_owned()),
+            UpstreamDialect::Gemini => ("x-goog-api-key", api_key.to_owned()),
+        };
         let mut value = http::HeaderValue::try_from(value)
             .map_err(|e| Error::because(PingoraErrorType::InternalError, "provider key", e))?;
         value.set_sensitive(true);
-        upstream.insert_header(http::header::AUTHORIZATION, value)?;
+        upstream.insert_header(name, value)?;
+    }
+    if provider.dialect == UpstreamDialect::Anthropic {
+        upstream.insert_header("anthropic-version", provider.anthropic_version.as_str())?;
     }
     upstream.insert_header(http::header::CONTENT_LENGTH, plan.body.len().to_string())?;
     upstream.insert_header(http::header::CONTENT_TYPE, "application/json")?;

@@ -6,6 +6,7 @@ use crate::config::{ConfigError, ProviderConfig, Timeouts};
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::{Backends, LoadBalancer};
 use sluice_filters::balance::WeightedSchedule;
+use sluice_filters::translate::UpstreamDialect;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -28,6 +29,12 @@ pub struct Endpoint {
 
 pub struct Provider {
     pub name: String,
+    pub dialect: UpstreamDialect,
+    /// Azure's `api-version` (or `v1`).
+    pub api_version: String,
+    /// Anthropic's `anthropic-version` header.
+    pub anthropic_version: String,
+    pub default_max_tokens: u64,
     pub endpoints: Vec<Endpoint>,
     pub lb: Arc<ProviderLb>,
     resolved: ResolvedEndpoints,
@@ -94,6 +101,10 @@ impl Provider {
 
         Ok(Provider {
             name: name.to_owned(),
+            dialect: config.kind.dialect(),
+            api_version: config.api_version.clone(),
+            anthropic_version: config.anthropic_version.clone(),
+            default_max_tokens: config.default_max_tokens,
             endpoints,
             lb: Arc::new(lb),
             resolved,

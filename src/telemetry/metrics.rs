@@ -47,10 +47,22 @@ pub static UPSTREAM_DURATION: Lazy<HistogramVec> = Lazy::new(|| {
     .expect("metric definition is valid and registered once")
 });
 
+/// Tokens by provider, client-facing model and bucket (`input` is uncached input; `reasoning`
+/// is the part of `output` spent thinking), from the provider's usage report, streams included.
+pub static TOKENS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "sluice_tokens_total",
+        "Tokens reported by providers, by provider, model and type",
+        &["provider", "model", "type"]
+    )
+    .expect("metric definition is valid and registered once")
+});
+
 /// Registers every metric up front, at startup, so a bad definition fails there and never on
 /// the request path, and so every series family is visible on `/metrics` from the start.
 pub fn init() {
     Lazy::force(&REQUESTS);
     Lazy::force(&REQUEST_DURATION);
     Lazy::force(&UPSTREAM_DURATION);
+    Lazy::force(&TOKENS);
 }

@@ -1,6 +1,8 @@
 //! Which API a request is for, from its method and path. Both `/v1/...` and the bare paths are
 //! accepted, since SDK users often set `base_url` without the `/v1`.
 
+use crate::translate::{Api, ClientDialect};
+
 /// An API the gateway serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -8,22 +10,45 @@ pub enum Route {
     Embeddings,
     ListModels,
     GetModel,
+    /// Anthropic's Messages API.
+    Messages,
+    /// Anthropic's token counting.
+    CountTokens,
 }
 
 impl Route {
-    /// The route template: a bounded metric label and the path sent upstream.
+    /// The route template: a bounded metric label.
     pub fn template(self) -> &'static str {
         match self {
             Route::ChatCompletions => "/v1/chat/completions",
             Route::Embeddings => "/v1/embeddings",
             Route::ListModels => "/v1/models",
             Route::GetModel => "/v1/models/{model}",
+            Route::Messages => "/v1/messages",
+            Route::CountTokens => "/v1/messages/count_tokens",
         }
     }
 
     /// Whether the request is proxied to a provider (as opposed to answered by the gateway).
     pub fn is_proxied(self) -> bool {
-        matches!(self, Route::ChatCompletions | Route::Embeddings)
+        !matches!(self, Route::ListModels | Route::GetModel)
+    }
+
+    /// The dialect the client speaks on this route (errors are written in it).
+    pub fn client_dialect(self) -> ClientDialect {
+        match self {
+            Route::Messages | Route::CountTokens => ClientDialect::Anthropic,
+            _ => ClientDialect::OpenAi,
+        }
+    }
+
+    /// The provider API a proxied route calls.
+    pub fn api(self) -> Api {
+        match self {
+            Route::Embeddings => Api::Embeddings,
+            Route::CountTokens => Api::CountTokens,
+            _ => Api::Chat,
+        }
     }
 }
 
@@ -44,6 +69,8 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> RouteMatch<'a> {
         "/chat/completions" => (Route::ChatCompletions, "POST"),
         "/embeddings" => (Route::Embeddings, "POST"),
         "/models" => (Route::ListModels, "GET"),
+        "/messages" => (Route::Messages, "POST"),
+        "/messages/count_tokens" => (Route::CountTokens, "POST"),
         _ => match api.strip_prefix("/models/") {
             Some(id) if !id.is_empty() => {
                 return if method == "GET" {
@@ -83,6 +110,14 @@ mod tests {
         assert_eq!(
             match_route("GET", "/v1/models/org/model-7b"),
             RouteMatch::Model("org/model-7b")
+        );
+        assert_eq!(
+            match_route("POST", "/v1/messages"),
+            RouteMatch::Found(Route::Messages)
+        );
+        assert_eq!(
+            match_route("POST", "/v1/messages/count_tokens"),
+            RouteMatch::Found(Route::CountTokens)
         );
     }
 

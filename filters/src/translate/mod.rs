@@ -4,6 +4,7 @@
 //! every other pair goes through the canonical model, never pairwise.
 
 mod error;
+mod estimate;
 mod json_tool;
 mod path;
 mod request;
@@ -11,6 +12,7 @@ mod response;
 mod stream;
 
 pub use error::{decode_failure, gateway_error_body, translate_error, ErrorReply};
+pub use estimate::estimate_input_tokens;
 pub use path::{upstream_path, Api};
 pub use request::{prepare_request, PreparedRequest, Target};
 pub use response::{response_usage, translate_response, ResponseSpec};
