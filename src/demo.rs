@@ -1,8 +1,8 @@
 //! `sluice demo`: the gateway on `conf/demo.yaml` (compiled in, so it runs from anywhere) with a
 //! mock provider on each loopback endpoint, all in one process.
 
-use crate::config::{Config, ConfigError};
-use crate::mock::{mock_service, Faults};
+use crate::config::{Config, ConfigError, ProviderKind};
+use crate::mock::{mock_service, Faults, MockKind};
 use pingora::services::ServiceWithDependents;
 use std::net::SocketAddr;
 
@@ -34,7 +34,13 @@ pub fn mock_services(config: &Config) -> Vec<Box<dyn ServiceWithDependents>> {
                 continue;
             };
             let addr = format!("{}:{port}", url.host_str().unwrap_or("127.0.0.1"));
-            let service = mock_service(&format!("{name}#{i}"), &addr, Faults::default());
+            let kind = match provider.kind {
+                ProviderKind::Openai => MockKind::Openai,
+                ProviderKind::Azure => MockKind::Azure,
+                ProviderKind::Anthropic => MockKind::Anthropic,
+                ProviderKind::Gemini => MockKind::Gemini,
+            };
+            let service = mock_service(&format!("{name}#{i}"), kind, &addr, Faults::default());
             services.push(Box::new(service));
         }
     }

@@ -50,6 +50,9 @@ enum Command {
         listen: SocketAddr,
         #[arg(long, default_value = "mock")]
         name: String,
+        /// The provider API to speak.
+        #[arg(long, value_enum, default_value = "openai")]
+        kind: mock::MockKind,
         /// Answer every request with this status.
         #[arg(long)]
         status: Option<u16>,
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
         Command::Mock {
             listen,
             name,
+            kind,
             status,
             delay_ms,
             chunks,
@@ -136,7 +140,7 @@ fn main() -> ExitCode {
                 },
             );
             server.bootstrap();
-            server.add_service(mock::mock_service(&name, &listen.to_string(), faults));
+            server.add_service(mock::mock_service(&name, kind, &listen.to_string(), faults));
             server.run_forever()
         }
         Command::Demo {

@@ -1,9 +1,13 @@
-//! A built-in mock provider for the demo, the tests and the load harness: it speaks the
-//! provider's API on a loopback port with realistic payloads, and its faults (error status,
-//! stall, slow or cut streams) are switched per instance or per request. No network, no keys.
+//! Built-in mock providers for the demo, the tests and the load harness: each speaks one
+//! provider's API (OpenAI, Azure, Anthropic, Gemini) on a loopback port with realistic payloads,
+//! and its faults (error status, stall, slow or cut streams) are switched per instance or per
+//! request. No network, no keys.
 
+mod anthropic;
 mod faults;
+mod gemini;
 mod openai;
+mod scenario;
 mod stats;
 
 pub use faults::Faults;
@@ -21,18 +25,37 @@ use stats::{ReceivedRequest, Stats};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+/// Bodies up to this size are kept whole in the mock's request log.
+const KEPT_BODY: usize = 256 * 1024;
+
+/// Which provider API a mock speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MockKind {
+    Openai,
+    Azure,
+    Anthropic,
+    Gemini,
+}
+
 pub struct MockProvider {
     name: String,
+    kind: MockKind,
     faults: RwLock<Faults>,
     stats: Mutex<Stats>,
 }
 
 /// A listening service running one mock provider on `addr`.
-pub fn mock_service(name: &str, addr: &str, faults: Faults) -> Service<MockProvider> {
+pub fn mock_service(
+    name: &str,
+    kind: MockKind,
+    addr: &str,
+    faults: Faults,
+) -> Service<MockProvider> {
     let mut service = Service::new(
-        format!("mock provider {name}"),
+        format!("mock {kind:?} provider {name}"),
         MockProvider {
             name: name.to_owned(),
+            kind,
             faults: RwLock::new(faults),
             stats: Mutex::new(Stats::default()),
         },
@@ -41,16 +64,45 @@ pub fn mock_service(name: &str, addr: &str, faults: Faults) -> Service<MockProvi
     service
 }
 
+/// A request as the dialect modules see it.
+pub struct MockRequest {
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    headers: Vec<(String, String)>,
+    pub json: Option<Value>,
+}
+
+impl MockRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// One response, decided before anything is written.
-enum Answer {
-    /// Status, body, `retry-after` seconds.
-    Json(u16, Vec<u8>, Option<u64>),
-    Stream(Vec<String>),
+pub enum Answer {
+    Json {
+        status: u16,
+        body: Vec<u8>,
+        headers: Vec<(String, String)>,
+    },
+    /// SSE events; the flag marks content events, which `cut_after` counts.
+    Stream {
+        events: Vec<(String, bool)>,
+        headers: Vec<(String, String)>,
+    },
 }
 
 impl Answer {
-    fn json(status: u16, body: Vec<u8>) -> Answer {
-        Answer::Json(status, body, None)
+    pub fn json(status: u16, body: Vec<u8>) -> Answer {
+        Answer::Json {
+            status,
+            body,
+            headers: Vec::new(),
+        }
     }
 }
 
@@ -59,17 +111,11 @@ impl MockProvider {
         self.faults.read().map(|f| f.clone()).unwrap_or_default()
     }
 
-    fn record(&self, session: &ServerSession, body: &[u8], parsed: Option<&Value>) {
-        let req = session.req_header();
-        let header = |name: &str| {
-            req.headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+    fn record(&self, req: &MockRequest, body: &[u8]) {
+        let header = |name: &str| req.header(name).map(str::to_owned);
         let received = ReceivedRequest {
-            method: req.method.to_string(),
-            path: req.uri.to_string(),
+            method: req.method.clone(),
+            path: req.path.clone(),
             content_length: header("content-length"),
             transfer_encoding: header("transfer-encoding"),
             body_bytes: body.len(),
@@ -78,9 +124,19 @@ impl MockProvider {
                 .map(|b| format!("{b:02x}"))
                 .collect(),
             authorization: header("authorization"),
+            api_key: header("x-api-key")
+                .or_else(|| header("api-key"))
+                .or_else(|| header("x-goog-api-key")),
+            anthropic_version: header("anthropic-version"),
             host: header("host"),
-            model: parsed.and_then(|v| v["model"].as_str()).map(str::to_owned),
-            stream: parsed.is_some_and(|v| v["stream"] == true),
+            model: req
+                .json
+                .as_ref()
+                .and_then(|v| v["model"].as_str())
+                .map(str::to_owned),
+            stream: req.json.as_ref().is_some_and(|v| v["stream"] == true)
+                || req.path.contains("streamGenerateContent"),
+            body: req.json.clone().filter(|_| body.len() <= KEPT_BODY),
         };
         if let Ok(mut stats) = self.stats.lock() {
             stats.record(received);
@@ -120,40 +176,35 @@ impl MockProvider {
         }
     }
 
-    fn answer(&self, path: &str, request: Option<&Value>, faults: &Faults) -> Answer {
-        let path = path.split('?').next().unwrap_or(path);
-        if path.ends_with("/models") {
-            return Answer::json(200, openai::model_list(&["mock-gpt", "mock-embed"]));
-        }
-        let Some(request) = request else {
-            return Answer::json(
-                400,
-                openai::error(400, "We could not parse the JSON body of your request."),
-            );
+    /// The provider's error body for a fault status, in the mock's dialect.
+    fn fault_answer(&self, status: u16, retry_after: Option<u64>) -> Answer {
+        let message = format!("mock {} fault: status {status}", self.name);
+        let body = match self.kind {
+            MockKind::Openai | MockKind::Azure => openai::error(status, &message),
+            MockKind::Anthropic => anthropic::error(status, &message),
+            MockKind::Gemini => gemini::error(status, &message, retry_after),
         };
-        if path.ends_with("/chat/completions") {
-            if request["messages"].as_array().is_none_or(|m| m.is_empty()) {
-                return Answer::json(
-                    400,
-                    openai::error(400, "'messages' must be a non-empty array"),
-                );
-            }
-            let reply = openai::reply_text(request, &self.name, faults.reply.as_deref());
-            if request["stream"] == true {
-                Answer::Stream(openai::chat_stream(request, &reply, faults.chunks))
-            } else {
-                Answer::json(200, openai::chat_completion(request, &reply))
-            }
-        } else if path.ends_with("/embeddings") {
-            match openai::embeddings(request) {
-                Ok(body) => Answer::json(200, body),
-                Err(message) => Answer::json(400, openai::error(400, &message)),
-            }
-        } else {
-            Answer::json(
-                404,
-                openai::error(404, &format!("Invalid URL (POST {path})")),
-            )
+        let mut headers = Vec::new();
+        // Gemini says when to retry in the body only (RetryInfo), never in a header.
+        if matches!(status, 429 | 503 | 529) && self.kind != MockKind::Gemini {
+            headers.push((
+                "retry-after".to_owned(),
+                retry_after.unwrap_or(1).to_string(),
+            ));
+        }
+        Answer::Json {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    fn answer(&self, req: &MockRequest, faults: &Faults) -> Answer {
+        match self.kind {
+            MockKind::Openai => openai::handle(req, &self.name, faults, openai::Flavor::OpenAi),
+            MockKind::Azure => openai::handle(req, &self.name, faults, openai::Flavor::Azure),
+            MockKind::Anthropic => anthropic::handle(req, &self.name, faults),
+            MockKind::Gemini => gemini::handle(req, &self.name, faults),
         }
     }
 }
@@ -173,34 +224,54 @@ impl HttpServerApp for MockProvider {
         while let Some(chunk) = session.read_request_body().await.ok()? {
             body.extend_from_slice(&chunk);
         }
-        let method = session.req_header().method.to_string();
-        let path = session.req_header().uri.path().to_owned();
+        let header = session.req_header();
+        let request = MockRequest {
+            method: header.method.to_string(),
+            path: header
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned(),
+            headers: header
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        v.to_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+            json: serde_json::from_slice(&body).ok(),
+        };
 
-        let (answer, faults) = if path.starts_with("/__mock/") {
-            (self.control(&method, &path, &body), Faults::default())
+        let (answer, faults) = if request.path.starts_with("/__mock/") {
+            let path = request.path.split('?').next().unwrap_or_default();
+            (
+                self.control(&request.method, path, &body),
+                Faults::default(),
+            )
         } else {
-            let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-            self.record(&session, &body, parsed.as_ref());
+            self.record(&request, &body);
             let faults = self.faults().with_overrides(session.req_header());
             if faults.delay_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
             }
             let answer = match faults.status {
-                Some(status) => {
-                    let message = format!("mock {} fault: status {status}", self.name);
-                    let retry_after = matches!(status, 429 | 503 | 529)
-                        .then_some(faults.retry_after.unwrap_or(1));
-                    Answer::Json(status, openai::error(status, &message), retry_after)
-                }
-                None => self.answer(&path, parsed.as_ref(), &faults),
+                Some(status) => self.fault_answer(status, faults.retry_after),
+                None => self.answer(&request, &faults),
             };
             (answer, faults)
         };
         match answer {
-            Answer::Json(status, json, retry_after) => {
-                write_json(session, status, json, retry_after).await
+            Answer::Json {
+                status,
+                body,
+                headers,
+            } => write_json(session, status, body, headers).await,
+            Answer::Stream { events, headers } => {
+                write_stream(session, events, headers, &faults).await
             }
-            Answer::Stream(events) => write_stream(session, events, &faults).await,
         }
     }
 }
@@ -209,17 +280,17 @@ async fn write_json(
     mut session: ServerSession,
     status: u16,
     body: Vec<u8>,
-    retry_after: Option<u64>,
+    headers: Vec<(String, String)>,
 ) -> Option<ReusedHttpStream> {
-    let mut resp = ResponseHeader::build(status, Some(4)).ok()?;
+    let mut resp = ResponseHeader::build(status, Some(4 + headers.len())).ok()?;
     resp.insert_header("content-type", "application/json")
         .ok()?;
     resp.insert_header("content-length", body.len().to_string())
         .ok()?;
     resp.insert_header("x-request-id", openai::random_id("req_", 24))
         .ok()?;
-    if let Some(secs) = retry_after {
-        resp.insert_header("retry-after", secs.to_string()).ok()?;
+    for (name, value) in headers {
+        resp.insert_header(name, value).ok()?;
     }
     session.write_response_header(Box::new(resp)).await.ok()?;
     session
@@ -231,21 +302,25 @@ async fn write_json(
 
 async fn write_stream(
     mut session: ServerSession,
-    events: Vec<String>,
+    events: Vec<(String, bool)>,
+    headers: Vec<(String, String)>,
     faults: &Faults,
 ) -> Option<ReusedHttpStream> {
-    let mut resp = ResponseHeader::build(200, Some(4)).ok()?;
+    let mut resp = ResponseHeader::build(200, Some(4 + headers.len())).ok()?;
     resp.insert_header("content-type", "text/event-stream; charset=utf-8")
         .ok()?;
     resp.insert_header("cache-control", "no-cache").ok()?;
     resp.insert_header("transfer-encoding", "chunked").ok()?;
     resp.insert_header("x-request-id", openai::random_id("req_", 24))
         .ok()?;
+    for (name, value) in headers {
+        resp.insert_header(name, value).ok()?;
+    }
     session.write_response_header(Box::new(resp)).await.ok()?;
     let delay = Duration::from_millis(faults.chunk_delay_ms);
-    for (i, event) in events.into_iter().enumerate() {
-        // Event 0 carries the role; content chunks are 1..=chunks.
-        if faults.cut_after.is_some_and(|n| i > n) {
+    let mut content_sent = 0;
+    for (i, (event, is_content)) in events.into_iter().enumerate() {
+        if is_content && faults.cut_after.is_some_and(|n| content_sent >= n) {
             // Drop the connection without the chunked terminator: a cut stream.
             return None;
         }
@@ -256,6 +331,7 @@ async fn write_stream(
             .write_response_body(Bytes::from(event), false)
             .await
             .ok()?;
+        content_sent += usize::from(is_content);
     }
     session.write_response_body(Bytes::new(), true).await.ok()?;
     finish(session).await

@@ -1,6 +1,8 @@
-//! OpenAI-dialect answers of the mock: chat completions (whole and streamed), embeddings, the
-//! model list and errors, shaped like the real API's (ids, `created`, usage, chunk sequence).
+//! The mock's OpenAI dialect (and Azure's variant of it): chat completions whole and streamed
+//! with tool calls and usage, embeddings (float and base64), the model list, errors.
 
+use super::scenario::{self, Conversation, MockUsage, Reply};
+use super::{Answer, Faults, MockRequest};
 use base64::Engine;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
@@ -23,153 +25,254 @@ pub fn random_id(prefix: &str, len: usize) -> String {
     format!("{prefix}{tail}")
 }
 
-/// What the mock says: the configured reply, or a sentence naming the mock, model and prompt.
-pub fn reply_text(request: &Value, mock_name: &str, configured: Option<&str>) -> String {
-    if let Some(reply) = configured {
-        return reply.to_owned();
+/// Whether the request is Azure's (deployment URL, `api-key`) rather than OpenAI's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    OpenAi,
+    Azure,
+}
+
+pub fn handle(req: &MockRequest, name: &str, faults: &Faults, flavor: Flavor) -> Answer {
+    let path = req.path.split('?').next().unwrap_or(&req.path);
+    if flavor == Flavor::Azure
+        && path.contains("/openai/deployments/")
+        && !req.path.contains("api-version=")
+    {
+        return Answer::json(404, error(404, "Resource not found (missing api-version)"));
     }
-    let model = request["model"].as_str().unwrap_or("unknown");
-    let last_user = request["messages"]
-        .as_array()
-        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
-        .map(|m| text_of(&m["content"]))
-        .unwrap_or_default();
-    let echoed: String = last_user.chars().take(80).collect();
-    format!("Hello from {mock_name} ({model}). You said: {echoed}")
-}
-
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
+    if path.ends_with("/models") {
+        return Answer::json(200, model_list(&["mock-gpt", "mock-embed"]));
+    }
+    let Some(body) = req.json.as_ref() else {
+        return Answer::json(
+            400,
+            error(400, "We could not parse the JSON body of your request."),
+        );
+    };
+    if path.ends_with("/chat/completions") {
+        chat(body, name, faults, flavor)
+    } else if path.ends_with("/embeddings") {
+        match embeddings(body) {
+            Ok(json) => Answer::json(200, json),
+            Err(message) => Answer::json(400, error(400, &message)),
+        }
+    } else {
+        Answer::json(404, error(404, &format!("Invalid URL (POST {path})")))
     }
 }
 
-/// A deterministic token estimate (about 4 characters a token), like a tokenizer would give.
-pub fn prompt_tokens(request: &Value) -> u64 {
-    let messages = request["messages"]
+fn read_conversation(body: &Value) -> Result<Conversation, String> {
+    let messages = body["messages"]
         .as_array()
-        .map_or(&[][..], |m| m.as_slice());
-    messages
-        .iter()
-        .map(|m| 3 + (text_of(&m["content"]).len() as u64).div_ceil(4))
-        .sum::<u64>()
-        + 3
+        .filter(|m| !m.is_empty())
+        .ok_or("'messages' must be a non-empty array")?;
+    let mut conv = Conversation {
+        model: body["model"].as_str().unwrap_or_default().to_owned(),
+        tools_disabled: body["tool_choice"] == "none",
+        ..Conversation::default()
+    };
+    for tool in body["tools"].as_array().into_iter().flatten() {
+        let name = tool["function"]["name"]
+            .as_str()
+            .ok_or("tools[].function.name is required")?;
+        conv.tool_names.push(name.to_owned());
+    }
+    let mut open_calls: Vec<String> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let content_text = scenario::text_of(&m["content"]);
+        conv.prompt_chars += content_text.len();
+        match m["role"].as_str() {
+            Some("system" | "developer") => {}
+            Some("user") => {
+                if !open_calls.is_empty() {
+                    return Err(format!("messages[{i}]: tool_calls must be followed by tool messages answering each tool_call_id"));
+                }
+                conv.last_user_text = content_text;
+                conv.images.clear();
+                conv.tool_results.clear();
+                for part in m["content"].as_array().into_iter().flatten() {
+                    if part["type"] == "image_url" {
+                        let url = part["image_url"]["url"]
+                            .as_str()
+                            .ok_or("image_url.url is required")?;
+                        conv.images.push(media_type_of(url));
+                    }
+                }
+            }
+            Some("assistant") => {
+                conv.tool_results.clear();
+                for call in m["tool_calls"].as_array().into_iter().flatten() {
+                    let args = call["function"]["arguments"]
+                        .as_str()
+                        .ok_or("tool_calls[].function.arguments must be a string")?;
+                    serde_json::from_str::<Value>(args)
+                        .map_err(|e| format!("messages[{i}]: arguments are not JSON: {e}"))?;
+                    open_calls.push(call["id"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+            Some("tool") => {
+                let id = m["tool_call_id"].as_str().unwrap_or_default();
+                let Some(pos) = open_calls.iter().position(|c| c == id) else {
+                    return Err(format!("messages[{i}]: 'tool' message must answer a preceding tool_calls id ({id} is unknown)"));
+                };
+                open_calls.remove(pos);
+                conv.tool_results.push(content_text);
+            }
+            other => return Err(format!("messages[{i}]: invalid role {other:?}")),
+        }
+    }
+    Ok(conv)
 }
 
-pub fn completion_tokens(reply: &str) -> u64 {
-    (reply.len() as u64).div_ceil(4).max(1)
+fn media_type_of(url: &str) -> String {
+    url.strip_prefix("data:")
+        .and_then(|r| r.split(';').next())
+        .map_or_else(|| url.to_owned(), str::to_owned)
 }
 
-fn usage(prompt: u64, completion: u64) -> Value {
+fn usage_json(u: MockUsage) -> Value {
     json!({
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
+        "prompt_tokens": u.prompt, "completion_tokens": u.output, "total_tokens": u.prompt + u.output,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
             "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
     })
 }
 
-pub fn chat_completion(request: &Value, reply: &str) -> Vec<u8> {
-    let body = json!({
-        "id": random_id("chatcmpl-", 29),
-        "object": "chat.completion",
-        "created": now(),
-        "model": request["model"],
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": reply, "refusal": null, "annotations": []},
-            "logprobs": null,
-            "finish_reason": "stop"
-        }],
-        "usage": usage(prompt_tokens(request), completion_tokens(reply)),
-        "service_tier": "default",
+fn chat(body: &Value, name: &str, faults: &Faults, flavor: Flavor) -> Answer {
+    let conv = match read_conversation(body) {
+        Ok(c) => c,
+        Err(message) => return Answer::json(400, error(400, &message)),
+    };
+    let reply = scenario::decide(&conv, name, faults.reply.as_deref());
+    let usage = scenario::usage(&conv, &reply);
+    let model = match flavor {
+        Flavor::OpenAi => conv.model.clone(),
+        Flavor::Azure => "gpt-4o-2024-11-20".to_owned(),
+    };
+    let headers = vec![(
+        "x-mock-usage".to_owned(),
+        format!("prompt={},output={}", usage.prompt, usage.output),
+    )];
+    if body["stream"] == true {
+        let include_usage = body["stream_options"]["include_usage"] == true;
+        let events = stream(&reply, &model, usage, include_usage, faults.chunks, flavor);
+        return Answer::Stream { events, headers };
+    }
+    let (content, tool_calls, finish) = match &reply {
+        Reply::Text(t) => (json!(t), Value::Null, "stop"),
+        Reply::Tools(calls) => (
+            Value::Null,
+            Value::Array(
+                calls
+                    .iter()
+                    .map(|c| {
+                        json!({"id": random_id("call_", 24), "type": "function",
+                        "function": {"name": c.name, "arguments": c.args.to_string()}})
+                    })
+                    .collect(),
+            ),
+            "tool_calls",
+        ),
+    };
+    let mut message =
+        json!({"role": "assistant", "content": content, "refusal": null, "annotations": []});
+    if !tool_calls.is_null() {
+        message["tool_calls"] = tool_calls;
+    }
+    let mut choice =
+        json!({"index": 0, "message": message, "logprobs": null, "finish_reason": finish});
+    let mut completion = json!({
+        "id": random_id("chatcmpl-", 29), "object": "chat.completion", "created": now(),
+        "model": model, "choices": [], "usage": usage_json(usage),
         "system_fingerprint": "fp_sluice_mock"
     });
-    serde_json::to_vec(&body).unwrap_or_default()
+    if flavor == Flavor::Azure {
+        choice["content_filter_results"] = json!({"hate": {"filtered": false, "severity": "safe"}});
+        completion["prompt_filter_results"] =
+            json!([{"prompt_index": 0, "content_filter_results": {}}]);
+    } else {
+        completion["service_tier"] = json!("default");
+    }
+    completion["choices"] = json!([choice]);
+    Answer::Json {
+        status: 200,
+        body: serde_json::to_vec(&completion).unwrap_or_default(),
+        headers,
+    }
 }
 
-/// The SSE events of a streamed answer, each a complete `data: ...\n\n` frame: a role chunk,
-/// `chunks` content chunks, the finish chunk, the usage chunk when asked, and `[DONE]`.
-pub fn chat_stream(request: &Value, reply: &str, chunks: usize) -> Vec<String> {
+/// The SSE events of a streamed answer: (azure: a filter-only chunk first), role, content or
+/// tool-call chunks, finish, usage when asked, `[DONE]`. The bool marks content chunks, which
+/// `cut_after` counts.
+fn stream(
+    reply: &Reply,
+    model: &str,
+    usage: MockUsage,
+    include_usage: bool,
+    chunks: usize,
+    flavor: Flavor,
+) -> Vec<(String, bool)> {
     let id = random_id("chatcmpl-", 29);
     let created = now();
-    let model = request["model"].clone();
-    let include_usage = request["stream_options"]["include_usage"] == true;
     let frame = |choices: Value, usage: Value| {
-        let mut chunk = json!({
-            "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "service_tier": "default", "system_fingerprint": "fp_sluice_mock", "choices": choices,
-        });
+        let mut chunk = json!({"id": id, "object": "chat.completion.chunk", "created": created,
+            "model": model, "system_fingerprint": "fp_sluice_mock", "choices": choices});
         if include_usage {
             chunk["usage"] = usage;
         }
         format!("data: {chunk}\n\n")
     };
-    let mut events = Vec::with_capacity(chunks + 4);
-    events.push(frame(
-        json!([{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": null}, "logprobs": null, "finish_reason": null}]),
-        Value::Null,
-    ));
-    for piece in split_pieces(reply, chunks) {
-        events.push(frame(
-            json!([{"index": 0, "delta": {"content": piece}, "logprobs": null, "finish_reason": null}]),
-            Value::Null,
+    let mut events = Vec::new();
+    if flavor == Flavor::Azure {
+        events.push((
+            format!(
+                "data: {}\n\n",
+                json!({"choices": [], "created": 0, "id": "", "model": "", "object": "",
+                "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]})
+            ),
+            false,
         ));
     }
-    events.push(frame(
-        json!([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": "stop"}]),
-        Value::Null,
+    events.push((frame(json!([{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": null}, "logprobs": null, "finish_reason": null}]), Value::Null), false));
+    let finish = match reply {
+        Reply::Text(text) => {
+            for piece in scenario::split_pieces(text, chunks) {
+                events.push((frame(json!([{"index": 0, "delta": {"content": piece}, "logprobs": null, "finish_reason": null}]), Value::Null), true));
+            }
+            "stop"
+        }
+        Reply::Tools(calls) => {
+            for (i, call) in calls.iter().enumerate() {
+                events.push((frame(json!([{"index": 0, "delta": {"tool_calls": [{"index": i, "id": random_id("call_", 24), "type": "function", "function": {"name": call.name, "arguments": ""}}]}, "logprobs": null, "finish_reason": null}]), Value::Null), true));
+                let (a, b) = scenario::split_json(&call.args);
+                for part in [a, b] {
+                    events.push((frame(json!([{"index": 0, "delta": {"tool_calls": [{"index": i, "function": {"arguments": part}}]}, "logprobs": null, "finish_reason": null}]), Value::Null), true));
+                }
+            }
+            "tool_calls"
+        }
+    };
+    events.push((
+        frame(
+            json!([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": finish}]),
+            Value::Null,
+        ),
+        false,
     ));
     if include_usage {
-        events.push(frame(
-            json!([]),
-            usage(prompt_tokens(request), completion_tokens(reply)),
-        ));
+        events.push((frame(json!([]), usage_json(usage)), false));
     }
-    events.push("data: [DONE]\n\n".to_owned());
+    events.push(("data: [DONE]\n\n".to_owned(), false));
     events
 }
 
-/// Splits text into `n` consecutive pieces (at word boundaries when there are enough words)
-/// that concatenate back to the text.
-pub fn split_pieces(text: &str, n: usize) -> Vec<String> {
-    let n = n.max(1);
-    let words: Vec<&str> = text.split_inclusive(' ').collect();
-    if words.len() >= n {
-        let per = words.len().div_ceil(n);
-        let mut pieces: Vec<String> = words.chunks(per).map(|c| c.concat()).collect();
-        while pieces.len() < n {
-            pieces.push(String::new());
-        }
-        pieces
-    } else {
-        let chars: Vec<char> = text.chars().collect();
-        let per = chars.len().div_ceil(n).max(1);
-        let mut pieces: Vec<String> = chars.chunks(per).map(|c| c.iter().collect()).collect();
-        while pieces.len() < n {
-            pieces.push(String::new());
-        }
-        pieces
-    }
-}
-
-pub fn embeddings(request: &Value) -> Result<Vec<u8>, String> {
+fn embeddings(request: &Value) -> Result<Vec<u8>, String> {
     let inputs: Vec<String> = match &request["input"] {
         Value::String(s) => vec![s.clone()],
         Value::Array(items) => items
             .iter()
-            .map(|i| match i {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
             .collect(),
         _ => return Err("'input' must be a string or an array".into()),
     };
@@ -193,12 +296,8 @@ pub fn embeddings(request: &Value) -> Result<Vec<u8>, String> {
         .iter()
         .map(|t| (t.len() as u64).div_ceil(4).max(1))
         .sum();
-    let body = json!({
-        "object": "list",
-        "data": data,
-        "model": request["model"],
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}
-    });
+    let body = json!({"object": "list", "data": data, "model": request["model"],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}});
     Ok(serde_json::to_vec(&body).unwrap_or_default())
 }
 
@@ -226,7 +325,7 @@ fn embed(text: &str, dims: usize) -> Vec<f32> {
     v
 }
 
-pub fn model_list(names: &[&str]) -> Vec<u8> {
+fn model_list(names: &[&str]) -> Vec<u8> {
     let data: Vec<Value> = names
         .iter()
         .map(|id| json!({"id": id, "object": "model", "created": 1_715_367_049u64, "owned_by": "system"}))
@@ -246,32 +345,4 @@ pub fn error(status: u16, message: &str) -> Vec<u8> {
         &json!({"error": {"message": message, "type": kind, "param": null, "code": code}}),
     )
     .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pieces_rejoin() {
-        let text = "one two three four five six seven";
-        for n in 1..10 {
-            let p = split_pieces(text, n);
-            assert_eq!(p.len(), n);
-            assert_eq!(p.concat(), text);
-        }
-        assert_eq!(split_pieces("ab", 4).concat(), "ab");
-    }
-
-    #[test]
-    fn stream_has_usage_only_when_asked() {
-        let req = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
-        let events = chat_stream(&req, "a b c", 3);
-        assert_eq!(events.len(), 3 + 3);
-        assert!(!events.iter().any(|e| e.contains("\"usage\"")));
-        let req = json!({"model": "m", "messages": [], "stream_options": {"include_usage": true}});
-        let events = chat_stream(&req, "a b c", 3);
-        assert!(events[events.len() - 2].contains("\"total_tokens\""));
-        assert_eq!(events.last().unwrap(), "data: [DONE]\n\n");
-    }
 }

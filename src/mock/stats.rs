@@ -16,10 +16,15 @@ pub struct ReceivedRequest {
     pub body_bytes: usize,
     pub body_sha256: String,
     pub authorization: Option<String>,
+    /// `x-api-key`, `api-key` or `x-goog-api-key`, whichever the dialect uses.
+    pub api_key: Option<String>,
+    pub anthropic_version: Option<String>,
     pub host: Option<String>,
     /// The `model` field of a JSON body.
     pub model: Option<String>,
     pub stream: bool,
+    /// The JSON body, when it is small enough to keep.
+    pub body: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Serialize)]

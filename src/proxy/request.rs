@@ -28,6 +28,7 @@ pub async fn request_filter(
     ctx: &mut RequestCtx,
 ) -> pingora::Result<bool> {
     ctx.gateway = Some(gateway.clone());
+    ctx.request_id = new_request_id();
 
     let header = session.req_header();
     let (route, model_id) = match match_route(header.method.as_str(), header.uri.path()) {
@@ -325,6 +326,21 @@ fn expects_continue(session: &Session) -> bool {
         .headers
         .get(http::header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// A random id for the request, also used as the response id when a provider gives none.
+fn new_request_id() -> String {
+    use rand::distributions::Alphanumeric;
+    use rand::Rng;
+    let mut id = String::with_capacity(30);
+    id.push_str("sluice-");
+    id.extend(
+        rand::thread_rng()
+            .sample_iter(&Alphanumeric)
+            .take(22)
+            .map(char::from),
+    );
+    id
 }
 
 fn truncate(s: &str) -> &str {

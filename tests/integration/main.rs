@@ -5,6 +5,7 @@ mod common;
 mod check;
 mod demo;
 mod errors;
+mod matrix;
 mod metrics;
 mod request_body;
 mod routing;

@@ -31,12 +31,6 @@ pub fn decode_request(body: &[u8]) -> Result<Request<'_>, RequestError> {
         user: wire.metadata.and_then(|m| m.user_id),
         ..Request::default()
     };
-    if req.max_tokens.is_none() {
-        return Err(RequestError::invalid(
-            "max_tokens: Field required",
-            "max_tokens",
-        ));
-    }
     if let Some(thinking) = wire.thinking.filter(|t| t.kind == "enabled") {
         req.reasoning = Some(Reasoning::Budget(thinking.budget_tokens.unwrap_or(1024)));
     }

@@ -160,6 +160,10 @@ impl DecodeState {
             emit(StreamEvent::Error(failure));
             return;
         }
+        if chunk.choices.is_empty() && chunk.usage.is_none() && chunk.x_groq.is_none() {
+            // Azure's content-filter annotations (empty id and model): nothing to translate.
+            return;
+        }
         if !self.started {
             self.started = true;
             emit(StreamEvent::Start {
