@@ -199,9 +199,11 @@ fn read_conversation(body: &Value, counting: bool) -> Result<Conversation, Strin
                             conv.prompt_chars += text.len();
                         }
                         "thinking" | "redacted_thinking" => {}
-                        other => return Err(format!(
+                        other => {
+                            return Err(format!(
                             "messages.{i}.content.{j}: unexpected block type {other} for assistant"
-                        )),
+                        ))
+                        }
                     }
                 }
             }

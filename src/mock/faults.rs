@@ -20,6 +20,9 @@ pub struct Faults {
     pub chunk_delay_ms: u64,
     /// Drop the connection after this many content chunks (a stream cut mid-way).
     pub cut_after: Option<usize>,
+    /// Send the dialect's in-stream error event after this many content chunks, then end the
+    /// stream cleanly (what providers do when they fail after HTTP 200).
+    pub stream_error_after: Option<usize>,
     /// The assistant's reply text (default: a sentence naming the mock and the model).
     pub reply: Option<String>,
 }
@@ -33,6 +36,7 @@ impl Default for Faults {
             chunks: 5,
             chunk_delay_ms: 20,
             cut_after: None,
+            stream_error_after: None,
             reply: None,
         }
     }
@@ -65,6 +69,9 @@ impl Faults {
         }
         if let Some(v) = num("x-mock-cut-after") {
             f.cut_after = Some(v as usize);
+        }
+        if let Some(v) = num("x-mock-stream-error-after") {
+            f.stream_error_after = Some(v as usize);
         }
         f
     }

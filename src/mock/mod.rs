@@ -199,6 +199,27 @@ impl MockProvider {
         }
     }
 
+    /// The event a provider of this kind sends when it fails after HTTP 200.
+    fn stream_error_event(&self) -> String {
+        match self.kind {
+            MockKind::Openai | MockKind::Azure => format!(
+                "data: {}\n\n",
+                String::from_utf8_lossy(&openai::error(
+                    500,
+                    "The server had an error while processing your request."
+                ))
+            ),
+            MockKind::Anthropic => format!(
+                "event: error\ndata: {}\n\n",
+                String::from_utf8_lossy(&anthropic::error(529, "Overloaded"))
+            ),
+            MockKind::Gemini => format!(
+                "data: {}\r\n\r\n",
+                String::from_utf8_lossy(&gemini::error(503, "The model is overloaded.", None))
+            ),
+        }
+    }
+
     fn answer(&self, req: &MockRequest, faults: &Faults) -> Answer {
         match self.kind {
             MockKind::Openai => openai::handle(req, &self.name, faults, openai::Flavor::OpenAi),
@@ -270,7 +291,8 @@ impl HttpServerApp for MockProvider {
                 headers,
             } => write_json(session, status, body, headers).await,
             Answer::Stream { events, headers } => {
-                write_stream(session, events, headers, &faults).await
+                let error_event = self.stream_error_event();
+                write_stream(session, events, headers, &faults, &error_event).await
             }
         }
     }
@@ -305,6 +327,7 @@ async fn write_stream(
     events: Vec<(String, bool)>,
     headers: Vec<(String, String)>,
     faults: &Faults,
+    error_event: &str,
 ) -> Option<ReusedHttpStream> {
     let mut resp = ResponseHeader::build(200, Some(4 + headers.len())).ok()?;
     resp.insert_header("content-type", "text/event-stream; charset=utf-8")
@@ -323,6 +346,13 @@ async fn write_stream(
         if is_content && faults.cut_after.is_some_and(|n| content_sent >= n) {
             // Drop the connection without the chunked terminator: a cut stream.
             return None;
+        }
+        if is_content && faults.stream_error_after.is_some_and(|n| content_sent >= n) {
+            session
+                .write_response_body(Bytes::from(error_event.to_owned()), false)
+                .await
+                .ok()?;
+            break;
         }
         if i > 0 && !delay.is_zero() {
             tokio::time::sleep(delay).await;

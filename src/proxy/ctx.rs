@@ -115,11 +115,17 @@ impl RequestCtx {
         self.route.map_or("unmatched", Route::template)
     }
 
-    /// The usage known so far: final when the response ended, partial for a stream cut short.
-    pub fn current_usage(&self) -> Option<Usage> {
+    /// The usage to bill, and whether any of it is estimated: the provider's report when the
+    /// response ended normally; for a stream that ended early (cut, failed, abandoned by the
+    /// client) what was seen, with the input estimated from the request if the provider had
+    /// not reported it yet.
+    pub fn billable_usage(&self) -> Option<(Usage, bool)> {
         match &self.response {
-            Some(ResponseMode::Stream(t)) => Some(t.usage()),
-            _ => self.usage,
+            Some(ResponseMode::Stream(t)) => {
+                let input_estimate = self.plan.as_ref().map_or(0, |p| p.body.len() as u64 / 4);
+                Some(t.billable_usage(input_estimate))
+            }
+            _ => self.usage.map(|u| (u, false)),
         }
     }
 }

@@ -49,7 +49,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx) {
             ])
             .observe(upstream.as_secs_f64());
     }
-    let usage = ctx.current_usage().unwrap_or_default();
+    let (usage, estimated) = ctx.billable_usage().unwrap_or_default();
     if !usage.is_empty() {
         for (kind, count) in [
             ("input", usage.input),
@@ -67,7 +67,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx) {
     }
     info!(
         target: "access",
-        "{} {} status={} model={} provider={} upstream={} stream={} key={} error_type={} attempts={} tokens_in={} tokens_cached={} tokens_out={} upstream_ms={:.1} total_ms={:.1}",
+        "{} {} status={} model={} provider={} upstream={} stream={} key={} error_type={} attempts={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} upstream_ms={:.1} total_ms={:.1}",
         session.req_header().method,
         route,
         status_label,
@@ -81,6 +81,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         usage.prompt_total(),
         usage.cache_read,
         usage.output,
+        estimated,
         upstream_ms,
         elapsed.as_secs_f64() * 1000.0,
     );

@@ -4,6 +4,7 @@ mod common;
 
 mod check;
 mod demo;
+mod dialect_errors;
 mod errors;
 mod matrix;
 mod metrics;

@@ -33,8 +33,13 @@ pub fn translate_error(
     body: &[u8],
     retry_after_header: Option<u64>,
 ) -> ErrorReply {
-    let failure = decode_failure(upstream, status, body);
+    let mut failure = decode_failure(upstream, status, body);
     let retry_after = failure.retry_after.or(retry_after_header);
+    if let (Some(secs), None) = (failure.retry_after, retry_after_header) {
+        // Said only in the body (Gemini's RetryInfo): by the time the body is read the
+        // response head is sent, so the message carries it.
+        failure.message = format!("{} (retry after {secs}s)", failure.message).into();
+    }
     let (status, body) = match client {
         ClientDialect::OpenAi => (
             failure.kind.openai_status(status),

@@ -34,6 +34,9 @@ pub struct StreamTranslator {
     client: ClientDialect,
     usage: Usage,
     outcome: StreamOutcome,
+    /// Characters of generated text, tool arguments and reasoning that went by, for an estimate
+    /// of the output when a stream ends before its usage report.
+    output_chars: u64,
 }
 
 enum Inner {
@@ -107,6 +110,7 @@ impl StreamTranslator {
             client: spec.client,
             usage: Usage::default(),
             outcome: StreamOutcome::Open,
+            output_chars: 0,
         }
     }
 
@@ -129,6 +133,28 @@ impl StreamTranslator {
         self.outcome
     }
 
+    /// The usage to bill: the provider's report for a finished stream; for one that ended
+    /// early (cut, failed, or abandoned by the client), the report so far raised to what was
+    /// seen: output from the characters streamed (about four a token) and, if the provider had
+    /// not said, `input_estimate` for the input. The flag says whether anything was estimated.
+    pub fn billable_usage(&self, input_estimate: u64) -> (Usage, bool) {
+        if self.outcome == StreamOutcome::Completed {
+            return (self.usage, false);
+        }
+        let mut usage = self.usage;
+        let mut estimated = false;
+        let seen_output = self.output_chars.div_ceil(4);
+        if usage.output < seen_output {
+            usage.output = seen_output;
+            estimated = true;
+        }
+        if usage.prompt_total() == 0 && input_estimate > 0 {
+            usage.input = input_estimate;
+            estimated = true;
+        }
+        (usage, estimated)
+    }
+
     fn run(&mut self, input: Option<&[u8]>, out: &mut Vec<u8>) {
         match &mut self.inner {
             Inner::OpenAiPassthrough(p) => {
@@ -137,6 +163,7 @@ impl StreamTranslator {
                     None => p.finish(out),
                 }
                 self.usage = p.usage();
+                self.output_chars = p.output_chars();
                 self.outcome = passthrough_outcome(p.end());
                 if input.is_none() && self.outcome == StreamOutcome::Open && p.finished() {
                     // Servers that end without `[DONE]` after the finish reason (several
@@ -151,6 +178,7 @@ impl StreamTranslator {
                     None => p.finish(out),
                 }
                 self.usage = p.usage();
+                self.output_chars = p.output_chars();
                 self.outcome = passthrough_outcome(p.end());
                 if input.is_none() && self.outcome == StreamOutcome::Open && p.finished() {
                     out.extend_from_slice(
@@ -166,8 +194,15 @@ impl StreamTranslator {
             } => {
                 let usage = &mut self.usage;
                 let outcome = &mut self.outcome;
+                let output_chars = &mut self.output_chars;
                 let mut emit = |event: StreamEvent<'_>| {
                     match &event {
+                        StreamEvent::Text(t) | StreamEvent::Thinking(t) => {
+                            *output_chars += t.len() as u64
+                        }
+                        StreamEvent::ToolArgs { fragment, .. } => {
+                            *output_chars += fragment.len() as u64
+                        }
                         StreamEvent::Usage(u) => *usage = *u,
                         StreamEvent::End => *outcome = StreamOutcome::Completed,
                         StreamEvent::Error(f) => *outcome = StreamOutcome::Failed(f.kind),

@@ -4,15 +4,28 @@ use super::wire::UsageWire;
 use crate::canonical::Usage;
 use crate::stream::SseFramer;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 #[derive(Deserialize)]
-struct EventProbe {
-    #[serde(rename = "type", default)]
-    kind: String,
+struct EventProbe<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: &'a str,
     #[serde(default)]
     message: Option<MessageProbe>,
     #[serde(default)]
     usage: Option<UsageWire>,
+    #[serde(default, borrow)]
+    delta: Option<DeltaProbe<'a>>,
+}
+
+#[derive(Deserialize)]
+struct DeltaProbe<'a> {
+    #[serde(default, borrow)]
+    text: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    partial_json: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    thinking: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -26,9 +39,16 @@ pub use crate::providers::openai::PassthroughEnd;
 #[derive(Debug, Default)]
 pub struct Passthrough {
     sse: SseFramer,
+    tally: Tally,
+}
+
+/// What the passthrough has learned from the events so far.
+#[derive(Debug, Default)]
+struct Tally {
     usage: Usage,
     end: PassthroughEnd,
     finished: bool,
+    output_chars: u64,
 }
 
 impl Passthrough {
@@ -37,72 +57,71 @@ impl Passthrough {
     }
 
     pub fn usage(&self) -> Usage {
-        self.usage
+        self.tally.usage
     }
 
     pub fn end(&self) -> PassthroughEnd {
-        self.end
+        self.tally.end
     }
 
+    /// Whether `message_delta` (the stop reason) went by.
     pub fn finished(&self) -> bool {
-        self.finished
+        self.tally.finished
+    }
+
+    pub fn output_chars(&self) -> u64 {
+        self.tally.output_chars
     }
 
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        let state = (&mut self.usage, &mut self.end, &mut self.finished);
-        let (usage, end, finished) = state;
-        if self
-            .sse
-            .feed(input, &mut |event| {
-                out.extend_from_slice(event.raw);
-                observe(&event.data, usage, end, finished);
-            })
-            .is_err()
-        {
-            self.end = PassthroughEnd::Error;
+        let tally = &mut self.tally;
+        let result = self.sse.feed(input, &mut |event| {
+            out.extend_from_slice(event.raw);
+            tally.observe(&event.data);
+        });
+        if result.is_err() {
+            self.tally.end = PassthroughEnd::Error;
         }
     }
 
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        let (usage, end, finished) = (&mut self.usage, &mut self.end, &mut self.finished);
+        let tally = &mut self.tally;
         self.sse.finish(&mut |event| {
             out.extend_from_slice(event.raw);
-            observe(&event.data, usage, end, finished);
+            tally.observe(&event.data);
         });
     }
 }
 
-fn observe(data: &str, usage: &mut Usage, end: &mut PassthroughEnd, finished: &mut bool) {
-    // Only the events that carry usage or end the stream are parsed.
-    let interesting = [
-        "message_start",
-        "message_delta",
-        "message_stop",
-        "\"error\"",
-    ]
-    .iter()
-    .any(|k| data.contains(k));
-    if !interesting {
-        return;
-    }
-    let Ok(probe) = serde_json::from_str::<EventProbe>(data) else {
-        return;
-    };
-    match probe.kind.as_str() {
-        "message_start" => {
-            if let Some(u) = probe.message.and_then(|m| m.usage) {
-                usage.merge(&u.canonical());
+impl Tally {
+    fn observe(&mut self, data: &str) {
+        let Ok(probe) = serde_json::from_str::<EventProbe<'_>>(data) else {
+            return;
+        };
+        match probe.kind {
+            "message_start" => {
+                if let Some(u) = probe.message.and_then(|m| m.usage) {
+                    self.usage.merge(&u.canonical());
+                }
             }
-        }
-        "message_delta" => {
-            *finished = true;
-            if let Some(u) = probe.usage {
-                usage.merge(&u.canonical());
+            "content_block_delta" => {
+                if let Some(d) = probe.delta {
+                    let len = |r: Option<&RawValue>| {
+                        r.map_or(0, |r| r.get().len().saturating_sub(2) as u64)
+                    };
+                    self.output_chars += len(d.text) + len(d.partial_json) + len(d.thinking);
+                }
             }
+            "message_delta" => {
+                self.finished = true;
+                if let Some(u) = probe.usage {
+                    self.usage.merge(&u.canonical());
+                }
+            }
+            "message_stop" => self.end = PassthroughEnd::Done,
+            "error" => self.end = PassthroughEnd::Error,
+            _ => {}
         }
-        "message_stop" => *end = PassthroughEnd::Done,
-        "error" => *end = PassthroughEnd::Error,
-        _ => {}
     }
 }
 

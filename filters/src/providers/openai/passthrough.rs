@@ -8,6 +8,7 @@ use crate::canonical::Usage;
 use crate::stream::{SseEvent, SseFramer};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 #[derive(Deserialize)]
 struct ChunkProbe<'a> {
@@ -23,6 +24,45 @@ struct ChunkProbe<'a> {
 struct ChoiceProbe<'a> {
     #[serde(default, borrow)]
     finish_reason: Option<&'a str>,
+    #[serde(default, borrow)]
+    delta: Option<DeltaProbe<'a>>,
+}
+
+/// Generated text in a delta, measured on the raw JSON (close enough for an estimate).
+#[derive(Deserialize)]
+struct DeltaProbe<'a> {
+    #[serde(default, borrow)]
+    content: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<ToolProbe<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ToolProbe<'a> {
+    #[serde(default, borrow)]
+    function: Option<FunctionProbe<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FunctionProbe<'a> {
+    #[serde(default, borrow)]
+    arguments: Option<&'a RawValue>,
+}
+
+impl DeltaProbe<'_> {
+    fn chars(&self) -> u64 {
+        let len = |r: &Option<&RawValue>| r.map_or(0, |r| r.get().len().saturating_sub(2) as u64);
+        len(&self.content)
+            + len(&self.reasoning_content)
+            + self
+                .tool_calls
+                .iter()
+                .flatten()
+                .map(|t| t.function.as_ref().map_or(0, |f| len(&f.arguments)))
+                .sum::<u64>()
+    }
 }
 
 /// How a passed-through stream ended.
@@ -37,95 +77,100 @@ pub enum PassthroughEnd {
 #[derive(Debug, Default)]
 pub struct Passthrough {
     sse: SseFramer,
+    tally: Tally,
+}
+
+/// What the passthrough has learned from the events so far.
+#[derive(Debug, Default)]
+struct Tally {
     include_usage: bool,
     usage: Usage,
     end: PassthroughEnd,
     finished: bool,
+    output_chars: u64,
 }
 
 impl Passthrough {
     pub fn new(include_usage: bool) -> Self {
         Passthrough {
-            include_usage,
-            ..Passthrough::default()
+            sse: SseFramer::new(),
+            tally: Tally {
+                include_usage,
+                ..Tally::default()
+            },
         }
     }
 
     pub fn usage(&self) -> Usage {
-        self.usage
+        self.tally.usage
     }
 
     pub fn end(&self) -> PassthroughEnd {
-        self.end
+        self.tally.end
     }
 
     /// Whether a finish reason went by (a stream cut after it lost only the usage and `[DONE]`).
     pub fn finished(&self) -> bool {
-        self.finished
+        self.tally.finished
+    }
+
+    /// Characters of generated text and arguments that went by.
+    pub fn output_chars(&self) -> u64 {
+        self.tally.output_chars
     }
 
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        let (include_usage, usage, end, finished) = (
-            self.include_usage,
-            &mut self.usage,
-            &mut self.end,
-            &mut self.finished,
-        );
-        let result = self.sse.feed(input, &mut |event| {
-            pass(event, include_usage, usage, end, finished, out)
-        });
-        if result.is_err() {
-            self.end = PassthroughEnd::Error;
+        let tally = &mut self.tally;
+        if self
+            .sse
+            .feed(input, &mut |event| tally.pass(event, out))
+            .is_err()
+        {
+            self.tally.end = PassthroughEnd::Error;
         }
     }
 
     /// Flushes a last event the upstream did not terminate with a blank line.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        let (include_usage, usage, end, finished) = (
-            self.include_usage,
-            &mut self.usage,
-            &mut self.end,
-            &mut self.finished,
-        );
-        self.sse
-            .finish(&mut |event| pass(event, include_usage, usage, end, finished, out));
+        let tally = &mut self.tally;
+        self.sse.finish(&mut |event| tally.pass(event, out));
     }
 }
 
-fn pass(
-    event: SseEvent<'_>,
-    include_usage: bool,
-    usage: &mut Usage,
-    end: &mut PassthroughEnd,
-    finished: &mut bool,
-    out: &mut Vec<u8>,
-) {
-    let data = event.data.trim();
-    if data == "[DONE]" {
-        *end = PassthroughEnd::Done;
-        out.extend_from_slice(event.raw);
-        return;
-    }
-    let Ok(probe) = serde_json::from_str::<ChunkProbe<'_>>(data) else {
-        out.extend_from_slice(event.raw);
-        return;
-    };
-    if probe.error.is_some() {
-        *end = PassthroughEnd::Error;
-    }
-    if let Some(u) = probe.usage {
-        *usage = u.canonical();
-    }
-    if probe.choices.iter().any(|c| c.finish_reason.is_some()) {
-        *finished = true;
-    }
-    if probe.choices.is_empty() && probe.error.is_none() {
-        let usage_only = probe.usage.is_some();
-        if !usage_only || !include_usage {
+impl Tally {
+    fn pass(&mut self, event: SseEvent<'_>, out: &mut Vec<u8>) {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            self.end = PassthroughEnd::Done;
+            out.extend_from_slice(event.raw);
             return;
         }
+        let Ok(probe) = serde_json::from_str::<ChunkProbe<'_>>(data) else {
+            out.extend_from_slice(event.raw);
+            return;
+        };
+        if probe.error.is_some() {
+            self.end = PassthroughEnd::Error;
+        }
+        if let Some(u) = probe.usage {
+            self.usage = u.canonical();
+        }
+        for choice in &probe.choices {
+            if choice.finish_reason.is_some() {
+                self.finished = true;
+            }
+            if let Some(delta) = &choice.delta {
+                self.output_chars += delta.chars();
+            }
+        }
+        if probe.choices.is_empty() && probe.error.is_none() {
+            let usage_only = probe.usage.is_some();
+            if !usage_only || !self.include_usage {
+                return;
+            }
+        }
+        out.extend_from_slice(event.raw);
     }
-    out.extend_from_slice(event.raw);
 }
 
 /// Usage from a whole OpenAI-dialect response body.
