@@ -18,7 +18,10 @@ fn anthropic_stream() -> Vec<Vec<u8>> {
     for i in 0..DELTAS {
         events.push(format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"token {i} of the answer \"}}}}\n\n"));
     }
-    events.push("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n".to_owned());
+    events.push(
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+            .to_owned(),
+    );
     events.push("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":800}}\n\n".to_owned());
     events.push("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".to_owned());
     events.into_iter().map(String::into_bytes).collect()
@@ -70,11 +73,36 @@ fn translate(chunks: &[Vec<u8>], client: ClientDialect, upstream: UpstreamDialec
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("stream_per_chunk");
     let cases: [(&str, Vec<Vec<u8>>, ClientDialect, UpstreamDialect); 5] = [
-        ("openai_passthrough", openai_stream(), ClientDialect::OpenAi, UpstreamDialect::OpenAi),
-        ("anthropic_to_openai", anthropic_stream(), ClientDialect::OpenAi, UpstreamDialect::Anthropic),
-        ("gemini_to_openai", gemini_stream(), ClientDialect::OpenAi, UpstreamDialect::Gemini),
-        ("openai_to_anthropic", openai_stream(), ClientDialect::Anthropic, UpstreamDialect::OpenAi),
-        ("anthropic_passthrough", anthropic_stream(), ClientDialect::Anthropic, UpstreamDialect::Anthropic),
+        (
+            "openai_passthrough",
+            openai_stream(),
+            ClientDialect::OpenAi,
+            UpstreamDialect::OpenAi,
+        ),
+        (
+            "anthropic_to_openai",
+            anthropic_stream(),
+            ClientDialect::OpenAi,
+            UpstreamDialect::Anthropic,
+        ),
+        (
+            "gemini_to_openai",
+            gemini_stream(),
+            ClientDialect::OpenAi,
+            UpstreamDialect::Gemini,
+        ),
+        (
+            "openai_to_anthropic",
+            openai_stream(),
+            ClientDialect::Anthropic,
+            UpstreamDialect::OpenAi,
+        ),
+        (
+            "anthropic_passthrough",
+            anthropic_stream(),
+            ClientDialect::Anthropic,
+            UpstreamDialect::Anthropic,
+        ),
     ];
     let openai = openai_stream();
     group.throughput(Throughput::Elements(openai.len() as u64));

@@ -8,6 +8,7 @@ mod validate;
 
 pub use error::ConfigError;
 pub use units::{ByteSize, Dur};
+pub use validate::weighted_schedule;
 
 use serde::Deserialize;
 use sluice_filters::translate::UpstreamDialect;

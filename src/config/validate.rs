@@ -70,9 +70,10 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 ));
             }
         }
-        let weights: Vec<u32> = provider.endpoints.iter().map(|e| e.weight).collect();
-        WeightedSchedule::new(&weights)
-            .map_err(|e| ConfigError::new(format!("{path}.endpoints"), format!("weights: {e}")))?;
+        weighted_schedule(
+            &format!("{path}.endpoints"),
+            provider.endpoints.iter().map(|e| e.weight),
+        )?;
         for (i, key) in provider.api_keys.iter().enumerate() {
             if key.key().trim().is_empty() {
                 return Err(ConfigError::new(
@@ -82,10 +83,10 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             }
         }
         if !provider.api_keys.is_empty() {
-            let weights: Vec<u32> = provider.api_keys.iter().map(|k| k.weight()).collect();
-            WeightedSchedule::new(&weights).map_err(|e| {
-                ConfigError::new(format!("{path}.api_keys"), format!("weights: {e}"))
-            })?;
+            weighted_schedule(
+                &format!("{path}.api_keys"),
+                provider.api_keys.iter().map(|k| k.weight()),
+            )?;
         }
         if provider.timeouts.connect.0.is_zero() || provider.timeouts.read.0.is_zero() {
             return Err(ConfigError::new(
@@ -133,9 +134,10 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 return Err(ConfigError::new(format!("{at}.model"), "must not be empty"));
             }
         }
-        let weights: Vec<u32> = model.targets.iter().map(|t| t.weight).collect();
-        WeightedSchedule::new(&weights)
-            .map_err(|e| ConfigError::new(format!("{path}.targets"), format!("weights: {e}")))?;
+        weighted_schedule(
+            &format!("{path}.targets"),
+            model.targets.iter().map(|t| t.weight),
+        )?;
     }
 
     let mut key_names = HashSet::new();
@@ -189,6 +191,15 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// The weighted schedule of a list of weights, or an error naming the list.
+pub fn weighted_schedule(
+    path: &str,
+    weights: impl Iterator<Item = u32>,
+) -> Result<WeightedSchedule, ConfigError> {
+    let weights: Vec<u32> = weights.collect();
+    WeightedSchedule::new(&weights).map_err(|e| ConfigError::new(path, format!("weights: {e}")))
 }
 
 fn check_name(path: &str, name: &str) -> Result<(), ConfigError> {

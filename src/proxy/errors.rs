@@ -27,6 +27,17 @@ pub async fn respond_error(
     Ok(true)
 }
 
+/// Answers with a client error once the request was read whole (the connection stays usable).
+pub async fn reject(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    error_type: ErrorType,
+    message: &str,
+    param: Option<&str>,
+) -> pingora::Result<bool> {
+    respond_error(session, ctx, error_type, message, param, &[], false).await
+}
+
 /// Writes a complete JSON response.
 pub async fn write_json(
     session: &mut Session,

@@ -4,7 +4,7 @@
 
 use super::body::{self, BodyError};
 use super::ctx::{RequestCtx, UpstreamPlan};
-use super::errors::{respond_error, write_json};
+use super::errors::{reject, respond_error, write_json};
 use crate::routing::{Gateway, VirtualKey};
 use bytes::Bytes;
 use pingora::proxy::Session;
@@ -91,14 +91,12 @@ pub async fn request_filter(
                 Ok(true)
             } else {
                 let message = format!("The model '{}' does not exist", truncate(&id));
-                respond_error(
+                reject(
                     session,
                     ctx,
                     ErrorType::ModelNotFound,
                     &message,
                     Some("model"),
-                    &[],
-                    false,
                 )
                 .await
             }
@@ -145,27 +143,23 @@ async fn proxied_request(
             "The model '{}' does not exist or is not served by this gateway",
             truncate(&model_name)
         );
-        return respond_error(
+        return reject(
             session,
             ctx,
             ErrorType::ModelNotFound,
             &message,
             Some("model"),
-            &[],
-            false,
         )
         .await;
     };
     if !key.may_use(&model.name) {
         let message = format!("this API key may not use the model '{}'", model.name);
-        return respond_error(
+        return reject(
             session,
             ctx,
             ErrorType::ModelNotAllowed,
             &message,
             Some("model"),
-            &[],
-            false,
         )
         .await;
     }
@@ -200,14 +194,12 @@ async fn proxied_request(
             "a {} provider does not offer this API",
             provider.dialect.as_str()
         );
-        return respond_error(
+        return reject(
             session,
             ctx,
             ErrorType::UnsupportedByProvider,
             &message,
             None,
-            &[],
-            false,
         )
         .await;
     };
@@ -229,16 +221,7 @@ async fn refuse_request(
     ctx: &mut RequestCtx,
     e: RequestError,
 ) -> pingora::Result<bool> {
-    respond_error(
-        session,
-        ctx,
-        e.error_type,
-        &e.message,
-        e.param.as_deref(),
-        &[],
-        false,
-    )
-    .await
+    reject(session, ctx, e.error_type, &e.message, e.param.as_deref()).await
 }
 
 /// `/v1/messages/count_tokens` for a provider without a counting API: an estimate, marked so.

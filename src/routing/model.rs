@@ -1,7 +1,7 @@
 //! A client-facing model and its weighted targets.
 
 use super::provider::Provider;
-use crate::config::{ConfigError, ModelConfig};
+use crate::config::{weighted_schedule, ConfigError, ModelConfig};
 use sluice_filters::balance::WeightedSchedule;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -44,9 +44,10 @@ impl Model {
                 })
             })
             .collect::<Result<_, ConfigError>>()?;
-        let weights: Vec<u32> = config.targets.iter().map(|t| t.weight).collect();
-        let schedule = WeightedSchedule::new(&weights)
-            .map_err(|e| ConfigError::new(format!("{path}.targets"), format!("weights: {e}")))?;
+        let schedule = weighted_schedule(
+            &format!("{path}.targets"),
+            config.targets.iter().map(|t| t.weight),
+        )?;
         Ok(Model {
             name: config.name.clone(),
             targets,

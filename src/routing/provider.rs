@@ -2,7 +2,7 @@
 //! weighted schedule, its timeouts.
 
 use super::discovery::{DnsDiscovery, ResolvedEndpoints};
-use crate::config::{ConfigError, ProviderConfig, Timeouts};
+use crate::config::{weighted_schedule, ConfigError, ProviderConfig, Timeouts};
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::{Backends, LoadBalancer};
 use sluice_filters::balance::WeightedSchedule;
@@ -90,13 +90,10 @@ impl Provider {
         let key_schedule = if api_keys.is_empty() {
             None
         } else {
-            let weights: Vec<u32> = config.api_keys.iter().map(|k| k.weight()).collect();
-            Some(WeightedSchedule::new(&weights).map_err(|e| {
-                ConfigError::new(
-                    format!("providers.{name}.api_keys"),
-                    format!("weights: {e}"),
-                )
-            })?)
+            Some(weighted_schedule(
+                &format!("providers.{name}.api_keys"),
+                config.api_keys.iter().map(|k| k.weight()),
+            )?)
         };
 
         Ok(Provider {

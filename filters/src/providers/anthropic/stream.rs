@@ -3,8 +3,9 @@
 
 use super::error::decode_error;
 use super::wire::{BlockWire, UsageOut, UsageWire};
-use crate::canonical::{FailureKind, StopReason, StreamEvent, UpstreamFailure, Usage};
-use crate::stream::{SseEvent, SseFramer};
+use crate::canonical::{StopReason, StreamEvent, Usage};
+use crate::stream::decoder::fail;
+use crate::stream::{EventDecoder, SseDecoder, SseEvent};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -51,14 +52,17 @@ struct DeltaWire<'a> {
 }
 
 /// Turns an Anthropic SSE stream into canonical events.
-#[derive(Debug, Default)]
-pub struct StreamDecoder {
-    sse: SseFramer,
-    state: DecodeState,
+pub type StreamDecoder = SseDecoder<AnthropicEvents>;
+
+impl StreamDecoder {
+    pub fn new() -> Self {
+        SseDecoder::with_state(AnthropicEvents::default())
+    }
 }
 
+/// What an Anthropic event stream has shown so far.
 #[derive(Debug, Default)]
-struct DecodeState {
+pub struct AnthropicEvents {
     started: bool,
     ended: bool,
     finished: bool,
@@ -70,55 +74,25 @@ struct DecodeState {
     usage: Usage,
 }
 
-impl StreamDecoder {
-    pub fn new() -> Self {
-        StreamDecoder::default()
+impl EventDecoder for AnthropicEvents {
+    fn ended(&self) -> bool {
+        self.ended
     }
 
-    pub fn feed(&mut self, input: &[u8], emit: &mut dyn FnMut(StreamEvent<'_>)) {
-        let state = &mut self.state;
-        if self
-            .sse
-            .feed(input, &mut |e| state.on_event(e, emit))
-            .is_err()
-        {
-            self.state
-                .fail(emit, "the upstream stream is not valid server-sent events");
-        }
-    }
-
-    pub fn finish(&mut self, emit: &mut dyn FnMut(StreamEvent<'_>)) {
-        let state = &mut self.state;
-        self.sse.finish(&mut |e| state.on_event(e, emit));
-        if !self.state.ended {
-            self.state
-                .fail(emit, "the upstream stream ended before message_stop");
-        }
-    }
-}
-
-impl DecodeState {
-    fn fail(&mut self, emit: &mut dyn FnMut(StreamEvent<'_>), message: &'static str) {
-        if self.ended {
-            return;
-        }
+    fn set_ended(&mut self) {
         self.ended = true;
-        emit(StreamEvent::Error(UpstreamFailure {
-            kind: FailureKind::Server,
-            status: 502,
-            message: Cow::Borrowed(message),
-            retry_after: None,
-        }));
+    }
+
+    /// Anthropic always ends with `message_stop`; without it the stream was cut.
+    fn complete_at_eof(&self) -> bool {
+        false
     }
 
     fn on_event(&mut self, event: SseEvent<'_>, emit: &mut dyn FnMut(StreamEvent<'_>)) {
-        if self.ended {
-            return;
-        }
         let data = event.data.as_ref();
         let wire: EventWire<'_> = match serde_json::from_str(data) {
             Ok(w) => w,
-            Err(_) => return self.fail(emit, "the upstream sent a malformed stream event"),
+            Err(_) => return fail(self, emit, "the upstream sent a malformed stream event"),
         };
         match wire.kind.as_ref() {
             "message_start" => {

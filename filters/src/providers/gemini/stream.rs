@@ -4,19 +4,27 @@
 
 use super::error::decode_error;
 use super::wire::{call_id, stop_reason, GenerateResponseWire};
-use crate::canonical::{FailureKind, StreamEvent, UpstreamFailure};
+use crate::canonical::StreamEvent;
 use crate::providers::json_util::{empty_object, object_from_raw};
-use crate::stream::{SseEvent, SseFramer};
+use crate::stream::decoder::fail;
+use crate::stream::{EventDecoder, SseDecoder, SseEvent};
 use std::borrow::Cow;
 
-#[derive(Debug, Default)]
-pub struct StreamDecoder {
-    sse: SseFramer,
-    state: DecodeState,
+pub type StreamDecoder = SseDecoder<GeminiEvents>;
+
+impl StreamDecoder {
+    /// `id_seed` names tool calls when Gemini gives neither call ids nor a response id.
+    pub fn new(id_seed: &str) -> Self {
+        SseDecoder::with_state(GeminiEvents {
+            id_seed: id_seed.to_owned(),
+            ..GeminiEvents::default()
+        })
+    }
 }
 
+/// What a Gemini chunk stream has shown so far.
 #[derive(Debug, Default)]
-struct DecodeState {
+pub struct GeminiEvents {
     id_seed: String,
     started: bool,
     finished: bool,
@@ -24,68 +32,25 @@ struct DecodeState {
     next_tool: u32,
 }
 
-impl StreamDecoder {
-    /// `id_seed` names tool calls when Gemini gives neither call ids nor a response id.
-    pub fn new(id_seed: &str) -> Self {
-        StreamDecoder {
-            sse: SseFramer::new(),
-            state: DecodeState {
-                id_seed: id_seed.to_owned(),
-                ..DecodeState::default()
-            },
-        }
+impl EventDecoder for GeminiEvents {
+    fn ended(&self) -> bool {
+        self.ended
     }
 
-    pub fn feed(&mut self, input: &[u8], emit: &mut dyn FnMut(StreamEvent<'_>)) {
-        let state = &mut self.state;
-        if self
-            .sse
-            .feed(input, &mut |e| state.on_event(e, emit))
-            .is_err()
-        {
-            self.state
-                .fail(emit, "the upstream stream is not valid server-sent events");
-        }
-    }
-
-    pub fn finish(&mut self, emit: &mut dyn FnMut(StreamEvent<'_>)) {
-        let state = &mut self.state;
-        self.sse.finish(&mut |e| state.on_event(e, emit));
-        if self.state.ended {
-            return;
-        }
-        if self.state.finished {
-            self.state.ended = true;
-            emit(StreamEvent::End);
-        } else {
-            self.state
-                .fail(emit, "the upstream stream ended without a finish reason");
-        }
-    }
-}
-
-impl DecodeState {
-    fn fail(&mut self, emit: &mut dyn FnMut(StreamEvent<'_>), message: &'static str) {
-        if self.ended {
-            return;
-        }
+    fn set_ended(&mut self) {
         self.ended = true;
-        emit(StreamEvent::Error(UpstreamFailure {
-            kind: FailureKind::Server,
-            status: 502,
-            message: Cow::Borrowed(message),
-            retry_after: None,
-        }));
+    }
+
+    /// Gemini has no end marker: the answer is whole if a finish reason was seen.
+    fn complete_at_eof(&self) -> bool {
+        self.finished
     }
 
     fn on_event(&mut self, event: SseEvent<'_>, emit: &mut dyn FnMut(StreamEvent<'_>)) {
-        if self.ended {
-            return;
-        }
         let data = event.data.as_ref();
         let wire: GenerateResponseWire<'_> = match serde_json::from_str(data) {
             Ok(w) => w,
-            Err(_) => return self.fail(emit, "the upstream sent a malformed stream chunk"),
+            Err(_) => return fail(self, emit, "the upstream sent a malformed stream chunk"),
         };
         if wire.error.is_some() {
             self.ended = true;

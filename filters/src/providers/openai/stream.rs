@@ -3,8 +3,9 @@
 
 use super::error::{decode_error, encode_error};
 use super::wire::{ExtraContentWire, UsageOut, UsageWire};
-use crate::canonical::{FailureKind, StopReason, StreamEvent, UpstreamFailure, Usage};
-use crate::stream::{SseEvent, SseFramer};
+use crate::canonical::{StopReason, StreamEvent, Usage};
+use crate::stream::decoder::fail;
+use crate::stream::{EventDecoder, SseDecoder, SseEvent};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -73,14 +74,17 @@ struct FunctionDeltaWire<'a> {
 }
 
 /// Turns an OpenAI-dialect SSE stream into canonical events.
-#[derive(Debug, Default)]
-pub struct StreamDecoder {
-    sse: SseFramer,
-    state: DecodeState,
+pub type StreamDecoder = SseDecoder<OpenAiEvents>;
+
+impl StreamDecoder {
+    pub fn new() -> Self {
+        SseDecoder::with_state(OpenAiEvents::default())
+    }
 }
 
+/// What an OpenAI chunk stream has shown so far.
 #[derive(Debug, Default)]
-struct DecodeState {
+pub struct OpenAiEvents {
     started: bool,
     finished: bool,
     ended: bool,
@@ -89,61 +93,21 @@ struct DecodeState {
     opened_tools: Vec<u32>,
 }
 
-impl StreamDecoder {
-    pub fn new() -> Self {
-        StreamDecoder::default()
+impl EventDecoder for OpenAiEvents {
+    fn ended(&self) -> bool {
+        self.ended
     }
 
-    pub fn feed(&mut self, input: &[u8], emit: &mut dyn FnMut(StreamEvent<'_>)) {
-        let state = &mut self.state;
-        let overflow = self
-            .sse
-            .feed(input, &mut |event| state.on_event(event, emit));
-        if overflow.is_err() {
-            self.state
-                .fail(emit, "the upstream stream is not valid server-sent events");
-        }
-    }
-
-    /// End of the upstream body: a stream that did not finish is reported as cut.
-    pub fn finish(&mut self, emit: &mut dyn FnMut(StreamEvent<'_>)) {
-        let state = &mut self.state;
-        self.sse.finish(&mut |event| state.on_event(event, emit));
-        if self.state.ended {
-            return;
-        }
-        if self.state.finished {
-            // Some compatible servers end without `[DONE]`; a finish reason was seen, so the
-            // answer is complete.
-            self.state.ended = true;
-            emit(StreamEvent::End);
-        } else {
-            self.state.fail(
-                emit,
-                "the upstream stream ended before the response was complete",
-            );
-        }
-    }
-}
-
-impl DecodeState {
-    fn fail(&mut self, emit: &mut dyn FnMut(StreamEvent<'_>), message: &'static str) {
-        if self.ended {
-            return;
-        }
+    fn set_ended(&mut self) {
         self.ended = true;
-        emit(StreamEvent::Error(UpstreamFailure {
-            kind: FailureKind::Server,
-            status: 502,
-            message: Cow::Borrowed(message),
-            retry_after: None,
-        }));
+    }
+
+    /// Some compatible servers end without `[DONE]`; after a finish reason the answer is whole.
+    fn complete_at_eof(&self) -> bool {
+        self.finished
     }
 
     fn on_event(&mut self, event: SseEvent<'_>, emit: &mut dyn FnMut(StreamEvent<'_>)) {
-        if self.ended {
-            return;
-        }
         let data = event.data.trim();
         if data == "[DONE]" {
             self.ended = true;
@@ -152,7 +116,7 @@ impl DecodeState {
         }
         let chunk: ChunkWire<'_> = match serde_json::from_str(data) {
             Ok(chunk) => chunk,
-            Err(_) => return self.fail(emit, "the upstream sent a malformed stream chunk"),
+            Err(_) => return fail(self, emit, "the upstream sent a malformed stream chunk"),
         };
         if chunk.error.is_some() {
             let failure = decode_error(500, data.as_bytes());
