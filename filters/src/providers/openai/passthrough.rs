@@ -16,8 +16,17 @@ struct ChunkProbe<'a> {
     choices: Vec<ChoiceProbe<'a>>,
     #[serde(default)]
     usage: Option<UsageWire>,
+    /// Groq reports stream usage here.
+    #[serde(default)]
+    x_groq: Option<XGroqProbe>,
     #[serde(default)]
     error: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct XGroqProbe {
+    #[serde(default)]
+    usage: Option<UsageWire>,
 }
 
 #[derive(Deserialize)]
@@ -152,7 +161,7 @@ impl Tally {
         if probe.error.is_some() {
             self.end = PassthroughEnd::Error;
         }
-        if let Some(u) = probe.usage {
+        if let Some(u) = probe.usage.or(probe.x_groq.and_then(|x| x.usage)) {
             self.usage = u.canonical();
         }
         for choice in &probe.choices {
@@ -200,6 +209,16 @@ mod tests {
         }
         p.finish(&mut out);
         (String::from_utf8(out).unwrap(), p)
+    }
+
+    #[test]
+    fn groq_usage_is_read_from_x_groq() {
+        let stream = b"data: {\"id\":\"g\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"x_groq\":{\"id\":\"req\",\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":6,\"total_tokens\":10}}}\n\ndata: [DONE]\n\n";
+        let mut p = Passthrough::new(false);
+        let mut out = Vec::new();
+        p.feed(stream, &mut out);
+        assert_eq!(p.usage().total(), 10);
+        assert_eq!(out, stream.to_vec(), "the chunk carries content: it passes");
     }
 
     #[test]
