@@ -70,6 +70,16 @@ impl Report {
 }
 
 async fn run_load(url: String, body: &'static str, seconds: u64, concurrency: usize) -> Report {
+    run_load_with(url, body, seconds, concurrency, &[]).await
+}
+
+async fn run_load_with(
+    url: String,
+    body: &'static str,
+    seconds: u64,
+    concurrency: usize,
+    headers: &'static [(&'static str, &'static str)],
+) -> Report {
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(concurrency)
@@ -85,14 +95,14 @@ async fn run_load(url: String, body: &'static str, seconds: u64, concurrency: us
             let mut errors = 0;
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let ok = match client
+                let mut request = client
                     .post(&url)
                     .bearer_auth(KEY)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                {
+                    .header("content-type", "application/json");
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
+                }
+                let ok = match request.body(body).send().await {
                     Ok(resp) => resp.status() == 200 && resp.bytes().await.is_ok(),
                     Err(_) => false,
                 };
@@ -173,6 +183,28 @@ fn main() {
     let concurrency = arg("--concurrency", 32) as usize;
     let dir = tempfile::tempdir().unwrap();
 
+    let anthropic_addr = free_addr();
+    let _anthropic_mock = Killed(
+        Command::new(BIN)
+            .args([
+                "mock",
+                "--kind",
+                "anthropic",
+                "--listen",
+                &anthropic_addr.to_string(),
+                "--chunks",
+                "8",
+                "--chunk-delay-ms",
+                "0",
+                "--threads",
+                "1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(anthropic_addr);
     let mock_addr = free_addr();
     let _mock = Killed(
         Command::new(BIN)
@@ -199,7 +231,7 @@ fn main() {
     std::fs::write(
         &config,
         format!(
-            "listen: {gw_addr}\nserver: {{threads: 1, pid_file: {d}/s.pid, upgrade_sock: {d}/s.sock}}\nproviders:\n  mock: {{kind: openai, endpoints: [{{url: \"http://{mock_addr}\"}}], api_keys: [sk-upstream]}}\nmodels:\n  - {{name: gpt-4o-mini, targets: [{{provider: mock, model: gpt-4o-mini}}]}}\nkeys:\n  - {{name: load, key: {KEY}}}\n",
+            "listen: {gw_addr}\nserver: {{threads: 1, pid_file: {d}/s.pid, upgrade_sock: {d}/s.sock}}\nproviders:\n  mock: {{kind: openai, endpoints: [{{url: \"http://{mock_addr}\"}}], api_keys: [sk-upstream]}}\n  claude: {{kind: anthropic, endpoints: [{{url: \"http://{anthropic_addr}\"}}], api_keys: [sk-ant]}}\nmodels:\n  - {{name: gpt-4o-mini, targets: [{{provider: mock, model: gpt-4o-mini}}]}}\n  - {{name: claude, targets: [{{provider: claude, model: claude-sonnet-4-5}}]}}\nkeys:\n  - {{name: load, key: {KEY}}}\n",
             d = dir.path().display()
         ),
     )
@@ -263,4 +295,60 @@ fn main() {
             }
         }
     }
+
+    // Translation: an OpenAI client through sluice to an Anthropic provider, against the same
+    // Anthropic mock spoken to directly in its own dialect.
+    const ANTHROPIC_DIRECT: &str = r#"{"model":"claude-sonnet-4-5","max_tokens":256,"system":"You are terse.","messages":[{"role":"user","content":"Say hello in five words."}]}"#;
+    const OPENAI_TO_CLAUDE: &str = r#"{"model":"claude","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello in five words."}],"max_tokens":256}"#;
+    println!(
+        "\n{:<8} {:<16} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "translate", "path", "req/s", "p50", "p90", "p99", "errors"
+    );
+    let direct_url = format!("http://{anthropic_addr}/v1/messages");
+    let sluice_url = format!("http://{gw_addr}/v1/chat/completions");
+    const ANTHROPIC_HEADERS: &[(&str, &str)] =
+        &[("x-api-key", "sk-ant"), ("anthropic-version", "2023-06-01")];
+    runtime.block_on(run_load_with(
+        direct_url.clone(),
+        ANTHROPIC_DIRECT,
+        1,
+        concurrency,
+        ANTHROPIC_HEADERS,
+    ));
+    let direct = runtime.block_on(run_load_with(
+        direct_url,
+        ANTHROPIC_DIRECT,
+        seconds,
+        concurrency,
+        ANTHROPIC_HEADERS,
+    ));
+    runtime.block_on(run_load(
+        sluice_url.clone(),
+        OPENAI_TO_CLAUDE,
+        1,
+        concurrency,
+    ));
+    let translated = runtime.block_on(run_load(sluice_url, OPENAI_TO_CLAUDE, seconds, concurrency));
+    for (name, r) in [
+        ("direct-anthropic", &direct),
+        ("sluice-openai->anthropic", &translated),
+    ] {
+        println!(
+            "{:<8} {name:<16} {:>9.0} {:>9.2?} {:>9.2?} {:>9.2?} {:>7}",
+            "",
+            r.rps(),
+            r.percentile(0.5),
+            r.percentile(0.9),
+            r.percentile(0.99),
+            r.errors
+        );
+    }
+    println!(
+        "{:<25} throughput {:.2}x direct, p50 +{:.0?}",
+        "",
+        translated.rps() / direct.rps(),
+        translated
+            .percentile(0.5)
+            .saturating_sub(direct.percentile(0.5))
+    );
 }
