@@ -21,6 +21,10 @@ pub enum ErrorType {
     UpstreamUnreachable,
     UpstreamTimeout,
     UpstreamAuthFailed,
+    /// Every attempt was throttled (429).
+    UpstreamRateLimited,
+    /// Every attempt found the provider overloaded (503, 529).
+    UpstreamOverloaded,
     /// The provider answered with an error status of its own; its body is passed through.
     UpstreamError,
     Internal,
@@ -45,6 +49,8 @@ impl ErrorType {
             ErrorType::UpstreamUnreachable => "upstream_unreachable",
             ErrorType::UpstreamTimeout => "upstream_timeout",
             ErrorType::UpstreamAuthFailed => "upstream_auth_failed",
+            ErrorType::UpstreamRateLimited => "upstream_rate_limited",
+            ErrorType::UpstreamOverloaded => "upstream_overloaded",
             ErrorType::UpstreamError => "upstream_error",
             ErrorType::Internal => "internal_error",
         }
@@ -64,6 +70,8 @@ impl ErrorType {
             ErrorType::LengthRequired => 411,
             ErrorType::RequestTooLarge => 413,
             ErrorType::UpstreamUnreachable | ErrorType::UpstreamAuthFailed => 502,
+            ErrorType::UpstreamRateLimited => 429,
+            ErrorType::UpstreamOverloaded => 503,
             ErrorType::UpstreamError => 502,
             ErrorType::UpstreamTimeout => 504,
             ErrorType::Internal => 500,

@@ -10,6 +10,7 @@ pub mod canonical;
 pub mod error_type;
 pub mod json;
 pub mod providers;
+pub mod resilience;
 pub mod stream;
 pub mod translate;
 

@@ -1,5 +1,7 @@
-//! The admin listener: `/metrics` (Prometheus text), `/healthz` (the process answers) and
-//! `/readyz` (every provider has at least one resolved endpoint). Keep it on a private address.
+//! The admin listener: `/metrics` (Prometheus text), `/healthz` (the process answers),
+//! `/readyz` (every provider has at least one resolved endpoint) and `/status` (each endpoint's
+//! active health and circuit-breaker state, each key's ejection, by index, never the key).
+//! Keep it on a private address.
 
 use crate::routing::Gateway;
 use arc_swap::ArcSwap;
@@ -39,6 +41,34 @@ impl AdminApp {
     }
 }
 
+impl AdminApp {
+    fn status(&self) -> String {
+        let gateway = self.gateway.load();
+        let now = gateway.now_ms();
+        let providers: Vec<serde_json::Value> = gateway
+            .providers
+            .iter()
+            .map(|p| {
+                let endpoints: Vec<serde_json::Value> = p
+                    .endpoint_states(now)
+                    .into_iter()
+                    .map(|(endpoint, healthy, ejected)| {
+                        serde_json::json!({"endpoint": endpoint, "healthy": healthy, "ejected": ejected})
+                    })
+                    .collect();
+                serde_json::json!({
+                    "name": p.name,
+                    "kind": p.dialect.as_str(),
+                    "health_checked": p.health_checked,
+                    "endpoints": endpoints,
+                    "keys_ejected": p.key_states(now),
+                })
+            })
+            .collect();
+        serde_json::json!({ "providers": providers }).to_string()
+    }
+}
+
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
@@ -61,10 +91,11 @@ impl ServeHttp for AdminApp {
                 let (status, body) = self.readiness();
                 (status, "application/json".into(), body.into_bytes())
             }
+            "/status" => (200, "application/json".into(), self.status().into_bytes()),
             _ => (
                 404,
                 "application/json".into(),
-                b"{\"error\":\"not found: try /metrics, /healthz or /readyz\"}".to_vec(),
+                b"{\"error\":\"not found: try /metrics, /healthz, /readyz or /status\"}".to_vec(),
             ),
         };
         Response::builder()

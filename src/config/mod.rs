@@ -37,6 +37,93 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     #[serde(default)]
     pub keys: Vec<KeyConfig>,
+    #[serde(default)]
+    pub retries: RetrySettings,
+    #[serde(default)]
+    pub circuit_breaker: BreakerSettings,
+}
+
+/// How failed attempts are retried (see `filters::resilience`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrySettings {
+    /// Upstream attempts per request at most, the first included.
+    pub attempts: u32,
+    /// First backoff before trying the same endpoint again; doubles, with full jitter.
+    pub backoff: Dur,
+    pub max_backoff: Dur,
+    /// A provider's `retry-after` up to this is waited out when there is nowhere else to go;
+    /// longer ones end the request with that `retry-after` for the client.
+    pub retry_after_cap: Dur,
+    /// No new attempt starts this long after the request arrived.
+    pub deadline: Dur,
+    /// Retries may be at most this fraction of requests, gateway-wide.
+    pub budget: f64,
+    /// Retries always available, so a quiet gateway can still retry.
+    pub budget_floor: u32,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            attempts: 4,
+            backoff: Dur(Duration::from_millis(100)),
+            max_backoff: Dur(Duration::from_secs(2)),
+            retry_after_cap: Dur(Duration::from_secs(5)),
+            deadline: Dur(Duration::from_secs(120)),
+            budget: 0.2,
+            budget_floor: 10,
+        }
+    }
+}
+
+/// Passive health: when an endpoint or API key is ejected, and for how long.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerSettings {
+    /// Consecutive failures (connect errors, timeouts, 5xx) that eject an endpoint.
+    pub failures: u32,
+    /// The first ejection; doubles with each ejection in a row.
+    pub cooldown: Dur,
+    pub max_cooldown: Dur,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        BreakerSettings {
+            failures: 5,
+            cooldown: Dur(Duration::from_secs(5)),
+            max_cooldown: Dur(Duration::from_secs(300)),
+        }
+    }
+}
+
+/// Active health checks of a provider's endpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthCheckConfig {
+    /// Requested with GET, with the provider's credentials, below the endpoint's base path.
+    pub path: String,
+    pub interval: Dur,
+    pub timeout: Dur,
+    pub expect_status: u16,
+    /// Consecutive successes that bring an endpoint back.
+    pub healthy_after: usize,
+    /// Consecutive failures that take it out.
+    pub unhealthy_after: usize,
+}
+
+impl Default for HealthCheckConfig {
+    fn default() -> Self {
+        HealthCheckConfig {
+            path: "/v1/models".into(),
+            interval: Dur(Duration::from_secs(10)),
+            timeout: Dur(Duration::from_secs(2)),
+            expect_status: 200,
+            healthy_after: 2,
+            unhealthy_after: 3,
+        }
+    }
 }
 
 /// Process-level knobs, mapped onto Pingora's server configuration.
@@ -117,6 +204,9 @@ pub struct ProviderConfig {
     pub api_keys: Vec<ApiKeyConfig>,
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Active health checks; none unless configured.
+    #[serde(default)]
+    pub health_check: Option<HealthCheckConfig>,
     /// Azure: `api-version` query value (a date), or `v1` for the v1 API.
     #[serde(default = "default_azure_api_version")]
     pub api_version: String,
@@ -174,21 +264,26 @@ impl ApiKeyConfig {
     }
 }
 
+/// Pingora has one upstream read timeout per connection, so the two read timeouts apply by
+/// request kind: a whole (non-streamed) answer arrives in one piece after the model is done;
+/// a stream's first chunk and every gap after it should come much sooner.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
     /// TCP (and TLS) connection setup.
     pub connect: Dur,
-    /// The longest wait for any upstream bytes: the response head, and each gap between stream
-    /// chunks. Pingora applies one read timeout to both.
-    pub read: Dur,
+    /// Non-streamed requests: the wait for the response.
+    pub first_byte: Dur,
+    /// Streamed requests: the wait for the first chunk and between chunks.
+    pub idle: Dur,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
             connect: Dur(Duration::from_secs(10)),
-            read: Dur(Duration::from_secs(300)),
+            first_byte: Dur(Duration::from_secs(300)),
+            idle: Dur(Duration::from_secs(60)),
         }
     }
 }
@@ -199,6 +294,9 @@ pub struct ModelConfig {
     /// What clients send as `model`.
     pub name: String,
     pub targets: Vec<TargetConfig>,
+    /// Models tried, in order, when every target of this one failed.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

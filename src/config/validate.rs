@@ -88,7 +88,28 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 provider.api_keys.iter().map(|k| k.weight()),
             )?;
         }
-        if provider.timeouts.connect.0.is_zero() || provider.timeouts.read.0.is_zero() {
+        if let Some(hc) = &provider.health_check {
+            if !hc.path.starts_with('/') {
+                return Err(ConfigError::new(
+                    format!("{path}.health_check.path"),
+                    "must start with /",
+                ));
+            }
+            if hc.interval.0.is_zero() || hc.timeout.0.is_zero() {
+                return Err(ConfigError::new(
+                    format!("{path}.health_check"),
+                    "interval and timeout must be greater than zero",
+                ));
+            }
+            if hc.healthy_after == 0 || hc.unhealthy_after == 0 {
+                return Err(ConfigError::new(
+                    format!("{path}.health_check"),
+                    "healthy_after and unhealthy_after must be at least 1",
+                ));
+            }
+        }
+        let t = &provider.timeouts;
+        if t.connect.0.is_zero() || t.first_byte.0.is_zero() || t.idle.0.is_zero() {
             return Err(ConfigError::new(
                 format!("{path}.timeouts"),
                 "timeouts must be greater than zero",
@@ -138,6 +159,34 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             &format!("{path}.targets"),
             model.targets.iter().map(|t| t.weight),
         )?;
+    }
+
+    for (i, model) in config.models.iter().enumerate() {
+        for (j, fallback) in model.fallbacks.iter().enumerate() {
+            let at = format!("models[{i}].fallbacks[{j}]");
+            if fallback == &model.name {
+                return Err(ConfigError::new(at, "a model cannot fall back to itself"));
+            }
+            if !model_names.contains(fallback.as_str()) {
+                return Err(ConfigError::new(at, format!("unknown model '{fallback}'")));
+            }
+        }
+    }
+    let r = &config.retries;
+    if r.attempts == 0 {
+        return Err(ConfigError::new("retries.attempts", "must be at least 1"));
+    }
+    if !(0.0..=10.0).contains(&r.budget) {
+        return Err(ConfigError::new(
+            "retries.budget",
+            "must be between 0 and 10",
+        ));
+    }
+    if config.circuit_breaker.failures == 0 {
+        return Err(ConfigError::new(
+            "circuit_breaker.failures",
+            "must be at least 1",
+        ));
     }
 
     let mut key_names = HashSet::new();

@@ -1,9 +1,10 @@
 //! Per-request state carried across Pingora's phases.
 //!
 //! Pingora calls `upstream_peer`, `upstream_request_filter` and `request_body_filter` again on
-//! every retry, so what those phases read (the chosen target, the encoded body) is set once in
-//! `request_filter`, and what they write (the endpoint of this attempt) is overwritten, never
-//! appended to, except the list of endpoints already tried.
+//! every retry. A request carries its whole plan (`candidates`: the model's targets, then its
+//! fallbacks') and a cursor into it; the current candidate's encoded body is `plan`; what an
+//! attempt writes (`attempt`) is overwritten by the next, and what it learned (endpoints and keys
+//! tried, the last failure, the attempt log) only grows.
 
 use crate::routing::{Gateway, Model, Provider};
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use sluice_filters::translate::{ClientDialect, StreamTranslator};
 use sluice_filters::ErrorType;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What `request_filter` decided to send upstream.
 pub struct UpstreamPlan {
@@ -42,11 +43,33 @@ impl UpstreamPlan {
     }
 }
 
-/// The endpoint of the current attempt.
+/// One target of the request's plan.
+pub struct Candidate {
+    pub model: Arc<Model>,
+    pub target: usize,
+}
+
+/// The endpoint and key of the current attempt.
 pub struct Attempt {
     pub addr: SocketAddr,
     pub endpoint: usize,
+    pub key: Option<usize>,
     pub started: Instant,
+}
+
+/// A finished attempt, for the access log and the attempt metric.
+pub struct AttemptRecord {
+    pub provider: String,
+    pub endpoint: String,
+    pub outcome: &'static str,
+    pub millis: f64,
+}
+
+/// Why the last attempt failed, for the client's error when no attempt is left.
+#[derive(Clone, Copy)]
+pub struct LastFailure {
+    pub error_type: ErrorType,
+    pub retry_after: Option<Duration>,
 }
 
 /// How the response body is handled, decided when its header arrives.
@@ -73,10 +96,26 @@ pub struct RequestCtx {
     pub route: Option<Route>,
     pub client: ClientDialect,
     pub key_name: Option<String>,
+    /// The client's body as received, re-encoded for each candidate's dialect.
+    pub client_body: Bytes,
+    pub candidates: Vec<Candidate>,
+    pub cursor: usize,
+    /// The current candidate, encoded.
     pub plan: Option<UpstreamPlan>,
     pub attempt: Option<Attempt>,
-    /// Endpoints already tried by this request, so a retry goes elsewhere.
+    /// Endpoints and keys of the current candidate that failed this request.
     pub tried: Vec<SocketAddr>,
+    pub tried_keys: Vec<usize>,
+    pub attempts: Vec<AttemptRecord>,
+    /// How many times the plan was gone through (for the backoff).
+    pub rounds: u32,
+    /// Attempts made when the current round started.
+    pub round_start_attempts: usize,
+    /// Wait before the next attempt (backoff, or the provider's `retry-after`).
+    pub wait: Duration,
+    /// `upstream_response_filter` failed the attempt on a status that is worth retrying.
+    pub retry_pending: bool,
+    pub last_failure: Option<LastFailure>,
     pub upstream_status: Option<u16>,
     /// The classified failure, when the gateway (not the provider) failed the request.
     pub error_type: Option<ErrorType>,
@@ -95,9 +134,19 @@ impl RequestCtx {
             route: None,
             client: ClientDialect::OpenAi,
             key_name: None,
+            client_body: Bytes::new(),
+            candidates: Vec::new(),
+            cursor: 0,
             plan: None,
             attempt: None,
             tried: Vec::new(),
+            tried_keys: Vec::new(),
+            attempts: Vec::new(),
+            rounds: 0,
+            round_start_attempts: 0,
+            wait: Duration::ZERO,
+            retry_pending: false,
+            last_failure: None,
             upstream_status: None,
             error_type: None,
             response: None,

@@ -77,15 +77,26 @@ pub fn classify(e: &Error) -> Option<ErrorType> {
     })
 }
 
-/// The client-facing sentence for an upstream failure; it names the provider, never addresses.
-pub fn upstream_message(error_type: ErrorType, provider: &str) -> String {
-    match error_type {
-        ErrorType::UpstreamTimeout => {
-            format!("the upstream provider '{provider}' did not answer in time")
-        }
-        ErrorType::UpstreamUnreachable => {
-            format!("the upstream provider '{provider}' could not be reached")
-        }
-        _ => "the gateway failed to proxy the request".to_owned(),
+/// The client-facing sentence for a request no attempt could serve: how many attempts, the
+/// last provider, the last cause; never addresses or keys.
+pub fn upstream_message(error_type: ErrorType, ctx: &RequestCtx) -> String {
+    let provider = ctx
+        .attempts
+        .last()
+        .map(|a| a.provider.as_str())
+        .or_else(|| ctx.plan.as_ref().map(|p| p.provider.name.as_str()))
+        .unwrap_or("");
+    let cause = match error_type {
+        ErrorType::UpstreamTimeout => "did not answer in time",
+        ErrorType::UpstreamUnreachable => "could not be reached",
+        ErrorType::UpstreamRateLimited => "is rate limiting the gateway",
+        ErrorType::UpstreamOverloaded => "is overloaded",
+        ErrorType::UpstreamAuthFailed => "rejected the gateway's credentials",
+        _ => "failed",
+    };
+    match ctx.attempts.len() {
+        0 => format!("the upstream provider '{provider}' {cause}"),
+        1 => format!("the upstream provider '{provider}' {cause}"),
+        n => format!("all {n} attempts failed; the last provider tried, '{provider}', {cause}"),
     }
 }

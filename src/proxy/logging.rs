@@ -31,10 +31,20 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx) {
 
     let provider = ctx.plan.as_ref().map_or("-", |p| p.provider.name.as_str());
     let stream = ctx.plan.as_ref().is_some_and(|p| p.stream);
-    let upstream_addr = ctx
-        .attempt
-        .as_ref()
-        .map_or_else(|| "-".to_owned(), |a| a.addr.to_string());
+    // Every attempt: provider@endpoint:outcome:milliseconds.
+    let mut trail = String::new();
+    for (i, a) in ctx.attempts.iter().enumerate() {
+        if i > 0 {
+            trail.push(',');
+        }
+        trail.push_str(&format!(
+            "{}@{}:{}:{:.0}",
+            a.provider, a.endpoint, a.outcome, a.millis
+        ));
+    }
+    if trail.is_empty() {
+        trail.push('-');
+    }
     let mut upstream_ms = -1.0;
     if let Some(attempt) = ctx.attempt.as_ref() {
         let upstream = attempt.started.elapsed();
@@ -67,17 +77,17 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx) {
     }
     info!(
         target: "access",
-        "{} {} status={} model={} provider={} upstream={} stream={} key={} error_type={} attempts={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} upstream_ms={:.1} total_ms={:.1}",
+        "{} {} status={} model={} provider={} stream={} key={} error_type={} attempts={} trail={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} upstream_ms={:.1} total_ms={:.1}",
         session.req_header().method,
         route,
         status_label,
         model,
         provider,
-        upstream_addr,
         stream,
         ctx.key_name.as_deref().unwrap_or("-"),
         error_type,
-        ctx.tried.len(),
+        ctx.attempts.len(),
+        trail,
         usage.prompt_total(),
         usage.cache_read,
         usage.output,

@@ -1,11 +1,12 @@
 //! sluice's one `ProxyHttp` implementation. Each method is a thin call into the file for its
 //! phase group, in the order Pingora runs them: `request` (route, auth, body, plan), `upstream`
-//! (peer, headers, body), `response` (status, headers, body), `logging`; `errors` writes the
-//! gateway's own error responses.
+//! (peer, headers, body, failed attempts), `response` (status, headers, body), `logging`;
+//! `failover` moves a request through its plan, `errors` writes the gateway's own errors.
 
 mod body;
 mod ctx;
 mod errors;
+mod failover;
 mod logging;
 mod request;
 mod response;
@@ -57,7 +58,7 @@ impl ProxyHttp for SluiceProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Box<HttpPeer>> {
-        upstream::upstream_peer(ctx)
+        upstream::upstream_peer(ctx).await
     }
 
     fn fail_to_connect(
@@ -68,6 +69,19 @@ impl ProxyHttp for SluiceProxy {
         e: Box<Error>,
     ) -> Box<Error> {
         upstream::fail_to_connect(ctx, e)
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let e = e.more_context(format!("Peer: {peer}"));
+        let started = session.response_written().is_some();
+        upstream::error_while_proxy(ctx, e, started, client_reused)
     }
 
     async fn upstream_request_filter(
@@ -96,8 +110,7 @@ impl ProxyHttp for SluiceProxy {
         upstream: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        response::upstream_response_filter(upstream, ctx);
-        Ok(())
+        response::upstream_response_filter(upstream, ctx)
     }
 
     async fn response_filter(
@@ -137,10 +150,17 @@ impl ProxyHttp for SluiceProxy {
         };
         let status = error_type.status();
         if session.response_written().is_none() {
-            let provider = ctx.plan.as_ref().map_or("", |p| p.provider.name.as_str());
-            let message = errors::upstream_message(error_type, provider);
+            let message = errors::upstream_message(error_type, ctx);
             let body = Bytes::from(gateway_error_body(ctx.client, error_type, &message, None));
-            if let Err(write_error) = errors::write_json(session, status, body, &[], true).await {
+            let retry_after = failover::retry_after_secs(ctx).map(|s| s.to_string());
+            let attempts = ctx.attempts.len().to_string();
+            let mut headers: Vec<(&'static str, &str)> = vec![("x-sluice-attempts", &attempts)];
+            if let Some(secs) = retry_after.as_deref() {
+                headers.push(("retry-after", secs));
+            }
+            if let Err(write_error) =
+                errors::write_json(session, status, body, &headers, true).await
+            {
                 log::debug!("could not write the error response: {write_error}");
             }
         } else if let Some(ResponseMode::Stream(translator)) = ctx.response.as_mut() {
@@ -148,7 +168,6 @@ impl ProxyHttp for SluiceProxy {
             // the client's dialect, never a clean end.
             ctx.scratch.clear();
             translator.finish(&mut ctx.scratch);
-            ctx.usage = Some(translator.usage());
             let tail = Bytes::copy_from_slice(&ctx.scratch);
             if let Err(write_error) = session.write_response_body(Some(tail), true).await {
                 log::debug!("could not end the broken stream: {write_error}");

@@ -3,8 +3,9 @@
 //! before a provider is contacted.
 
 use super::body::{self, BodyError};
-use super::ctx::{RequestCtx, UpstreamPlan};
+use super::ctx::RequestCtx;
 use super::errors::{reject, respond_error, write_json};
+use super::failover;
 use crate::routing::{Gateway, VirtualKey};
 use bytes::Bytes;
 use pingora::proxy::Session;
@@ -13,9 +14,7 @@ use sluice_filters::api::openai::{
 };
 use sluice_filters::api::route::{match_route, Route, RouteMatch};
 use sluice_filters::api::RequestError;
-use sluice_filters::translate::{
-    estimate_input_tokens, prepare_request, upstream_path, Target, UpstreamDialect,
-};
+use sluice_filters::translate::{estimate_input_tokens, UpstreamDialect};
 use sluice_filters::ErrorType;
 use std::sync::Arc;
 
@@ -164,55 +163,21 @@ async fn proxied_request(
         .await;
     }
 
-    let target_index = model.pick();
-    let target = &model.targets[target_index];
-    let provider = target.provider.clone();
-    if route == Route::CountTokens && provider.dialect != UpstreamDialect::Anthropic {
+    gateway.retry_budget.deposit();
+    let first = model.pick();
+    if route == Route::CountTokens
+        && model.targets[first].provider.dialect != UpstreamDialect::Anthropic
+    {
         return count_tokens_locally(session, ctx, &body).await;
     }
-    let prepared = match prepare_request(
-        ctx.client,
-        &body,
-        &Target {
-            dialect: provider.dialect,
-            model: &target.model,
-            default_max_tokens: provider.default_max_tokens,
-            api: route.api(),
-        },
-    ) {
-        Ok(prepared) => prepared,
+    ctx.candidates = failover::candidates(&gateway, &model, first);
+    ctx.client_body = body;
+    // The first candidate's encoding also validates the request in full: a client error is
+    // answered here, before any provider is contacted.
+    match failover::prepare_plan(ctx, 0) {
+        Ok(plan) => ctx.plan = Some(plan),
         Err(e) => return refuse_request(session, ctx, e).await,
-    };
-    let Some(path) = upstream_path(
-        provider.dialect,
-        route.api(),
-        &target.model,
-        prepared.stream,
-        &provider.api_version,
-    ) else {
-        let message = format!(
-            "a {} provider does not offer this API",
-            provider.dialect.as_str()
-        );
-        return reject(
-            session,
-            ctx,
-            ErrorType::UnsupportedByProvider,
-            &message,
-            None,
-        )
-        .await;
-    };
-    ctx.plan = Some(UpstreamPlan {
-        body: prepared.body.map_or(body, Bytes::from),
-        path,
-        stream: prepared.stream,
-        client_wants_usage: prepared.client_wants_usage,
-        json_tool: prepared.json_tool,
-        provider,
-        target: target_index,
-        model,
-    });
+    }
     Ok(false)
 }
 

@@ -4,24 +4,47 @@
 //! chunk, never holding a stream back.
 
 use super::ctx::{RequestCtx, ResponseMode};
+use super::failover;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
+use pingora::{Error, ErrorType as PingoraErrorType};
 use sluice_filters::canonical::FailureKind;
+use sluice_filters::resilience::AttemptFailure;
 use sluice_filters::translate::{
     gateway_error_body, response_usage, translate_error, translate_response, ClientDialect,
     ResponseSpec, StreamSpec, StreamTranslator,
 };
 use sluice_filters::ErrorType;
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A whole (non-streamed) body larger than this is not buffered for translation.
 const MAX_TRANSLATED_BODY: usize = 64 << 20;
 
-pub fn upstream_response_filter(upstream: &ResponseHeader, ctx: &mut RequestCtx) {
+pub fn upstream_response_filter(
+    upstream: &ResponseHeader,
+    ctx: &mut RequestCtx,
+) -> pingora::Result<()> {
     let status = upstream.status.as_u16();
     ctx.upstream_status = Some(status);
+    if status >= 400 {
+        let failure = AttemptFailure::Status {
+            status,
+            retry_after: retry_after(upstream),
+        };
+        if failover::attempt_failed(ctx, failure) {
+            // Nothing reached the client yet: end this attempt, the next goes elsewhere.
+            ctx.retry_pending = true;
+            return Error::e_explain(
+                PingoraErrorType::HTTPStatus(status),
+                "retryable upstream status; trying elsewhere",
+            );
+        }
+    } else {
+        failover::attempt_succeeded(ctx);
+    }
     let Some(plan) = ctx.plan.as_ref() else {
-        return;
+        return Ok(());
     };
     let passthrough = plan.passthrough(ctx.client);
     let mode = if status == 401 || status == 403 {
@@ -67,6 +90,21 @@ pub fn upstream_response_filter(upstream: &ResponseHeader, ctx: &mut RequestCtx)
         ResponseMode::Translate { buffer: Vec::new() }
     };
     ctx.response = Some(mode);
+    Ok(())
+}
+
+/// `retry-after` (seconds or an HTTP date) or `retry-after-ms`, as a duration.
+fn retry_after(response: &ResponseHeader) -> Option<Duration> {
+    let header = |name: &str| response.headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(ms) = header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
+        return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+    }
+    let value = header("retry-after")?.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return Some(Duration::from_secs_f64(secs.max(0.0)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
 pub fn response_filter(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingora::Result<()> {
@@ -75,6 +113,7 @@ pub fn response_filter(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingo
         response.insert_header("x-sluice-model", plan.upstream_model())?;
     }
     response.insert_header("x-sluice-request-id", ctx.request_id.as_str())?;
+    response.insert_header("x-sluice-attempts", ctx.attempts.len().to_string())?;
     let content_type = match &ctx.response {
         None | Some(ResponseMode::Passthrough { .. }) => return Ok(()),
         Some(ResponseMode::Replace { body }) => {

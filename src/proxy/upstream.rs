@@ -3,12 +3,16 @@
 //! (`request_body_filter`). All three run again on every retry.
 
 use super::ctx::{Attempt, RequestCtx};
+use super::failover;
+use crate::routing::Provider;
 use bytes::Bytes;
 use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
+use pingora::ErrorSource;
 use pingora::{Error, ErrorType as PingoraErrorType};
+use sluice_filters::resilience::AttemptFailure;
 use sluice_filters::translate::UpstreamDialect;
-use sluice_filters::ErrorType;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// How long an idle pooled upstream connection is kept.
@@ -32,27 +36,54 @@ const STRIPPED_REQUEST_HEADERS: &[&str] = &[
     "anthropic-version",
 ];
 
-pub fn upstream_peer(ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
-    let Some(plan) = ctx.plan.as_ref() else {
-        return Error::e_explain(PingoraErrorType::InternalError, "no upstream plan");
+pub async fn upstream_peer(ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
+    let Some(gateway) = ctx.gateway.clone() else {
+        return Error::e_explain(PingoraErrorType::InternalError, "no gateway snapshot");
     };
-    let provider = plan.provider.clone();
-    let tried = &ctx.tried;
-    let backend = provider.lb.select_with(b"", 256, |backend, healthy| {
-        healthy && backend.addr.as_inet().is_some_and(|a| !tried.contains(a))
-    });
-    let Some((addr, endpoint_index)) = backend.and_then(|b| {
-        let addr = *b.addr.as_inet()?;
-        let index = provider.resolved_index(&addr)?;
-        Some((addr, index))
-    }) else {
-        ctx.error_type = Some(ErrorType::UpstreamUnreachable);
+    loop {
+        if !ctx.wait.is_zero() {
+            tokio::time::sleep(std::mem::take(&mut ctx.wait)).await;
+        }
+        let Some(plan) = ctx.plan.as_ref() else {
+            return Error::e_explain(PingoraErrorType::InternalError, "no upstream plan");
+        };
+        let provider = plan.provider.clone();
+        let now = gateway.now_ms();
+        let endpoint = provider.select_endpoint(now, &ctx.tried);
+        let key = if provider.needs_key() {
+            provider
+                .pick_key(now, &ctx.tried_keys)
+                .map(|(i, _)| Some(i))
+        } else {
+            Some(None)
+        };
+        if let (Some((addr, endpoint)), Some(key)) = (endpoint, key) {
+            let peer = build_peer(&provider, addr, endpoint, plan.stream);
+            ctx.attempt = Some(Attempt {
+                addr,
+                endpoint,
+                key,
+                started: Instant::now(),
+            });
+            return Ok(Box::new(peer));
+        }
+        // This candidate has nothing left: the next one, or another round after a backoff.
+        if failover::advance(ctx) {
+            continue;
+        }
+        if ctx.last_failure.is_some() && failover::start_next_round(ctx, &gateway).is_ok() {
+            continue;
+        }
+        ctx.error_type = Some(failover::no_route(ctx));
         return Error::e_explain(
             PingoraErrorType::ConnectNoRoute,
-            "no reachable endpoint left for this provider",
+            "no endpoint left to try for this request",
         );
-    };
-    let endpoint = &provider.endpoints[endpoint_index];
+    }
+}
+
+fn build_peer(provider: &Provider, addr: SocketAddr, endpoint: usize, stream: bool) -> HttpPeer {
+    let endpoint = &provider.endpoints[endpoint];
     let sni = if endpoint.tls {
         endpoint.host.clone()
     } else {
@@ -60,31 +91,54 @@ pub fn upstream_peer(ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
     };
     let mut peer = HttpPeer::new(addr, endpoint.tls, sni);
     let timeouts = &provider.timeouts;
+    // One read timeout per connection: a stream's chunks should flow, a whole answer arrives
+    // when the model is done.
+    let read = if stream {
+        timeouts.idle.0
+    } else {
+        timeouts.first_byte.0
+    };
     peer.options.connection_timeout = Some(timeouts.connect.0);
     peer.options.total_connection_timeout = Some(timeouts.connect.0);
-    peer.options.read_timeout = Some(timeouts.read.0);
-    peer.options.write_timeout = Some(timeouts.read.0);
+    peer.options.read_timeout = Some(read);
+    peer.options.write_timeout = Some(read);
     peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
-
-    ctx.tried.push(addr);
-    ctx.attempt = Some(Attempt {
-        addr,
-        endpoint: endpoint_index,
-        started: Instant::now(),
-    });
-    Ok(Box::new(peer))
+    peer
 }
 
-/// A connect failure is safe to retry (nothing reached the provider): try another endpoint
-/// of the same provider while there is one.
+/// A connect failure is always safe to retry: nothing reached the provider.
 pub fn fail_to_connect(ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
-    let untried_left = ctx
-        .plan
-        .as_ref()
-        .is_some_and(|p| p.provider.resolved_count() > ctx.tried.len());
-    if untried_left {
+    let retry = failover::attempt_failed(ctx, AttemptFailure::Connect);
+    e.set_retry(retry);
+    e
+}
+
+/// An error after connecting, before anything reached the client, is retried when the
+/// provider is to blame (the 0.9.1 default never retries a POST).
+pub fn error_while_proxy(
+    ctx: &mut RequestCtx,
+    mut e: Box<Error>,
+    response_started: bool,
+    client_reused: bool,
+) -> Box<Error> {
+    if std::mem::take(&mut ctx.retry_pending) {
         e.set_retry(true);
+        return e;
     }
+    if response_started || ctx.attempt.is_none() || e.esource() == &ErrorSource::Downstream {
+        e.set_retry(false);
+        return e;
+    }
+    let failure = match e.etype() {
+        PingoraErrorType::ReadTimedout | PingoraErrorType::WriteTimedout => {
+            AttemptFailure::FirstByteTimeout
+        }
+        _ => AttemptFailure::ConnectionLost {
+            reused: client_reused,
+        },
+    };
+    let retry = failover::attempt_failed(ctx, failure);
+    e.set_retry(retry);
     e
 }
 
@@ -114,16 +168,8 @@ pub fn upstream_request_filter(
         upstream.remove_header("anthropic-beta");
     }
     upstream.insert_header(http::header::HOST, endpoint.host_header.as_str())?;
-    if let Some(api_key) = provider.next_api_key() {
-        let (name, value) = match provider.dialect {
-            UpstreamDialect::OpenAi => (
-                http::header::AUTHORIZATION.as_str(),
-                format!("Bearer {api_key}"),
-            ),
-            UpstreamDialect::Azure => ("api-key", api_key.to_owned()),
-            UpstreamDialect::Anthropic => ("x-api-key", api_key.to_owned()),
-            UpstreamDialect::Gemini => ("x-goog-api-key", api_key.to_owned()),
-        };
+    if let Some(api_key) = attempt.key.and_then(|k| provider.api_key(k)) {
+        let (name, value) = provider.auth_header(api_key);
         let mut value = http::HeaderValue::try_from(value)
             .map_err(|e| Error::because(PingoraErrorType::InternalError, "provider key", e))?;
         value.set_sensitive(true);

@@ -3,16 +3,19 @@
 //! One immutable snapshot per config; the request path reads it without locks.
 
 mod discovery;
+mod health;
 mod model;
 mod provider;
 
 pub use model::Model;
 pub use provider::Provider;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, RetrySettings};
 use sluice_filters::auth::{glob_match, KeyDigest, KeyTable};
+use sluice_filters::resilience::{BreakerConfig, RetryBudget};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A client's virtual key, as the request path needs it (the secret is not kept).
@@ -41,6 +44,11 @@ pub struct Gateway {
     pub max_request_body: usize,
     /// Reported as `created` in `/v1/models`.
     pub created: u64,
+    pub retries: RetrySettings,
+    pub breaker: BreakerConfig,
+    /// Gateway-wide: retries may be at most a fraction of requests.
+    pub retry_budget: RetryBudget,
+    epoch: Instant,
 }
 
 impl Gateway {
@@ -90,7 +98,20 @@ impl Gateway {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or_default(),
+            retries: config.retries.clone(),
+            breaker: BreakerConfig {
+                failures: config.circuit_breaker.failures,
+                cooldown: config.circuit_breaker.cooldown.0,
+                max_cooldown: config.circuit_breaker.max_cooldown.0,
+            },
+            retry_budget: RetryBudget::new(config.retries.budget, config.retries.budget_floor),
+            epoch: Instant::now(),
         })
+    }
+
+    /// Milliseconds on the gateway's monotonic clock, for circuit breakers.
+    pub fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
     }
 
     /// The model names `key` may use, in config order.

@@ -16,6 +16,9 @@ pub struct Target {
 pub struct Model {
     pub name: String,
     pub targets: Vec<Target>,
+    /// Models tried, in order, after every target of this one failed.
+    pub fallbacks: Vec<String>,
+    weights: Vec<u32>,
     schedule: WeightedSchedule,
     next: AtomicUsize,
 }
@@ -51,9 +54,20 @@ impl Model {
         Ok(Model {
             name: config.name.clone(),
             targets,
+            fallbacks: config.fallbacks.clone(),
+            weights: config.targets.iter().map(|t| t.weight).collect(),
             schedule,
             next: AtomicUsize::new(0),
         })
+    }
+
+    /// The targets in the order a request tries them: `first` (the weighted pick), then the
+    /// others by weight, heaviest first; targets of weight 0 only as a last resort.
+    pub fn target_order(&self, first: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.targets.len()).filter(|i| *i != first).collect();
+        order.sort_by_key(|i| std::cmp::Reverse(self.weights[*i]));
+        order.insert(0, first);
+        order
     }
 
     /// The index of the target for the next request, by smooth weighted round robin.

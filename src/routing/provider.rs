@@ -1,11 +1,15 @@
-//! A provider at run time: its endpoints behind a Pingora `LoadBalancer`, its API keys in a
+//! A provider at run time: its endpoints behind a Pingora `LoadBalancer` (active health
+//! checks there), a circuit breaker per endpoint and per API key (passive health), its keys in a
 //! weighted schedule, its timeouts.
 
 use super::discovery::{DnsDiscovery, ResolvedEndpoints};
+use super::health::ProviderHealthCheck;
 use crate::config::{weighted_schedule, ConfigError, ProviderConfig, Timeouts};
+use crate::telemetry::metrics::{ENDPOINT_EJECTED, ENDPOINT_HEALTHY};
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::{Backends, LoadBalancer};
 use sluice_filters::balance::WeightedSchedule;
+use sluice_filters::resilience::{BreakerConfig, CircuitBreaker};
 use sluice_filters::translate::UpstreamDialect;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,12 +40,17 @@ pub struct Provider {
     pub anthropic_version: String,
     pub default_max_tokens: u64,
     pub endpoints: Vec<Endpoint>,
+    /// `host:port` of each endpoint: a bounded metric label and what the status page shows.
+    pub endpoint_labels: Vec<String>,
     pub lb: Arc<ProviderLb>,
     resolved: ResolvedEndpoints,
+    endpoint_breakers: Vec<CircuitBreaker>,
     api_keys: Vec<String>,
+    key_breakers: Vec<CircuitBreaker>,
     key_schedule: Option<WeightedSchedule>,
     next_key: AtomicUsize,
     pub timeouts: Timeouts,
+    pub health_checked: bool,
 }
 
 impl Provider {
@@ -83,8 +92,31 @@ impl Provider {
                 .collect(),
             resolved.clone(),
         );
+        let endpoint_labels: Vec<String> = endpoints
+            .iter()
+            .map(|e| format!("{}:{}", e.host, e.port))
+            .collect();
         let mut lb = LoadBalancer::from_backends(Backends::new(Box::new(discovery)));
         lb.update_frequency = Some(dns_refresh);
+        for label in &endpoint_labels {
+            ENDPOINT_HEALTHY.with_label_values(&[name, label]).set(1);
+            ENDPOINT_EJECTED.with_label_values(&[name, label]).set(0);
+        }
+        if let Some(hc) = &config.health_check {
+            let check = ProviderHealthCheck::build(
+                name,
+                config.kind.dialect(),
+                &endpoints,
+                &endpoint_labels,
+                resolved.clone(),
+                hc,
+                config.api_keys.first().map(|k| k.key()),
+                &config.anthropic_version,
+            )?;
+            lb.set_health_check(Box::new(check));
+            lb.health_check_frequency = Some(hc.interval.0);
+            lb.parallel_health_check = true;
+        }
 
         let api_keys: Vec<String> = config.api_keys.iter().map(|k| k.key().to_owned()).collect();
         let key_schedule = if api_keys.is_empty() {
@@ -102,13 +134,20 @@ impl Provider {
             api_version: config.api_version.clone(),
             anthropic_version: config.anthropic_version.clone(),
             default_max_tokens: config.default_max_tokens,
+            endpoint_breakers: endpoints
+                .iter()
+                .map(|_| CircuitBreaker::default())
+                .collect(),
             endpoints,
+            endpoint_labels,
             lb: Arc::new(lb),
             resolved,
+            key_breakers: api_keys.iter().map(|_| CircuitBreaker::default()).collect(),
             api_keys,
             key_schedule,
             next_key: AtomicUsize::new(0),
             timeouts: config.timeouts.clone(),
+            health_checked: config.health_check.is_some(),
         })
     }
 
@@ -124,10 +163,193 @@ impl Provider {
         self.resolved.count()
     }
 
-    /// The provider credential for the next request, by weight; `None` if it needs none.
-    pub fn next_api_key(&self) -> Option<&str> {
+    /// An endpoint for the next attempt: healthy by the active checks, not yet tried by this
+    /// request, and let through by its circuit breaker (which may make this the probe).
+    pub fn select_endpoint(
+        &self,
+        now_ms: u64,
+        tried: &[SocketAddr],
+    ) -> Option<(SocketAddr, usize)> {
+        let backend = self.lb.select_with(b"", 256, |backend, healthy| {
+            let Some(addr) = backend.addr.as_inet() else {
+                return false;
+            };
+            if !healthy || tried.contains(addr) {
+                return false;
+            }
+            self.resolved_index(addr)
+                .and_then(|i| self.endpoint_breakers.get(i))
+                .is_some_and(|b| b.allow(now_ms))
+        })?;
+        let addr = *backend.addr.as_inet()?;
+        Some((addr, self.resolved_index(&addr)?))
+    }
+
+    /// Whether this provider authenticates with an API key.
+    pub fn needs_key(&self) -> bool {
+        !self.api_keys.is_empty()
+    }
+
+    /// The credential for the next attempt, by weight, skipping keys this request already
+    /// tried and keys ejected for throttling or refusal. `None` when no key is usable.
+    pub fn pick_key(&self, now_ms: u64, exclude: &[usize]) -> Option<(usize, &str)> {
         let schedule = self.key_schedule.as_ref()?;
-        let n = self.next_key.fetch_add(1, Ordering::Relaxed);
-        self.api_keys.get(schedule.pick(n)).map(String::as_str)
+        let start = self.next_key.fetch_add(1, Ordering::Relaxed);
+        (0..schedule.len())
+            .map(|i| schedule.pick(start + i))
+            .find(|i| !exclude.contains(i) && self.key_breakers[*i].allow(now_ms))
+            .map(|i| (i, self.api_keys[i].as_str()))
+    }
+
+    pub fn api_key(&self, index: usize) -> Option<&str> {
+        self.api_keys.get(index).map(String::as_str)
+    }
+
+    /// The header carrying a key in this provider's dialect.
+    pub fn auth_header(&self, key: &str) -> (&'static str, String) {
+        auth_header(self.dialect, key)
+    }
+
+    pub fn endpoint_succeeded(&self, endpoint: usize) {
+        if let Some(b) = self.endpoint_breakers.get(endpoint) {
+            if b.is_open(0) {
+                ENDPOINT_EJECTED
+                    .with_label_values(&[&self.name, &self.endpoint_labels[endpoint]])
+                    .set(0);
+            }
+            b.on_success();
+        }
+    }
+
+    /// Records a failure; ejects the endpoint when the breaker says so.
+    pub fn endpoint_failed(&self, endpoint: usize, now_ms: u64, config: &BreakerConfig) {
+        let Some(b) = self.endpoint_breakers.get(endpoint) else {
+            return;
+        };
+        if let Some(cooldown) = b.on_failure(now_ms, config) {
+            let label = &self.endpoint_labels[endpoint];
+            ENDPOINT_EJECTED
+                .with_label_values(&[&self.name, label])
+                .set(1);
+            log::warn!(
+                "provider {} endpoint {label} ejected for {cooldown:?} after repeated failures",
+                self.name
+            );
+        }
+    }
+
+    pub fn key_succeeded(&self, key: usize) {
+        if let Some(b) = self.key_breakers.get(key) {
+            b.on_success();
+        }
+    }
+
+    /// Ejects a key (throttled or refused: `status`) for at least the provider's `retry-after`.
+    pub fn key_failed(
+        &self,
+        key: usize,
+        status: u16,
+        now_ms: u64,
+        config: &BreakerConfig,
+        at_least: Option<Duration>,
+    ) {
+        if let Some(b) = self.key_breakers.get(key) {
+            b.set_reason(u32::from(status));
+            let cooldown = b.eject(now_ms, config, at_least);
+            log::warn!(
+                "provider {} API key #{key} ejected for {cooldown:?} (status {status})",
+                self.name
+            );
+        }
+    }
+
+    /// Whether an attempt could be made within `within`: an endpoint that is resolved, healthy,
+    /// not in `tried` and not ejected for longer, and (if the provider uses keys) a key not in
+    /// `tried_keys` and not ejected for longer. Does not claim a probe.
+    pub fn usable_within(
+        &self,
+        now_ms: u64,
+        within: Duration,
+        tried: &[SocketAddr],
+        tried_keys: &[usize],
+    ) -> bool {
+        let backends = self.lb.backends().get_backend();
+        let endpoint = backends.iter().any(|b| {
+            let Some(addr) = b.addr.as_inet() else {
+                return false;
+            };
+            !tried.contains(addr)
+                && self.lb.backends().ready(b)
+                && self
+                    .resolved_index(addr)
+                    .and_then(|i| self.endpoint_breakers.get(i))
+                    .is_some_and(|br| br.remaining(now_ms) <= within)
+        });
+        let key = !self.needs_key()
+            || self
+                .key_breakers
+                .iter()
+                .enumerate()
+                .any(|(i, br)| !tried_keys.contains(&i) && br.remaining(now_ms) <= within);
+        endpoint && key
+    }
+
+    /// When no attempt can be made: why (every key throttled or refused, every endpoint
+    /// ejected) and for how long, so the client gets a meaningful error and `retry-after`.
+    pub fn unavailable(&self, now_ms: u64) -> Option<(u16, Duration)> {
+        if self.needs_key() && self.key_breakers.iter().all(|b| b.is_open(now_ms)) {
+            let soonest = self
+                .key_breakers
+                .iter()
+                .min_by_key(|b| b.remaining(now_ms))?;
+            return Some((soonest.reason() as u16, soonest.remaining(now_ms)));
+        }
+        if self.endpoint_breakers.iter().all(|b| b.is_open(now_ms)) {
+            let soonest = self
+                .endpoint_breakers
+                .iter()
+                .map(|b| b.remaining(now_ms))
+                .min()?;
+            return Some((503, soonest));
+        }
+        None
+    }
+
+    /// Endpoint state for the status page: (label, healthy by active checks, ejected).
+    pub fn endpoint_states(&self, now_ms: u64) -> Vec<(String, bool, bool)> {
+        let backends = self.lb.backends().get_backend();
+        self.endpoint_labels
+            .iter()
+            .enumerate()
+            .map(|(i, label)| {
+                let healthy = backends.iter().any(|b| {
+                    b.addr.as_inet().and_then(|a| self.resolved_index(a)) == Some(i)
+                        && self.lb.backends().ready(b)
+                });
+                (
+                    label.clone(),
+                    healthy,
+                    self.endpoint_breakers[i].is_open(now_ms),
+                )
+            })
+            .collect()
+    }
+
+    /// Which keys are ejected, by index (never the keys themselves).
+    pub fn key_states(&self, now_ms: u64) -> Vec<bool> {
+        self.key_breakers
+            .iter()
+            .map(|b| b.is_open(now_ms))
+            .collect()
+    }
+}
+
+/// The header carrying a provider key in each dialect.
+pub fn auth_header(dialect: UpstreamDialect, key: &str) -> (&'static str, String) {
+    match dialect {
+        UpstreamDialect::OpenAi => ("authorization", format!("Bearer {key}")),
+        UpstreamDialect::Azure => ("api-key", key.to_owned()),
+        UpstreamDialect::Anthropic => ("x-api-key", key.to_owned()),
+        UpstreamDialect::Gemini => ("x-goog-api-key", key.to_owned()),
     }
 }

@@ -7,7 +7,8 @@
 
 use once_cell::sync::Lazy;
 use pingora_prometheus::prometheus::{
-    register_histogram_vec, register_int_counter_vec, HistogramVec, IntCounterVec,
+    register_histogram_vec, register_int_counter_vec, register_int_gauge_vec, HistogramVec,
+    IntCounterVec, IntGaugeVec,
 };
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -58,6 +59,47 @@ pub static TOKENS: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric definition is valid and registered once")
 });
 
+/// Upstream attempts by provider and outcome (`success`, `connect_error`, `timeout`,
+/// `connection_lost`, `http_429`, `http_5xx`, `http_4xx`, `http_auth`).
+pub static ATTEMPTS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "sluice_upstream_attempts_total",
+        "Upstream attempts by provider and outcome",
+        &["provider", "outcome"]
+    )
+    .expect("metric definition is valid and registered once")
+});
+
+/// Requests that moved from one model to another of its fallbacks, and why.
+pub static FALLBACKS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "sluice_fallbacks_total",
+        "Moves to a fallback model, by from and to model and the reason",
+        &["from_model", "to_model", "reason"]
+    )
+    .expect("metric definition is valid and registered once")
+});
+
+/// 1 while an endpoint passes its active health checks (always 1 without checks).
+pub static ENDPOINT_HEALTHY: Lazy<IntGaugeVec> = Lazy::new(|| {
+    register_int_gauge_vec!(
+        "sluice_endpoint_healthy",
+        "Whether an endpoint passes its active health checks",
+        &["provider", "endpoint"]
+    )
+    .expect("metric definition is valid and registered once")
+});
+
+/// 1 while an endpoint is ejected by its circuit breaker (until a probe succeeds).
+pub static ENDPOINT_EJECTED: Lazy<IntGaugeVec> = Lazy::new(|| {
+    register_int_gauge_vec!(
+        "sluice_endpoint_ejected",
+        "Whether an endpoint is ejected by its circuit breaker",
+        &["provider", "endpoint"]
+    )
+    .expect("metric definition is valid and registered once")
+});
+
 /// Registers every metric up front, at startup, so a bad definition fails there and never on
 /// the request path, and so every series family is visible on `/metrics` from the start.
 pub fn init() {
@@ -65,4 +107,8 @@ pub fn init() {
     Lazy::force(&REQUEST_DURATION);
     Lazy::force(&UPSTREAM_DURATION);
     Lazy::force(&TOKENS);
+    Lazy::force(&ATTEMPTS);
+    Lazy::force(&FALLBACKS);
+    Lazy::force(&ENDPOINT_HEALTHY);
+    Lazy::force(&ENDPOINT_EJECTED);
 }

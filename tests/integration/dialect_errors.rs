@@ -38,6 +38,8 @@ fn setup(extra: &[&str]) -> Setup {
     config.push_str(&format!(
         "keys:\n  - {{name: full, key: \"{CLIENT_KEY}\"}}\n"
     ));
+    // One attempt: these tests are about what a single provider failure looks like.
+    config.push_str("retries: {attempts: 1}\n");
     Setup {
         gateway: Gateway::start(&config),
         _mocks: mocks,
@@ -75,6 +77,14 @@ async fn provider_errors_are_translated_with_status_and_retry_after() {
     let s = setup(&[]);
     let gw = &s.gateway;
 
+    // Streams fail the same way before the first byte.
+    let resp = anthropic_req(gw, "via-gemini", true)
+        .header("x-mock-status", "503")
+        .send()
+        .await
+        .unwrap();
+    anthropic_error(resp, 529, "overloaded_error").await;
+
     // Anthropic's 529 overload: OpenAI clients know 503 and retry it.
     let resp = openai_req(gw, "via-anthropic", false)
         .header("x-mock-status", "529")
@@ -89,7 +99,8 @@ async fn provider_errors_are_translated_with_status_and_retry_after() {
         .contains("mock anthropic fault"));
 
     // An OpenAI-dialect 503 reaches Anthropic clients as 529 overloaded_error, which their
-    // SDKs retry; a 429 as rate_limit_error, retry-after kept.
+    // SDKs retry; a 429 as rate_limit_error, retry-after kept. (A 429 ejects the key it was
+    // sent with, so each provider's 429 comes last.)
     let resp = anthropic_req(gw, "via-openai", false)
         .header("x-mock-status", "503")
         .send()
@@ -106,6 +117,12 @@ async fn provider_errors_are_translated_with_status_and_retry_after() {
     anthropic_error(resp, 429, "rate_limit_error").await;
 
     // Gemini says when to retry only in its body (RetryInfo).
+    let resp = anthropic_req(gw, "via-gemini", false)
+        .header("x-mock-status", "400")
+        .send()
+        .await
+        .unwrap();
+    anthropic_error(resp, 400, "invalid_request_error").await;
     let resp = openai_req(gw, "via-gemini", false)
         .header("x-mock-status", "429")
         .header("x-mock-retry-after", "7")
@@ -120,20 +137,6 @@ async fn provider_errors_are_translated_with_status_and_retry_after() {
             .contains("retry after 7s"),
         "{body}"
     );
-    let resp = anthropic_req(gw, "via-gemini", false)
-        .header("x-mock-status", "400")
-        .send()
-        .await
-        .unwrap();
-    anthropic_error(resp, 400, "invalid_request_error").await;
-
-    // Streams fail the same way before the first byte.
-    let resp = anthropic_req(gw, "via-gemini", true)
-        .header("x-mock-status", "503")
-        .send()
-        .await
-        .unwrap();
-    anthropic_error(resp, 529, "overloaded_error").await;
 }
 
 async fn read_all(resp: reqwest::Response) -> String {

@@ -155,7 +155,8 @@ async fn slow_provider_is_504_at_the_read_timeout() {
     let gw = Gateway::start(&format!(
         r#"
 providers:
-  slow: {{kind: openai, endpoints: [{{url: "{}"}}], timeouts: {{read: 500ms}}}}
+  slow: {{kind: openai, endpoints: [{{url: "{}"}}], timeouts: {{first_byte: 500ms}}}}
+retries: {{attempts: 1}}
 models:
   - {{name: fast, targets: [{{provider: slow, model: m}}]}}
 keys:
@@ -176,8 +177,12 @@ keys:
 #[tokio::test]
 async fn provider_errors_pass_through_with_their_status() {
     let mock = Mock::start("primary", &[]);
-    let gw = Gateway::start(&basic_config(&mock));
-    for status in [400u16, 404, 429, 500, 503] {
+    let gw = Gateway::start(&format!(
+        "retries: {{attempts: 1}}\n{}",
+        basic_config(&mock)
+    ));
+    // (A 429 ejects the only key, so it comes last.)
+    for status in [400u16, 404, 500, 503, 429] {
         let resp = client()
             .post(gw.url("/v1/chat/completions"))
             .bearer_auth(CLIENT_KEY)
@@ -214,7 +219,9 @@ async fn provider_rejecting_our_credentials_is_a_gateway_error() {
     let body = expect_openai_error(resp, 502, "upstream_auth_failed").await;
     let text = body.to_string();
     assert!(!text.contains(UPSTREAM_KEY));
-    // The connection stays usable afterwards.
+    // The refused key is ejected: the next request fails fast, without bothering the provider.
+    let before = mock.count().await;
     let resp = gw.chat("fast").await;
-    assert_eq!(resp.status(), 200);
+    expect_openai_error(resp, 502, "upstream_auth_failed").await;
+    assert_eq!(mock.count().await, before);
 }

@@ -1,0 +1,13 @@
+//! Failure handling as pure decisions: which failures are worth another attempt and where,
+//! how long to wait, when an endpoint or key is ejected and let back, and how many retries the
+//! whole gateway may spend. The shell feeds in what happened and the time; nothing here sleeps.
+
+mod backoff;
+mod breaker;
+mod budget;
+mod policy;
+
+pub use backoff::backoff_delay;
+pub use breaker::{BreakerConfig, CircuitBreaker};
+pub use budget::RetryBudget;
+pub use policy::{classify, AttemptFailure, Next, RetryDecision};
