@@ -25,6 +25,8 @@ pub struct Faults {
     pub stream_error_after: Option<usize>,
     /// The assistant's reply text (default: a sentence naming the mock and the model).
     pub reply: Option<String>,
+    /// Apply `status` only to requests whose credential contains this (one bad key of several).
+    pub only_key: Option<String>,
 }
 
 impl Default for Faults {
@@ -38,6 +40,7 @@ impl Default for Faults {
             cut_after: None,
             stream_error_after: None,
             reply: None,
+            only_key: None,
         }
     }
 }

@@ -278,7 +278,17 @@ impl HttpServerApp for MockProvider {
             if faults.delay_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
             }
-            let answer = match faults.status {
+            let credential = request
+                .header("authorization")
+                .or_else(|| request.header("x-api-key"))
+                .or_else(|| request.header("api-key"))
+                .or_else(|| request.header("x-goog-api-key"))
+                .unwrap_or_default();
+            let faulty = faults
+                .only_key
+                .as_deref()
+                .is_none_or(|k| credential.contains(k));
+            let answer = match faults.status.filter(|_| faulty) {
                 Some(status) => self.fault_answer(status, faults.retry_after),
                 None => self.answer(&request, &faults),
             };

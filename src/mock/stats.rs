@@ -30,12 +30,17 @@ pub struct ReceivedRequest {
 #[derive(Debug, Default, Serialize)]
 pub struct Stats {
     pub count: u64,
+    /// POST requests (API calls, not health checks).
+    pub posts: u64,
     pub requests: VecDeque<ReceivedRequest>,
 }
 
 impl Stats {
     pub fn record(&mut self, request: ReceivedRequest) {
         self.count += 1;
+        if request.method == "POST" {
+            self.posts += 1;
+        }
         if self.requests.len() == KEPT {
             self.requests.pop_front();
         }

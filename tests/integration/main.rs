@@ -6,6 +6,7 @@ mod check;
 mod demo;
 mod dialect_errors;
 mod errors;
+mod failover;
 mod matrix;
 mod metrics;
 mod request_body;
