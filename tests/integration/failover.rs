@@ -458,3 +458,30 @@ circuit_breaker: {{failures: 3, cooldown: 1s}}
         1.0
     );
 }
+
+#[tokio::test]
+async fn a_stream_stalling_mid_way_ends_at_the_idle_timeout() {
+    let mock = Mock::start("slowpoke", &["--chunks", "4", "--chunk-delay-ms", "2000"]);
+    let gw = Gateway::start(&format!(
+        r#"
+providers:
+  slow: {{kind: openai, endpoints: [{{url: "{}"}}], timeouts: {{idle: 300ms}}}}
+models:
+  - {{name: fast, targets: [{{provider: slow, model: m}}]}}
+keys:
+  - {{name: full, key: "{CLIENT_KEY}"}}
+"#,
+        mock.url()
+    ));
+    let mut body = chat_body("fast");
+    body["stream"] = json!(true);
+    let started = Instant::now();
+    let resp = gw.post("/v1/chat/completions", &body).await;
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap_or_default();
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(!text.contains("[DONE]"), "{text}");
+    let last = text.split("\n\n").filter(|e| !e.is_empty()).last().unwrap();
+    assert!(last.contains("\"error\""), "{text}");
+    assert_eq!(posts(&mock).await, 1, "bytes reached the client: no retry");
+}
