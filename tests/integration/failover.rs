@@ -479,7 +479,11 @@ keys:
     let resp = gw.post("/v1/chat/completions", &body).await;
     assert_eq!(resp.status(), 200);
     let text = resp.text().await.unwrap_or_default();
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(!text.contains("[DONE]"), "{text}");
     let last = text.split("\n\n").filter(|e| !e.is_empty()).last().unwrap();
     assert!(last.contains("\"error\""), "{text}");
