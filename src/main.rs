@@ -7,6 +7,7 @@ mod mock;
 mod proxy;
 mod routing;
 mod server;
+mod state;
 mod telemetry;
 
 use clap::{Parser, Subcommand};
@@ -169,7 +170,13 @@ fn run(
 ) -> ExitCode {
     telemetry::metrics::init();
     match build_server(config, mode, extra) {
-        Ok(server) => server.run_forever(),
+        Ok((server, durables)) => {
+            // `run` returns once a graceful shutdown (SIGTERM) has drained the requests; only
+            // then is the spend ledger flushed and the audit log closed, so nothing is lost.
+            server.run(pingora::server::RunArgs::default());
+            durables.close();
+            ExitCode::SUCCESS
+        }
         Err(e) => config_error(&e),
     }
 }

@@ -6,6 +6,8 @@ use crate::admin::AdminApp;
 use crate::config::{Config, ConfigError};
 use crate::proxy::SluiceProxy;
 use crate::routing::Gateway;
+use crate::state::Governor;
+use crate::telemetry::audit::AuditLog;
 use arc_swap::ArcSwap;
 use log::info;
 use pingora::apps::HttpServerOptions;
@@ -24,12 +26,40 @@ pub struct RunMode {
     pub daemon: bool,
 }
 
+/// What must be flushed when the server has stopped.
+pub struct Durables {
+    pub governor: Arc<Governor>,
+    pub audit: Option<Arc<AuditLog>>,
+}
+
+impl Durables {
+    /// Writes the spend ledger and the audit log out (after a SIGTERM, nothing is lost).
+    pub fn close(&self) {
+        self.governor.flush();
+        if let Some(audit) = &self.audit {
+            audit.close();
+        }
+    }
+}
+
 pub fn build_server(
     config: &Config,
     mode: RunMode,
     extra_services: Vec<Box<dyn ServiceWithDependents>>,
-) -> Result<Server, ConfigError> {
-    let gateway = Arc::new(ArcSwap::from_pointee(Gateway::build(config)?));
+) -> Result<(Server, Durables), ConfigError> {
+    let governor = Arc::new(Governor::build(config)?);
+    governor.spawn_flusher(config.state.flush_interval.0);
+    let audit = match &config.audit {
+        Some(a) => Some(Arc::new(
+            AuditLog::open(a).map_err(|e| ConfigError::new("audit.path", e))?,
+        )),
+        None => None,
+    };
+    let gateway = Arc::new(ArcSwap::from_pointee(Gateway::build(
+        config,
+        governor.clone(),
+        audit.clone(),
+    )?));
 
     let mut conf = ServerConf {
         threads: config.server.threads.unwrap_or_else(default_threads),
@@ -90,7 +120,7 @@ pub fn build_server(
     for service in extra_services {
         server.add_boxed_service(service);
     }
-    Ok(server)
+    Ok((server, Durables { governor, audit }))
 }
 
 fn default_threads() -> usize {

@@ -27,6 +27,12 @@ pub enum ErrorType {
     UpstreamOverloaded,
     /// The provider answered with an error status of its own; its body is passed through.
     UpstreamError,
+    /// A rate limit (requests, tokens or concurrency per minute) of a key, team or model.
+    RateLimited,
+    /// A key's or team's budget for the period would be exceeded.
+    BudgetExceeded,
+    /// The state store (Redis) is unreachable and the policy is fail_closed.
+    StateUnavailable,
     Internal,
 }
 
@@ -52,6 +58,9 @@ impl ErrorType {
             ErrorType::UpstreamRateLimited => "upstream_rate_limited",
             ErrorType::UpstreamOverloaded => "upstream_overloaded",
             ErrorType::UpstreamError => "upstream_error",
+            ErrorType::RateLimited => "rate_limited",
+            ErrorType::BudgetExceeded => "budget_exceeded",
+            ErrorType::StateUnavailable => "state_unavailable",
             ErrorType::Internal => "internal_error",
         }
     }
@@ -74,12 +83,18 @@ impl ErrorType {
             ErrorType::UpstreamOverloaded => 503,
             ErrorType::UpstreamError => 502,
             ErrorType::UpstreamTimeout => 504,
+            ErrorType::RateLimited | ErrorType::BudgetExceeded => 429,
+            ErrorType::StateUnavailable => 503,
             ErrorType::Internal => 500,
         }
     }
 
     /// OpenAI's coarse `error.type` for this failure; SDKs and client code branch on it.
     pub fn openai_type(self) -> &'static str {
+        if self == ErrorType::BudgetExceeded {
+            // What OpenAI itself says when an account's quota is spent.
+            return "insufficient_quota";
+        }
         match self.status() {
             401 => "authentication_error",
             403 => "permission_error",

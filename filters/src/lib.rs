@@ -8,6 +8,7 @@ pub mod auth;
 pub mod balance;
 pub mod canonical;
 pub mod error_type;
+pub mod governance;
 pub mod json;
 pub mod providers;
 pub mod resilience;

@@ -1,7 +1,9 @@
 //! The admin listener: `/metrics` (Prometheus text), `/healthz` (the process answers),
 //! `/readyz` (every provider has at least one resolved endpoint) and `/status` (each endpoint's
 //! active health and circuit-breaker state, each key's ejection, by index, never the key).
-//! Keep it on a private address.
+//! With `admin.token` set, the admin API: `GET /admin/usage` (usage and spend per key, team and
+//! model in the current period) and `POST /admin/keys/{name}/reset`, behind
+//! `Authorization: Bearer <token>`. Keep the listener on a private address all the same.
 
 use crate::routing::Gateway;
 use arc_swap::ArcSwap;
@@ -10,6 +12,7 @@ use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use pingora_prometheus::prometheus::{self, Encoder, TextEncoder};
+use sha2::Digest;
 use std::sync::Arc;
 
 pub struct AdminApp {
@@ -41,7 +44,63 @@ impl AdminApp {
     }
 }
 
+fn json_response(status: u16, body: Vec<u8>) -> Response<Vec<u8>> {
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .body(body)
+        .unwrap_or_default()
+}
+
 impl AdminApp {
+    async fn admin_api(&self, session: &ServerSession, path: &str) -> (u16, serde_json::Value) {
+        let gateway = self.gateway.load_full();
+        let Some(token) = gateway.admin_token.as_deref() else {
+            return (
+                404,
+                serde_json::json!({"error": "the admin API is off: set admin.token"}),
+            );
+        };
+        let presented = session
+            .req_header()
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let matches: bool = subtle::ConstantTimeEq::ct_eq(
+            sha2::Sha256::digest(presented.as_bytes()).as_slice(),
+            sha2::Sha256::digest(token.as_bytes()).as_slice(),
+        )
+        .into();
+        if !matches {
+            return (
+                401,
+                serde_json::json!({"error": "missing or wrong admin token"}),
+            );
+        }
+        let method = session.req_header().method.as_str();
+        match (method, path) {
+            ("GET", "/admin/usage") => (200, gateway.governor.report().await),
+            ("POST", p) if p.starts_with("/admin/keys/") && p.ends_with("/reset") => {
+                let name = &p["/admin/keys/".len()..p.len() - "/reset".len()];
+                match gateway.governor.reset_key(name).await {
+                    Ok(true) => (200, serde_json::json!({"reset": name})),
+                    Ok(false) => (
+                        404,
+                        serde_json::json!({"error": format!("no key named '{name}'")}),
+                    ),
+                    Err(e) => (503, serde_json::json!({"error": e})),
+                }
+            }
+            _ => (
+                404,
+                serde_json::json!({"error": "try GET /admin/usage or POST /admin/keys/{name}/reset"}),
+            ),
+        }
+    }
+
     fn status(&self) -> String {
         let gateway = self.gateway.load();
         let now = gateway.now_ms();
@@ -73,6 +132,10 @@ impl AdminApp {
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_owned();
+        if path.starts_with("/admin/") {
+            let (status, body) = self.admin_api(session, &path).await;
+            return json_response(status, body.to_string().into_bytes());
+        }
         let (status, content_type, body) = match path.as_str() {
             "/metrics" => {
                 let encoder = TextEncoder::new();

@@ -41,6 +41,139 @@ pub struct Config {
     pub retries: RetrySettings,
     #[serde(default)]
     pub circuit_breaker: BreakerSettings,
+    #[serde(default)]
+    pub teams: Vec<TeamConfig>,
+    #[serde(default)]
+    pub state: StateConfig,
+    #[serde(default)]
+    pub audit: Option<AuditConfig>,
+    #[serde(default)]
+    pub admin: AdminConfig,
+}
+
+/// Rate limits of a key, team or model. Each is a sliding window: no minute ever holds more.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Requests per minute.
+    pub rpm: Option<u64>,
+    /// Tokens per minute: input and output. Reserved at admission from the prompt and
+    /// `max_tokens`, corrected to the real usage when the response ends.
+    pub tpm: Option<u64>,
+    /// Requests in flight at once (streams count until they end).
+    pub concurrency: Option<u64>,
+}
+
+/// A spending cap in USD per calendar period (UTC).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetConfig {
+    pub usd: f64,
+    #[serde(default = "default_period")]
+    pub period: String,
+}
+
+fn default_period() -> String {
+    "monthly".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamConfig {
+    pub name: String,
+    #[serde(default)]
+    pub limits: Option<LimitsConfig>,
+    #[serde(default)]
+    pub budget: Option<BudgetConfig>,
+}
+
+/// Per model USD per million tokens; overrides the built-in price table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceConfig {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+    #[serde(default)]
+    pub cached_input_per_mtok: Option<f64>,
+    #[serde(default)]
+    pub cache_write_per_mtok: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateBackendKind {
+    /// Counters in memory, spend in SQLite: one gateway process.
+    Embedded,
+    /// Everything in Redis, atomically: several gateway processes share limits and budgets.
+    Redis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateFailure {
+    /// Refuse governed requests while the state store is unreachable.
+    FailClosed,
+    /// Let them through ungoverned (counted in `sluice_state_errors_total`).
+    FailOpen,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    pub backend: StateBackendKind,
+    /// Embedded: the directory of the SQLite spend ledger.
+    pub path: String,
+    /// Redis: `redis://host:port/db`.
+    pub url: Option<String>,
+    /// Embedded: how often spend is written to SQLite (what a SIGKILL can lose at most).
+    pub flush_interval: Dur,
+    pub on_error: StateFailure,
+    /// Redis: a key prefix, so several gateways (or tests) can share a server.
+    pub prefix: String,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            backend: StateBackendKind::Embedded,
+            path: "./sluice-data".into(),
+            url: None,
+            flush_interval: Dur(Duration::from_secs(1)),
+            on_error: StateFailure::FailClosed,
+            prefix: "sluice".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// A JSON line per request goes here.
+    pub path: String,
+    /// Include request and response bodies (off by default: they hold user data).
+    #[serde(default)]
+    pub bodies: bool,
+    /// Rotate when the file grows past this.
+    #[serde(default = "default_audit_size")]
+    pub max_size: ByteSize,
+    /// Rotated files kept (`audit.jsonl.1` ... `.N`).
+    #[serde(default = "default_audit_keep")]
+    pub keep: u32,
+}
+
+fn default_audit_size() -> ByteSize {
+    ByteSize(100 << 20)
+}
+
+fn default_audit_keep() -> u32 {
+    5
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Bearer token for the admin API (`/admin/...`); without one the admin API is off.
+    pub token: Option<String>,
 }
 
 /// How failed attempts are retried (see `filters::resilience`).
@@ -297,6 +430,11 @@ pub struct ModelConfig {
     /// Models tried, in order, when every target of this one failed.
     #[serde(default)]
     pub fallbacks: Vec<String>,
+    #[serde(default)]
+    pub limits: Option<LimitsConfig>,
+    /// Overrides the built-in price of the targets' models.
+    #[serde(default)]
+    pub price: Option<PriceConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -321,6 +459,13 @@ pub struct KeyConfig {
     /// Models this key may use (names or globs like `gpt-*`); absent means all.
     #[serde(default)]
     pub models: Option<Vec<String>>,
+    /// The team whose limits and budget this key also counts against.
+    #[serde(default)]
+    pub team: Option<String>,
+    #[serde(default)]
+    pub limits: Option<LimitsConfig>,
+    #[serde(default)]
+    pub budget: Option<BudgetConfig>,
 }
 
 fn default_listen() -> SocketAddr {

@@ -189,6 +189,57 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         ));
     }
 
+    let mut team_names = HashSet::new();
+    for (i, team) in config.teams.iter().enumerate() {
+        let path = format!("teams[{i}]");
+        check_name(&format!("{path}.name"), &team.name)?;
+        if !team_names.insert(team.name.as_str()) {
+            return Err(ConfigError::new(
+                format!("{path}.name"),
+                format!("duplicate team '{}'", team.name),
+            ));
+        }
+        check_limits(&format!("{path}.limits"), team.limits.as_ref())?;
+        check_budget(&format!("{path}.budget"), team.budget.as_ref())?;
+    }
+    for (i, model) in config.models.iter().enumerate() {
+        check_limits(&format!("models[{i}].limits"), model.limits.as_ref())?;
+        if let Some(p) = &model.price {
+            let prices = [
+                Some(p.input_per_mtok),
+                Some(p.output_per_mtok),
+                p.cached_input_per_mtok,
+                p.cache_write_per_mtok,
+            ];
+            if prices.iter().flatten().any(|v| !v.is_finite() || *v < 0.0) {
+                return Err(ConfigError::new(
+                    format!("models[{i}].price"),
+                    "prices must be zero or positive",
+                ));
+            }
+        }
+    }
+    if config.state.backend == super::StateBackendKind::Redis && config.state.url.is_none() {
+        return Err(ConfigError::new(
+            "state.url",
+            "the redis backend needs a url (redis://host:port)",
+        ));
+    }
+    if config.state.flush_interval.0.is_zero() {
+        return Err(ConfigError::new(
+            "state.flush_interval",
+            "must be greater than zero",
+        ));
+    }
+    if let Some(token) = &config.admin.token {
+        if token.len() < 16 {
+            return Err(ConfigError::new(
+                "admin.token",
+                "must be at least 16 characters",
+            ));
+        }
+    }
+
     let mut key_names = HashSet::new();
     let mut digests = HashSet::new();
     for (i, key) in config.keys.iter().enumerate() {
@@ -229,6 +280,16 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 "uses the same secret as an earlier key",
             ));
         }
+        if let Some(team) = &key.team {
+            if !team_names.contains(team.as_str()) {
+                return Err(ConfigError::new(
+                    format!("{path}.team"),
+                    format!("unknown team '{team}'"),
+                ));
+            }
+        }
+        check_limits(&format!("{path}.limits"), key.limits.as_ref())?;
+        check_budget(&format!("{path}.budget"), key.budget.as_ref())?;
         for (j, pattern) in key.models.iter().flatten().enumerate() {
             let matches_any = model_names.iter().any(|m| glob_match(pattern, m));
             if !matches_any {
@@ -249,6 +310,43 @@ pub fn weighted_schedule(
 ) -> Result<WeightedSchedule, ConfigError> {
     let weights: Vec<u32> = weights.collect();
     WeightedSchedule::new(&weights).map_err(|e| ConfigError::new(path, format!("weights: {e}")))
+}
+
+fn check_limits(path: &str, limits: Option<&super::LimitsConfig>) -> Result<(), ConfigError> {
+    let Some(l) = limits else { return Ok(()) };
+    for (field, value) in [
+        ("rpm", l.rpm),
+        ("tpm", l.tpm),
+        ("concurrency", l.concurrency),
+    ] {
+        if value == Some(0) {
+            return Err(ConfigError::new(
+                format!("{path}.{field}"),
+                "must be at least 1 (leave it out for no limit)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_budget(path: &str, budget: Option<&super::BudgetConfig>) -> Result<(), ConfigError> {
+    let Some(b) = budget else { return Ok(()) };
+    if !b.usd.is_finite() || b.usd < 0.0 {
+        return Err(ConfigError::new(
+            format!("{path}.usd"),
+            "must be zero or positive",
+        ));
+    }
+    if sluice_filters::governance::Period::parse(&b.period).is_none() {
+        return Err(ConfigError::new(
+            format!("{path}.period"),
+            format!(
+                "unknown period '{}': use daily, weekly, monthly or total",
+                b.period
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_name(path: &str, name: &str) -> Result<(), ConfigError> {

@@ -7,6 +7,7 @@
 //! tried, the last failure, the attempt log) only grows.
 
 use crate::routing::{Gateway, Model, Provider};
+use crate::state::Grant;
 use bytes::Bytes;
 use sluice_filters::api::route::Route;
 use sluice_filters::canonical::Usage;
@@ -96,6 +97,11 @@ pub struct RequestCtx {
     pub route: Option<Route>,
     pub client: ClientDialect,
     pub key_name: Option<String>,
+    pub team: Option<String>,
+    /// The limits and budget reserved at admission, returned when the request ends.
+    pub grant: Option<Grant>,
+    /// When the first response byte went to the client (time to first token, for streams).
+    pub first_byte: Option<Instant>,
     /// The client's body as received, re-encoded for each candidate's dialect.
     pub client_body: Bytes,
     pub candidates: Vec<Candidate>,
@@ -134,6 +140,9 @@ impl RequestCtx {
             route: None,
             client: ClientDialect::OpenAi,
             key_name: None,
+            team: None,
+            grant: None,
+            first_byte: None,
             client_body: Bytes::new(),
             candidates: Vec::new(),
             cursor: 0,

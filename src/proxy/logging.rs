@@ -1,14 +1,17 @@
-//! The `logging` phase: one access-log line and the request metrics, for every request,
-//! whatever way it ended.
+//! The `logging` phase: one access-log line, one audit record and the request metrics, for
+//! every request, whatever way it ended.
 
 use super::ctx::RequestCtx;
 use super::errors::classify;
+use super::governance::Charge;
+use crate::telemetry::audit::AuditRecord;
 use crate::telemetry::metrics::{REQUESTS, REQUEST_DURATION, TOKENS, UPSTREAM_DURATION};
 use log::info;
 use pingora::proxy::Session;
 use pingora::Error;
+use sluice_filters::governance::rfc3339_millis;
 
-pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, charge: &Charge) {
     if ctx.error_type.is_none() {
         ctx.error_type = e.and_then(classify);
     }
@@ -59,7 +62,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx) {
             ])
             .observe(upstream.as_secs_f64());
     }
-    let (usage, estimated) = ctx.billable_usage().unwrap_or_default();
+    let (usage, estimated) = (charge.usage, charge.estimated);
     if !usage.is_empty() {
         for (kind, count) in [
             ("input", usage.input),
@@ -77,7 +80,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx) {
     }
     info!(
         target: "access",
-        "{} {} status={} model={} provider={} stream={} key={} error_type={} attempts={} trail={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} upstream_ms={:.1} total_ms={:.1}",
+        "{} {} status={} model={} provider={} stream={} key={} error_type={} attempts={} trail={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} cost_usd={:.6} upstream_ms={:.1} total_ms={:.1}",
         session.req_header().method,
         route,
         status_label,
@@ -92,7 +95,50 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         usage.cache_read,
         usage.output,
         estimated,
+        charge.cost_micros as f64 / 1e6,
         upstream_ms,
         elapsed.as_secs_f64() * 1000.0,
     );
+    audit(
+        ctx,
+        status.map_or(0, |s| s.as_u16()),
+        error_type,
+        stream,
+        charge,
+    );
+}
+
+/// The request's audit record, when an audit log is configured.
+fn audit(ctx: &RequestCtx, status: u16, error_type: &str, stream: bool, charge: &Charge) {
+    let Some(audit) = ctx.gateway.as_ref().and_then(|g| g.audit.as_ref()) else {
+        return;
+    };
+    let plan = ctx.plan.as_ref();
+    let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+    let record = AuditRecord {
+        time: rfc3339_millis(crate::state::unix_now().as_millis() as u64),
+        request_id: &ctx.request_id,
+        key: ctx.key_name.as_deref(),
+        team: ctx.team.as_deref(),
+        route: ctx.route_label(),
+        model: plan.map(|p| p.model.name.as_str()),
+        provider: plan.map(|p| p.provider.name.as_str()),
+        upstream_model: plan.map(|p| p.upstream_model()),
+        status,
+        error_type,
+        attempts: ctx.attempts.len(),
+        stream,
+        tokens_in: charge.usage.prompt_total(),
+        tokens_out: charge.usage.output,
+        tokens_cached: charge.usage.cache_read,
+        usage_estimated: charge.estimated,
+        cost_usd: charge.cost_micros as f64 / 1e6,
+        latency_ms: ms(ctx.started.elapsed()),
+        ttft_ms: ctx.first_byte.map(|t| ms(t.duration_since(ctx.started))),
+        cache: "none",
+        request_body: audit
+            .bodies
+            .then(|| String::from_utf8_lossy(&ctx.client_body)),
+    };
+    audit.write(&record);
 }

@@ -7,6 +7,7 @@ mod body;
 mod ctx;
 mod errors;
 mod failover;
+mod governance;
 mod logging;
 mod request;
 mod response;
@@ -130,6 +131,9 @@ impl ProxyHttp for SluiceProxy {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Option<Duration>> {
         response::response_body_filter(body, end_of_stream, ctx);
+        if ctx.first_byte.is_none() && body.as_ref().is_some_and(|b| !b.is_empty()) {
+            ctx.first_byte = Some(std::time::Instant::now());
+        }
         Ok(None)
     }
 
@@ -180,6 +184,7 @@ impl ProxyHttp for SluiceProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        logging::log_request(session, e, ctx);
+        let charge = governance::settle(ctx).await;
+        logging::log_request(session, e, ctx, &charge);
     }
 }

@@ -6,6 +6,7 @@ use super::body::{self, BodyError};
 use super::ctx::RequestCtx;
 use super::errors::{reject, respond_error, write_json};
 use super::failover;
+use super::governance;
 use crate::routing::{Gateway, VirtualKey};
 use bytes::Bytes;
 use pingora::proxy::Session;
@@ -75,6 +76,7 @@ pub async fn request_filter(
         }
     };
     ctx.key_name = Some(key.name.clone());
+    ctx.team = key.team.clone();
 
     match route {
         Route::ListModels => {
@@ -129,10 +131,16 @@ async fn proxied_request(
     // The fields every dialect shares (model, messages or input, stream), checked before a
     // target is chosen; the full decode for another dialect happens per attempt.
     let parsed = match route {
-        Route::Embeddings => EmbeddingsRequest::parse(&body).map(|r| r.model.into_owned()),
-        _ => ChatRequest::parse(&body).map(|r| r.model.into_owned()),
+        Route::Embeddings => {
+            EmbeddingsRequest::parse(&body).map(|r| (r.model.into_owned(), Some(0)))
+        }
+        Route::CountTokens => ChatRequest::parse(&body).map(|r| (r.model.into_owned(), Some(0))),
+        _ => ChatRequest::parse(&body).map(|r| {
+            let cap = r.max_output_tokens();
+            (r.model.into_owned(), cap)
+        }),
     };
-    let model_name = match parsed {
+    let (model_name, max_output) = match parsed {
         Ok(name) => name,
         Err(e) => return refuse_request(session, ctx, e).await,
     };
@@ -178,7 +186,8 @@ async fn proxied_request(
         Ok(plan) => ctx.plan = Some(plan),
         Err(e) => return refuse_request(session, ctx, e).await,
     }
-    Ok(false)
+    let demand = governance::demand(ctx, max_output);
+    governance::admit(&gateway, session, ctx, &model, demand).await
 }
 
 async fn refuse_request(

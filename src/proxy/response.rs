@@ -114,6 +114,7 @@ pub fn response_filter(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingo
     }
     response.insert_header("x-sluice-request-id", ctx.request_id.as_str())?;
     response.insert_header("x-sluice-attempts", ctx.attempts.len().to_string())?;
+    super::governance::add_rate_headers(response, ctx)?;
     let content_type = match &ctx.response {
         None | Some(ResponseMode::Passthrough { .. }) => return Ok(()),
         Some(ResponseMode::Replace { body }) => {

@@ -11,6 +11,8 @@ pub use model::Model;
 pub use provider::Provider;
 
 use crate::config::{Config, ConfigError, RetrySettings};
+use crate::state::Governor;
+use crate::telemetry::audit::AuditLog;
 use sluice_filters::auth::{glob_match, KeyDigest, KeyTable};
 use sluice_filters::resilience::{BreakerConfig, RetryBudget};
 use std::collections::HashMap;
@@ -22,6 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug)]
 pub struct VirtualKey {
     pub name: String,
+    pub team: Option<String>,
     allowed_models: Option<Vec<String>>,
 }
 
@@ -49,11 +52,20 @@ pub struct Gateway {
     /// Gateway-wide: retries may be at most a fraction of requests.
     pub retry_budget: RetryBudget,
     epoch: Instant,
+    pub governor: Arc<Governor>,
+    pub audit: Option<Arc<AuditLog>>,
+    /// Bearer token of the admin API (none: the admin API is off).
+    pub admin_token: Option<String>,
 }
 
 impl Gateway {
-    /// Builds from a validated config; the errors here are the ones validation also reports.
-    pub fn build(config: &Config) -> Result<Gateway, ConfigError> {
+    /// Builds from a validated config, with the governance state and audit log it shares with
+    /// the previous snapshot (if any).
+    pub fn build(
+        config: &Config,
+        governor: Arc<Governor>,
+        audit: Option<Arc<AuditLog>>,
+    ) -> Result<Gateway, ConfigError> {
         let mut providers: HashMap<&str, Arc<Provider>> = HashMap::new();
         for (name, p) in &config.providers {
             let provider = Provider::build(name, p, config.server.dns_refresh.0)?;
@@ -82,6 +94,7 @@ impl Gateway {
                 digest,
                 Arc::new(VirtualKey {
                     name: k.name.clone(),
+                    team: k.team.clone(),
                     allowed_models: k.models.clone(),
                 }),
             );
@@ -106,6 +119,9 @@ impl Gateway {
             },
             retry_budget: RetryBudget::new(config.retries.budget, config.retries.budget_floor),
             epoch: Instant::now(),
+            governor,
+            audit,
+            admin_token: config.admin.token.clone(),
         })
     }
 

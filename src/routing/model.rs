@@ -3,6 +3,7 @@
 use super::provider::Provider;
 use crate::config::{weighted_schedule, ConfigError, ModelConfig};
 use sluice_filters::balance::WeightedSchedule;
+use sluice_filters::governance::{builtin_price, Price};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -18,6 +19,8 @@ pub struct Model {
     pub targets: Vec<Target>,
     /// Models tried, in order, after every target of this one failed.
     pub fallbacks: Vec<String>,
+    /// Overrides the built-in price of every target's model.
+    pub price: Option<Price>,
     weights: Vec<u32>,
     schedule: WeightedSchedule,
     next: AtomicUsize,
@@ -55,6 +58,12 @@ impl Model {
             name: config.name.clone(),
             targets,
             fallbacks: config.fallbacks.clone(),
+            price: config.price.as_ref().map(|p| Price {
+                input: p.input_per_mtok,
+                output: p.output_per_mtok,
+                cached_input: p.cached_input_per_mtok.unwrap_or(p.input_per_mtok),
+                cache_write: p.cache_write_per_mtok.unwrap_or(p.input_per_mtok),
+            }),
             weights: config.targets.iter().map(|t| t.weight).collect(),
             schedule,
             next: AtomicUsize::new(0),
@@ -68,6 +77,14 @@ impl Model {
         order.sort_by_key(|i| std::cmp::Reverse(self.weights[*i]));
         order.insert(0, first);
         order
+    }
+
+    /// The price of a target: the model's own, else the provider model's list price, else free
+    /// (a self-hosted model).
+    pub fn price_of(&self, target: usize) -> Price {
+        self.price
+            .or_else(|| builtin_price(&self.targets[target].model))
+            .unwrap_or(Price::FREE)
     }
 
     /// The index of the target for the next request, by smooth weighted round robin.

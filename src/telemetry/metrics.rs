@@ -100,6 +100,36 @@ pub static ENDPOINT_EJECTED: Lazy<IntGaugeVec> = Lazy::new(|| {
     .expect("metric definition is valid and registered once")
 });
 
+/// Failures of the state backend (Redis unreachable), by the policy that was applied.
+pub static STATE_ERRORS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "sluice_state_errors_total",
+        "State backend failures, by the policy applied (fail_open or fail_closed)",
+        &["policy"]
+    )
+    .expect("metric definition is valid and registered once")
+});
+
+/// Requests refused by a limit or budget, by scope kind and what refused them.
+pub static LIMIT_REJECTIONS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "sluice_limit_rejections_total",
+        "Requests refused by rate limits or budgets",
+        &["scope", "limit"]
+    )
+    .expect("metric definition is valid and registered once")
+});
+
+/// Spend settled, by key (the configured name) and model, in micro-dollars.
+pub static SPEND: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "sluice_spend_micro_usd_total",
+        "Settled spend in micro-dollars, by key and model",
+        &["key", "model"]
+    )
+    .expect("metric definition is valid and registered once")
+});
+
 /// Registers every metric up front, at startup, so a bad definition fails there and never on
 /// the request path, and so every series family is visible on `/metrics` from the start.
 pub fn init() {
@@ -111,4 +141,7 @@ pub fn init() {
     Lazy::force(&FALLBACKS);
     Lazy::force(&ENDPOINT_HEALTHY);
     Lazy::force(&ENDPOINT_EJECTED);
+    Lazy::force(&STATE_ERRORS);
+    Lazy::force(&LIMIT_REJECTIONS);
+    Lazy::force(&SPEND);
 }

@@ -1,3 +1,4 @@
 //! Metrics and the access log.
 
+pub mod audit;
 pub mod metrics;

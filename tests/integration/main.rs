@@ -7,6 +7,7 @@ mod demo;
 mod dialect_errors;
 mod errors;
 mod failover;
+mod governance;
 mod matrix;
 mod metrics;
 mod request_body;

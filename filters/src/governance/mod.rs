@@ -1,0 +1,13 @@
+//! Limits and money as arithmetic: the sliding-window log behind RPM and TPM limits, budget
+//! periods on the UTC calendar, the price table and cost. The shell keeps the state (in memory
+//! or Redis) and the clock; this module only computes.
+
+mod period;
+mod pricing;
+mod reset;
+mod window;
+
+pub use period::{rfc3339_millis, Period};
+pub use pricing::{builtin_price, Price};
+pub use reset::format_reset;
+pub use window::{Admitted, Refused, SlidingWindow};

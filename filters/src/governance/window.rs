@@ -1,0 +1,171 @@
+//! An exact sliding-window limit: the sum of amounts admitted in any `window` never exceeds
+//! `limit`. Fixed windows allow twice the limit across a boundary and token buckets allow a
+//! full burst on top of the steady rate; a log of admissions does neither. Each entry can be
+//! adjusted later (a token reservation reconciled with the real usage).
+//!
+//! Memory is one entry per admission still inside the window: for a limit of N requests a
+//! minute, at most N entries.
+
+use std::collections::VecDeque;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admitted {
+    /// Capacity left after this admission.
+    pub remaining: u64,
+    /// Milliseconds until the window has its full capacity again.
+    pub reset_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// Milliseconds until enough capacity frees up for this amount.
+    pub retry_after_ms: u64,
+    pub remaining: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlidingWindow {
+    window_ms: u64,
+    limit: u64,
+    /// (admitted at, id, amount), oldest first.
+    entries: VecDeque<(u64, u64, u64)>,
+    sum: u64,
+}
+
+impl SlidingWindow {
+    pub fn new(limit: u64, window_ms: u64) -> Self {
+        SlidingWindow {
+            window_ms: window_ms.max(1),
+            limit,
+            entries: VecDeque::new(),
+            sum: 0,
+        }
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    fn expire(&mut self, now_ms: u64) {
+        while let Some(&(at, _, amount)) = self.entries.front() {
+            if at + self.window_ms > now_ms {
+                break;
+            }
+            self.sum -= amount;
+            self.entries.pop_front();
+        }
+    }
+
+    fn reset_ms(&self, now_ms: u64) -> u64 {
+        self.entries.back().map_or(0, |&(at, _, _)| {
+            (at + self.window_ms).saturating_sub(now_ms)
+        })
+    }
+
+    /// Admits `amount` under `id` if it fits. An amount larger than the whole limit is refused
+    /// with no retry hint worth waiting for (it can never fit).
+    pub fn try_admit(&mut self, now_ms: u64, id: u64, amount: u64) -> Result<Admitted, Refused> {
+        self.expire(now_ms);
+        if self.sum + amount <= self.limit {
+            self.sum += amount;
+            self.entries.push_back((now_ms, id, amount));
+            return Ok(Admitted {
+                remaining: self.limit - self.sum,
+                reset_ms: self.reset_ms(now_ms),
+            });
+        }
+        // The earliest time enough old entries have left the window.
+        let mut freed = self.limit.saturating_sub(self.sum);
+        let mut retry_after_ms = self.window_ms;
+        for &(at, _, a) in &self.entries {
+            freed += a;
+            if freed >= amount {
+                retry_after_ms = (at + self.window_ms).saturating_sub(now_ms);
+                break;
+            }
+        }
+        Err(Refused {
+            retry_after_ms: retry_after_ms.max(1),
+            remaining: self.limit.saturating_sub(self.sum),
+        })
+    }
+
+    /// Changes the amount recorded for `id` (if still in the window), e.g. a token reservation
+    /// to the real count. The entry keeps its admission time.
+    pub fn adjust(&mut self, id: u64, amount: u64) {
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.1 == id) {
+            self.sum = self.sum - entry.2 + amount;
+            entry.2 = amount;
+        }
+    }
+
+    /// Takes an admission back (a request refused by another limit after this one admitted it).
+    pub fn release(&mut self, id: u64) {
+        if let Some(pos) = self.entries.iter().position(|e| e.1 == id) {
+            if let Some((_, _, amount)) = self.entries.remove(pos) {
+                self.sum -= amount;
+            }
+        }
+    }
+
+    /// Capacity left now, and milliseconds until it is full again.
+    pub fn peek(&mut self, now_ms: u64) -> Admitted {
+        self.expire(now_ms);
+        Admitted {
+            remaining: self.limit.saturating_sub(self.sum),
+            reset_ms: self.reset_ms(now_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_window_ever_holds_more_than_the_limit() {
+        // A steady over-limit load: one request every 10 ms against 100 a minute, for 3 minutes.
+        let mut w = SlidingWindow::new(100, 60_000);
+        let mut admitted = Vec::new();
+        for i in 0..18_000u64 {
+            let now = i * 10;
+            if w.try_admit(now, i, 1).is_ok() {
+                admitted.push(now);
+            }
+        }
+        for (i, &start) in admitted.iter().enumerate() {
+            let in_window = admitted[i..]
+                .iter()
+                .take_while(|&&t| t < start + 60_000)
+                .count();
+            assert!(
+                in_window <= 100,
+                "{in_window} admissions in the minute from {start}"
+            );
+        }
+        assert_eq!(admitted.len(), 300, "exactly the limit each minute");
+    }
+
+    #[test]
+    fn refusals_say_when_capacity_returns() {
+        let mut w = SlidingWindow::new(10, 1000);
+        assert!(w.try_admit(0, 1, 6).is_ok());
+        assert!(w.try_admit(200, 2, 4).is_ok());
+        let refused = w.try_admit(300, 3, 5).unwrap_err();
+        assert_eq!(refused.retry_after_ms, 700, "when the first 6 leave");
+        assert_eq!(refused.remaining, 0);
+        assert!(w.try_admit(1000, 3, 5).is_ok());
+        assert_eq!(w.try_admit(1000, 4, 11).unwrap_err().retry_after_ms, 1000);
+    }
+
+    #[test]
+    fn reservations_are_reconciled_and_released() {
+        let mut w = SlidingWindow::new(1000, 60_000);
+        w.try_admit(0, 7, 800).unwrap();
+        assert!(w.try_admit(1, 8, 300).is_err());
+        w.adjust(7, 150);
+        assert_eq!(w.try_admit(2, 8, 300).unwrap().remaining, 550);
+        w.release(8);
+        assert_eq!(w.peek(3).remaining, 850);
+    }
+}

@@ -1,0 +1,165 @@
+//! Limits and budgets on the request path: admission at the end of `request_filter` (after the
+//! request is known valid, so a client's mistake costs it nothing), the `x-ratelimit-*` headers
+//! on the response, and settlement with the real usage in the `logging` phase, which Pingora runs
+//! for every request however it ended (a stream the client abandoned included).
+
+use super::ctx::RequestCtx;
+use super::errors::respond_error;
+use crate::routing::{Gateway, Model};
+use crate::state::{Demand, RateInfo, Refusal, RefusalKind};
+use crate::telemetry::metrics::{LIMIT_REJECTIONS, SPEND};
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use sluice_filters::canonical::Usage;
+use sluice_filters::governance::format_reset;
+use sluice_filters::ErrorType;
+
+/// What a request may take at most, over every target its plan may reach: the prompt's
+/// estimate (4 bytes a token, an overestimate for JSON) plus its output cap, or the provider's
+/// default cap when the client set none.
+pub fn demand(ctx: &RequestCtx, max_output: Option<u64>) -> Demand {
+    let input = ctx.client_body.len() as u64 / 4;
+    let mut tokens = input;
+    let mut cost_micros = 0;
+    for c in &ctx.candidates {
+        let provider = &c.model.targets[c.target].provider;
+        let output = max_output.unwrap_or(provider.default_max_tokens);
+        tokens = tokens.max(input + output);
+        cost_micros = cost_micros.max(c.model.price_of(c.target).worst_case_micros(input, output));
+    }
+    Demand {
+        tokens,
+        cost_micros,
+    }
+}
+
+/// Reserves the request's demand against its key's, team's and model's limits and budgets.
+/// `Ok(true)` means it was refused and already answered.
+pub async fn admit(
+    gateway: &Gateway,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    model: &Model,
+    demand: Demand,
+) -> pingora::Result<bool> {
+    let key = ctx.key_name.clone().unwrap_or_default();
+    let scopes = gateway.governor.scopes_for(&key, &model.name);
+    match gateway.governor.admit(scopes, demand).await {
+        Ok(grant) => {
+            ctx.grant = Some(grant);
+            Ok(false)
+        }
+        Err(refusal) => refuse(session, ctx, &refusal, demand).await,
+    }
+}
+
+async fn refuse(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    refusal: &Refusal,
+    demand: Demand,
+) -> pingora::Result<bool> {
+    LIMIT_REJECTIONS
+        .with_label_values(&[refusal.scope_kind, refusal.kind.as_str()])
+        .inc();
+    let scope = &refusal.scope;
+    let (error_type, message) = match refusal.kind {
+        RefusalKind::Requests => (
+            ErrorType::RateLimited,
+            format!(
+                "rate limit reached for {scope}: {} requests per minute",
+                refusal.rate.requests.map_or(0, |r| r.0)
+            ),
+        ),
+        RefusalKind::Tokens => (
+            ErrorType::RateLimited,
+            format!(
+                "rate limit reached for {scope}: {} tokens per minute (this request reserves {} tokens: its prompt and max_tokens)",
+                refusal.rate.tokens.map_or(0, |r| r.0),
+                demand.tokens
+            ),
+        ),
+        RefusalKind::Concurrency => (
+            ErrorType::RateLimited,
+            format!("too many requests in flight for {scope}"),
+        ),
+        RefusalKind::Budget => (
+            ErrorType::BudgetExceeded,
+            format!(
+                "budget exceeded for {scope}: this request may cost up to ${:.6}, more than is left for the period",
+                demand.cost_micros as f64 / 1e6
+            ),
+        ),
+        RefusalKind::Unavailable => (
+            ErrorType::StateUnavailable,
+            "the gateway cannot reach its limits store and refuses governed requests until it can".to_owned(),
+        ),
+    };
+    let mut values = rate_headers(&refusal.rate);
+    if let Some(secs) = refusal.retry_after_secs {
+        values.push(("retry-after", secs.to_string()));
+    }
+    let headers: Vec<(&'static str, &str)> = values.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    respond_error(session, ctx, error_type, &message, None, &headers, false).await
+}
+
+/// The `x-ratelimit-*` headers OpenAI clients read, from the tightest limit counted against.
+pub fn rate_headers(rate: &RateInfo) -> Vec<(&'static str, String)> {
+    let mut out = Vec::with_capacity(6);
+    if let Some((limit, remaining, reset_ms)) = rate.requests {
+        out.push(("x-ratelimit-limit-requests", limit.to_string()));
+        out.push(("x-ratelimit-remaining-requests", remaining.to_string()));
+        out.push(("x-ratelimit-reset-requests", format_reset(reset_ms)));
+    }
+    if let Some((limit, remaining, reset_ms)) = rate.tokens {
+        out.push(("x-ratelimit-limit-tokens", limit.to_string()));
+        out.push(("x-ratelimit-remaining-tokens", remaining.to_string()));
+        out.push(("x-ratelimit-reset-tokens", format_reset(reset_ms)));
+    }
+    out
+}
+
+pub fn add_rate_headers(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingora::Result<()> {
+    if let Some(grant) = ctx.grant.as_ref() {
+        for (name, value) in rate_headers(&grant.rate) {
+            response.insert_header(name, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// What a finished request is billed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Charge {
+    pub usage: Usage,
+    /// Part of the usage is an estimate (a stream that ended before the provider reported it).
+    pub estimated: bool,
+    pub cost_micros: u64,
+}
+
+/// Bills the request for what it used and returns its reservation: in the logging phase, once.
+pub async fn settle(ctx: &mut RequestCtx) -> Charge {
+    let (usage, estimated) = ctx.billable_usage().unwrap_or_default();
+    let cost_micros = ctx
+        .plan
+        .as_ref()
+        .map_or(0, |p| p.model.price_of(p.target).cost_micros(&usage));
+    if let Some(grant) = ctx.grant.take() {
+        if let Some(gateway) = ctx.gateway.as_ref() {
+            gateway
+                .governor
+                .settle(grant, usage.total(), cost_micros)
+                .await;
+        }
+    }
+    if cost_micros > 0 {
+        SPEND
+            .with_label_values(&[ctx.key_name.as_deref().unwrap_or("-"), ctx.model_label()])
+            .inc_by(cost_micros);
+    }
+    Charge {
+        usage,
+        estimated,
+        cost_micros,
+    }
+}

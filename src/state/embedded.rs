@@ -1,0 +1,267 @@
+//! The embedded backend: sliding windows and in-flight counters in memory, budgets in memory
+//! with their spend written to the SQLite ledger in the background. One gateway process.
+
+use super::ledger::Ledger;
+use super::scope::{Scope, Spend};
+use super::{Demand, Grant, RateInfo, Refusal, RefusalKind};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Embedded {
+    /// Opened only when some scope has a budget: a gateway without budgets writes no files.
+    ledger: Option<Ledger>,
+}
+
+/// What an admission took, to give back if a later scope refuses.
+enum Taken<'a> {
+    Inflight(&'a Scope),
+    Requests(&'a Scope),
+    Tokens(&'a Scope),
+    Budget(&'a Scope, u64),
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these locks cannot leave the counters half-updated in a way
+    // worse than losing one request's accounting; keep serving.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn secs(ms: u64) -> u64 {
+    ms.div_ceil(1000).max(1)
+}
+
+impl Embedded {
+    pub fn open(dir: &Path, with_ledger: bool) -> Result<Embedded, String> {
+        let ledger = if with_ledger {
+            Some(Ledger::open(dir)?)
+        } else {
+            None
+        };
+        Ok(Embedded { ledger })
+    }
+
+    fn load(&self, scope: &Scope, period: &str) -> u64 {
+        self.ledger
+            .as_ref()
+            .map_or(0, |l| l.load(scope.kind.as_str(), &scope.name, period))
+    }
+
+    /// Loads each budget's spend for its current period.
+    pub fn load_spend<'a>(&self, scopes: impl Iterator<Item = &'a Arc<Scope>>, unix_secs: u64) {
+        for scope in scopes {
+            if let Some(budget) = scope.budget {
+                let period = budget.period.id(unix_secs);
+                let spent = self.load(scope, &period);
+                *lock(&scope.spend) = Spend {
+                    period_id: period,
+                    spent,
+                    reserved: 0,
+                };
+            }
+        }
+    }
+
+    /// Moves a budget to the current period when the calendar has turned.
+    fn roll(&self, scope: &Scope, spend: &mut Spend, unix_secs: u64) {
+        let Some(budget) = scope.budget else { return };
+        let period = budget.period.id(unix_secs);
+        if spend.period_id != period {
+            spend.spent = self.load(scope, &period);
+            spend.period_id = period;
+            spend.reserved = 0;
+        }
+    }
+
+    pub fn admit(
+        &self,
+        scopes: &[Arc<Scope>],
+        id: u64,
+        demand: Demand,
+        now: Duration,
+    ) -> Result<Grant, Box<Refusal>> {
+        let now_ms = now.as_millis() as u64;
+        let unix_secs = now.as_secs();
+        let mut taken: Vec<Taken<'_>> = Vec::with_capacity(scopes.len() * 3);
+        let mut rate = RateInfo::default();
+        let mut periods = Vec::with_capacity(scopes.len());
+        let refuse = |taken: Vec<Taken<'_>>, kind, scope: &Scope, retry: Option<u64>, rate| {
+            self.give_back(taken, id);
+            Err(Box::new(Refusal {
+                kind,
+                scope: scope.label(),
+                scope_kind: scope.kind.as_str(),
+                retry_after_secs: retry,
+                rate,
+            }))
+        };
+        for scope in scopes {
+            if let Some(limit) = scope.concurrency {
+                if scope.inflight.fetch_add(1, Ordering::AcqRel) >= limit {
+                    scope.inflight.fetch_sub(1, Ordering::AcqRel);
+                    return refuse(taken, RefusalKind::Concurrency, scope, Some(1), rate);
+                }
+                taken.push(Taken::Inflight(scope));
+            }
+            if let Some(limit) = scope.rpm {
+                match lock(&scope.requests).try_admit(now_ms, id, 1) {
+                    Ok(a) => {
+                        RateInfo::note(&mut rate.requests, limit, a.remaining, a.reset_ms);
+                        taken.push(Taken::Requests(scope));
+                    }
+                    Err(r) => {
+                        RateInfo::note(&mut rate.requests, limit, r.remaining, r.retry_after_ms);
+                        return refuse(
+                            taken,
+                            RefusalKind::Requests,
+                            scope,
+                            Some(secs(r.retry_after_ms)),
+                            rate,
+                        );
+                    }
+                }
+            }
+            if let Some(limit) = scope.tpm {
+                match lock(&scope.tokens).try_admit(now_ms, id, demand.tokens) {
+                    Ok(a) => {
+                        RateInfo::note(&mut rate.tokens, limit, a.remaining, a.reset_ms);
+                        taken.push(Taken::Tokens(scope));
+                    }
+                    Err(r) => {
+                        RateInfo::note(&mut rate.tokens, limit, r.remaining, r.retry_after_ms);
+                        return refuse(
+                            taken,
+                            RefusalKind::Tokens,
+                            scope,
+                            Some(secs(r.retry_after_ms)),
+                            rate,
+                        );
+                    }
+                }
+            }
+            if let Some(budget) = scope.budget {
+                let mut spend = lock(&scope.spend);
+                self.roll(scope, &mut spend, unix_secs);
+                if spend.spent + spend.reserved + demand.cost_micros > budget.limit_micros {
+                    drop(spend);
+                    let retry = budget.period.seconds_left(unix_secs);
+                    return refuse(taken, RefusalKind::Budget, scope, retry, rate);
+                }
+                spend.reserved += demand.cost_micros;
+                periods.push(Some(spend.period_id.clone()));
+                taken.push(Taken::Budget(scope, demand.cost_micros));
+            } else {
+                periods.push(None);
+            }
+        }
+        Ok(Grant {
+            id,
+            scopes: Vec::new(),
+            demand,
+            rate,
+            periods,
+        })
+    }
+
+    fn give_back(&self, taken: Vec<Taken<'_>>, id: u64) {
+        for t in taken {
+            match t {
+                Taken::Inflight(s) => {
+                    s.inflight.fetch_sub(1, Ordering::AcqRel);
+                }
+                Taken::Requests(s) => lock(&s.requests).release(id),
+                Taken::Tokens(s) => lock(&s.tokens).release(id),
+                Taken::Budget(s, cost) => {
+                    let mut spend = lock(&s.spend);
+                    spend.reserved = spend.reserved.saturating_sub(cost);
+                }
+            }
+        }
+    }
+
+    pub fn settle(&self, grant: &Grant, tokens: u64, cost_micros: u64) {
+        for (i, scope) in grant.scopes.iter().enumerate() {
+            if scope.concurrency.is_some() {
+                scope.inflight.fetch_sub(1, Ordering::AcqRel);
+            }
+            if scope.tpm.is_some() {
+                lock(&scope.tokens).adjust(grant.id, tokens);
+            }
+            if scope.budget.is_some() {
+                let mut spend = lock(&scope.spend);
+                if grant.periods.get(i).and_then(|p| p.as_deref()) == Some(spend.period_id.as_str())
+                {
+                    spend.reserved = spend.reserved.saturating_sub(grant.demand.cost_micros);
+                }
+                spend.spent += cost_micros;
+                scope.dirty.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    pub fn flush<'a>(&self, scopes: impl Iterator<Item = &'a Arc<Scope>>, unix_secs: u64) {
+        let rows: Vec<(String, String, String, u64)> = scopes
+            .filter(|s| s.budget.is_some() && s.dirty.swap(false, Ordering::AcqRel))
+            .map(|s| {
+                let spend = lock(&s.spend);
+                (
+                    s.kind.as_str().to_owned(),
+                    s.name.clone(),
+                    spend.period_id.clone(),
+                    spend.spent,
+                )
+            })
+            .collect();
+        let Some(ledger) = self.ledger.as_ref() else {
+            return;
+        };
+        if let Err(e) = ledger.store(&rows, unix_secs) {
+            log::error!("writing the spend ledger failed: {e}");
+        }
+    }
+
+    pub fn report(&self, scope: &Scope, now: Duration) -> serde_json::Value {
+        let now_ms = now.as_millis() as u64;
+        let mut entry = serde_json::json!({
+            "in_flight": scope.inflight.load(Ordering::Acquire),
+        });
+        if let Some(limit) = scope.rpm {
+            let used = limit - lock(&scope.requests).peek(now_ms).remaining;
+            entry["requests_last_minute"] = serde_json::json!({"used": used, "limit": limit});
+        }
+        if let Some(limit) = scope.tpm {
+            let used = limit - lock(&scope.tokens).peek(now_ms).remaining;
+            entry["tokens_last_minute"] = serde_json::json!({"used": used, "limit": limit});
+        }
+        if let Some(budget) = scope.budget {
+            let mut spend = lock(&scope.spend);
+            self.roll(scope, &mut spend, now.as_secs());
+            entry["budget"] = serde_json::json!({
+                "period": budget.period.as_str(),
+                "period_id": spend.period_id,
+                "spent_usd": spend.spent as f64 / 1e6,
+                "reserved_usd": spend.reserved as f64 / 1e6,
+                "limit_usd": budget.limit_micros as f64 / 1e6,
+            });
+        }
+        entry
+    }
+
+    pub fn reset(&self, scope: &Scope, unix_secs: u64) {
+        if scope.budget.is_some() {
+            let mut spend = lock(&scope.spend);
+            self.roll(scope, &mut spend, unix_secs);
+            spend.spent = 0;
+            scope.dirty.store(true, Ordering::Release);
+        }
+        if let Some(limit) = scope.rpm {
+            *lock(&scope.requests) =
+                sluice_filters::governance::SlidingWindow::new(limit, super::scope::MINUTE_MS);
+        }
+        if let Some(limit) = scope.tpm {
+            *lock(&scope.tokens) =
+                sluice_filters::governance::SlidingWindow::new(limit, super::scope::MINUTE_MS);
+        }
+    }
+}

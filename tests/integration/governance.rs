@@ -1,0 +1,787 @@
+//! Governance end to end: budgets that concurrency cannot overspend, on one gateway (embedded
+//! state) and on two gateways sharing a real `redis-server`; rate limits that hold over a steady
+//! over-limit load, with the `x-ratelimit-*` headers counting down; spend that survives a
+//! restart; streams billed when the client walks away; the admin API; the state-store outage
+//! policy.
+
+use crate::common::*;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const CAPPED_KEY: &str = "sk-test-capped-0003";
+const RPM_KEY: &str = "sk-test-rpm-0004";
+const TPM_KEY: &str = "sk-test-tpm-0005";
+const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// The model's price: $1000 per million output tokens is 1000 micro-dollars a token, so every
+/// cost is a whole number of micro-dollars and sums compare exactly. Input is free, so the
+/// worst case of a request with `max_tokens` = its real output is its real cost.
+const MICROS_PER_OUTPUT_TOKEN: u64 = 1000;
+
+/// Where a gateway keeps its state, as a YAML flow mapping.
+enum State<'a> {
+    Embedded(&'a Path),
+    Redis { url: &'a str, prefix: &'a str },
+}
+
+impl State<'_> {
+    fn yaml(&self) -> String {
+        match self {
+            State::Embedded(dir) => format!("{{path: \"{}\", flush_interval: 1s}}", dir.display()),
+            State::Redis { url, prefix } => {
+                format!("{{backend: redis, url: \"{url}\", prefix: \"{prefix}\"}}")
+            }
+        }
+    }
+}
+
+/// Model `fast` on the mock, the admin token, an audit log, the state and `keys` (YAML list
+/// items).
+fn config(mock: &Mock, state: &State<'_>, audit: &Path, keys: &str) -> String {
+    format!(
+        r#"
+providers:
+  primary:
+    kind: openai
+    endpoints: [{{url: "{url}"}}]
+    api_keys: ["{UPSTREAM_KEY}"]
+models:
+  - name: fast
+    targets: [{{provider: primary, model: gpt-4o-mini}}]
+    price: {{input_per_mtok: 0, output_per_mtok: 1000}}
+admin:
+  token: "{ADMIN_TOKEN}"
+audit:
+  path: "{audit}"
+state: {state}
+keys:
+{keys}
+"#,
+        url = mock.url(),
+        audit = audit.display(),
+        state = state.yaml(),
+    )
+}
+
+/// How many output tokens the mock answers `chat_body` with (asked of the mock directly).
+async fn mock_output_tokens(mock: &Mock) -> u64 {
+    let resp = client()
+        .post(format!("{}/v1/chat/completions", mock.url()))
+        .bearer_auth(UPSTREAM_KEY)
+        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello"}]}))
+        .send()
+        .await
+        .expect("mock answers");
+    let usage = resp.headers()["x-mock-usage"].to_str().unwrap().to_owned();
+    usage
+        .split(',')
+        .find_map(|p| p.strip_prefix("output="))
+        .and_then(|v| v.parse().ok())
+        .expect("x-mock-usage has output=")
+}
+
+fn capped_chat(max_tokens: u64) -> Value {
+    let mut body = chat_body("fast");
+    body["max_tokens"] = json!(max_tokens);
+    body
+}
+
+async fn send(
+    gateway: &Gateway,
+    key: &str,
+    body: &Value,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut req = client()
+        .post(gateway.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(body);
+    for (name, value) in extra {
+        req = req.header(*name, *value);
+    }
+    req.send().await.expect("request to the gateway")
+}
+
+async fn admin_usage(gateway: &Gateway) -> Value {
+    let resp = client()
+        .get(gateway.admin_url("/admin/usage"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("admin api");
+    assert_eq!(resp.status(), 200);
+    resp.json().await.expect("usage json")
+}
+
+fn spent_micros(usage: &Value, key: &str) -> u64 {
+    let usd = usage["keys"][key]["budget"]["spent_usd"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no budget for {key} in {usage}"));
+    (usd * 1e6).round() as u64
+}
+
+fn audit_records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+        .collect()
+}
+
+fn audit_spend(records: &[Value], key: &str) -> u64 {
+    records
+        .iter()
+        .filter(|r| r["key"] == key)
+        .map(|r| (r["cost_usd"].as_f64().unwrap_or(0.0) * 1e6).round() as u64)
+        .sum()
+}
+
+fn ledger_spend(state_dir: &Path, key: &str) -> u64 {
+    let conn = rusqlite::Connection::open(state_dir.join("ledger.sqlite3")).expect("ledger");
+    conn.query_row(
+        "SELECT COALESCE(SUM(spent_micros), 0) FROM spend WHERE scope = 'key' AND name = ?1",
+        [key],
+        |row| row.get::<_, i64>(0),
+    )
+    .expect("ledger query") as u64
+}
+
+async fn redis_spend(url: &str, prefix: &str, key: &str) -> u64 {
+    let client = redis::Client::open(url).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let spent: Option<i64> = redis::cmd("HGET")
+        .arg(format!("{prefix}:key:{key}:bd:total"))
+        .arg("spent")
+        .query_async(&mut conn)
+        .await
+        .expect("HGET");
+    spent.unwrap_or(0) as u64
+}
+
+/// Fires `total` requests at once (spread over `gateways`), each held 300 ms by the provider so
+/// all are in flight together, against a budget that fits `fit` of them. Exactly `fit` must
+/// succeed; the rest are refused with `budget_exceeded`.
+async fn only_what_fits_succeeds(
+    gateways: &[&Gateway],
+    output_tokens: u64,
+    total: usize,
+    fit: usize,
+) {
+    let body = capped_chat(output_tokens);
+    let mut tasks = Vec::new();
+    for i in 0..total {
+        let gateway_url = gateways[i % gateways.len()].url("/v1/chat/completions");
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let resp = client()
+                .post(gateway_url)
+                .bearer_auth(CAPPED_KEY)
+                .header("x-mock-delay-ms", "300")
+                .json(&body)
+                .send()
+                .await
+                .expect("request");
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            (status, body)
+        }));
+    }
+    let mut ok = 0;
+    let mut refused = 0;
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            200 => ok += 1,
+            429 => {
+                assert_eq!(body["error"]["code"], "budget_exceeded", "{body}");
+                assert_eq!(body["error"]["type"], "insufficient_quota", "{body}");
+                refused += 1;
+            }
+            other => panic!("unexpected status {other}: {body}"),
+        }
+    }
+    assert_eq!(ok, fit, "exactly the requests that fit succeed");
+    assert_eq!(refused, total - fit);
+}
+
+fn capped_key(budget_micros: u64) -> String {
+    format!(
+        "  - {{name: capped, key: \"{CAPPED_KEY}\", budget: {{usd: {}, period: total}}}}",
+        budget_micros as f64 / 1e6
+    )
+}
+
+#[tokio::test]
+async fn concurrent_requests_cannot_overspend_a_budget() {
+    let mock = Mock::start("primary", &[]);
+    let dir = temp_dir();
+    let state = dir.path().join("state");
+    let audit = dir.path().join("audit.jsonl");
+    let n = mock_output_tokens(&mock).await;
+    let cost = n * MICROS_PER_OUTPUT_TOKEN;
+    let budget = 50 * cost;
+    let mut gateway = Gateway::start(&config(
+        &mock,
+        &State::Embedded(&state),
+        &audit,
+        &capped_key(budget),
+    ));
+
+    only_what_fits_succeeds(&[&gateway], n, 200, 50).await;
+    let usage = admin_usage(&gateway).await;
+    assert_eq!(spent_micros(&usage, "capped"), budget, "{usage}");
+    assert_eq!(
+        usage["keys"]["capped"]["budget"]["reserved_usd"], 0.0,
+        "{usage}"
+    );
+
+    // A graceful stop writes the ledger and the audit log out; they agree to the micro-dollar.
+    gateway.proc.signal_and_wait("TERM");
+    let records = audit_records(&audit);
+    assert_eq!(records.len(), 200, "one audit line per request");
+    assert_eq!(audit_spend(&records, "capped"), budget);
+    assert_eq!(ledger_spend(&state, "capped"), budget);
+    let refused = records
+        .iter()
+        .filter(|r| r["error_type"] == "budget_exceeded")
+        .count();
+    assert_eq!(refused, 150);
+}
+
+#[tokio::test]
+async fn two_gateways_on_one_redis_share_a_budget() {
+    let redis = Redis::start();
+    let mock = Mock::start("primary", &[]);
+    let dir = temp_dir();
+    let n = mock_output_tokens(&mock).await;
+    let cost = n * MICROS_PER_OUTPUT_TOKEN;
+    let budget = 50 * cost;
+    let url = redis.url();
+    let state = State::Redis {
+        url: &url,
+        prefix: "shared",
+    };
+    let audits = [dir.path().join("a.jsonl"), dir.path().join("b.jsonl")];
+    let mut a = Gateway::start(&config(&mock, &state, &audits[0], &capped_key(budget)));
+    let mut b = Gateway::start(&config(&mock, &state, &audits[1], &capped_key(budget)));
+
+    only_what_fits_succeeds(&[&a, &b], n, 200, 50).await;
+    for gateway in [&a, &b] {
+        assert_eq!(spent_micros(&admin_usage(gateway).await, "capped"), budget);
+    }
+    a.proc.signal_and_wait("TERM");
+    b.proc.signal_and_wait("TERM");
+    let records: Vec<Value> = audits.iter().flat_map(|p| audit_records(p)).collect();
+    assert_eq!(records.len(), 200);
+    assert_eq!(audit_spend(&records, "capped"), budget);
+    assert_eq!(redis_spend(&url, "shared", "capped").await, budget);
+    // Each gateway saw 100 requests, any 50 of which its own budget would have admitted:
+    // only one shared budget explains 50 successes in all.
+    for path in &audits {
+        assert_eq!(audit_records(path).len(), 100, "{}", path.display());
+    }
+}
+
+#[tokio::test]
+async fn spend_survives_sigterm_exactly_and_sigkill_within_the_flush_interval() {
+    let mock = Mock::start("primary", &[]);
+    let dir = temp_dir();
+    let state = dir.path().join("state");
+    let audit = dir.path().join("audit.jsonl");
+    let n = mock_output_tokens(&mock).await;
+    let cost = n * MICROS_PER_OUTPUT_TOKEN;
+    let config = config(
+        &mock,
+        &State::Embedded(&state),
+        &audit,
+        &capped_key(1_000 * cost),
+    );
+    let body = capped_chat(n);
+
+    let mut gateway = Gateway::start(&config);
+    for _ in 0..7 {
+        assert_eq!(send(&gateway, CAPPED_KEY, &body, &[]).await.status(), 200);
+    }
+    gateway.proc.signal_and_wait("TERM");
+    let mut gateway = Gateway::start(&config);
+    assert_eq!(
+        spent_micros(&admin_usage(&gateway).await, "capped"),
+        7 * cost
+    );
+
+    // Spend older than the flush interval (1 s) is on disk; a SIGKILL loses at most what came
+    // after the last flush.
+    for _ in 0..3 {
+        assert_eq!(send(&gateway, CAPPED_KEY, &body, &[]).await.status(), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for _ in 0..4 {
+        assert_eq!(send(&gateway, CAPPED_KEY, &body, &[]).await.status(), 200);
+    }
+    gateway.proc.signal_and_wait("KILL");
+    let gateway = Gateway::start(&config);
+    let spent = spent_micros(&admin_usage(&gateway).await, "capped");
+    assert!(
+        (10 * cost..=14 * cost).contains(&spent),
+        "after SIGKILL: {spent} micro-dollars, expected between {} and {}",
+        10 * cost,
+        14 * cost
+    );
+}
+
+#[tokio::test]
+async fn an_abandoned_stream_is_billed_for_what_was_generated() {
+    let mock = Mock::start("primary", &[]);
+    let dir = temp_dir();
+    let audit = dir.path().join("audit.jsonl");
+    let gateway = Gateway::start(&config(
+        &mock,
+        &State::Embedded(&dir.path().join("state")),
+        &audit,
+        &capped_key(10_000_000),
+    ));
+    let mut body = chat_body("fast");
+    body["stream"] = json!(true);
+    let mut resp = send(
+        &gateway,
+        CAPPED_KEY,
+        &body,
+        &[("x-mock-chunks", "30"), ("x-mock-chunk-delay-ms", "100")],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let mut seen = Vec::new();
+    while seen.iter().filter(|b| **b == b'\n').count() < 4 {
+        let chunk = resp.chunk().await.unwrap().expect("stream has 2 chunks");
+        seen.extend_from_slice(&chunk);
+    }
+    drop(resp);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let spent = loop {
+        let spent = spent_micros(&admin_usage(&gateway).await, "capped");
+        if spent > 0 || Instant::now() > deadline {
+            break spent;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(spent > 0, "the abandoned stream was billed");
+    assert_eq!(spent % MICROS_PER_OUTPUT_TOKEN, 0);
+    // It was billed for what was generated before the client left, not the whole answer.
+    let tokens_billed = spent / MICROS_PER_OUTPUT_TOKEN;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let record = loop {
+        if let Some(r) = audit_records(&audit)
+            .into_iter()
+            .find(|r| r["key"] == "capped")
+        {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no audit record");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(record["tokens_out"], tokens_billed, "{record}");
+    assert_eq!(record["usage_estimated"], true, "{record}");
+    assert_eq!(record["stream"], true, "{record}");
+    assert!(record["ttft_ms"].as_f64().is_some(), "{record}");
+    let full_answer = {
+        let resp = send(&gateway, CAPPED_KEY, &chat_body("fast"), &[]).await;
+        resp.json::<Value>().await.unwrap()["usage"]["completion_tokens"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(
+        tokens_billed < full_answer || full_answer <= 2,
+        "{tokens_billed} vs {full_answer}"
+    );
+}
+
+/// Keys with small limits for the header checks.
+fn limited_keys() -> String {
+    format!(
+        "  - {{name: rpm, key: \"{RPM_KEY}\", limits: {{rpm: 5}}}}\n  - {{name: tpm, key: \"{TPM_KEY}\", limits: {{tpm: 400}}}}"
+    )
+}
+
+fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("missing {name}"))
+        .to_owned()
+}
+
+async fn headers_count_down_and_refusals_speak_the_clients_dialect(gateway: &Gateway) {
+    let body = chat_body("fast");
+    for expected_left in (0..5).rev() {
+        let resp = send(gateway, RPM_KEY, &body, &[]).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(header(&resp, "x-ratelimit-limit-requests"), "5");
+        assert_eq!(
+            header(&resp, "x-ratelimit-remaining-requests"),
+            expected_left.to_string()
+        );
+        let reset = header(&resp, "x-ratelimit-reset-requests");
+        assert!(reset.ends_with('s') && reset.len() >= 2, "{reset}");
+    }
+    let resp = send(gateway, RPM_KEY, &body, &[]).await;
+    assert_eq!(header(&resp, "x-ratelimit-remaining-requests"), "0");
+    let retry: u64 = header(&resp, "retry-after").parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let error = expect_openai_error(resp, 429, "rate_limited").await;
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("key 'rpm'"),
+        "{error}"
+    );
+
+    // Every route that reaches a provider is governed: Anthropic's Messages API too, refused in
+    // Anthropic's own error shape.
+    let resp = client()
+        .post(gateway.url("/v1/messages"))
+        .header("x-api-key", RPM_KEY)
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "fast", "max_tokens": 20, "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+
+    // Tokens: each response reports what is left after its own reservation; the next one sees
+    // the previous reservation reconciled to the real usage.
+    let mut capped = chat_body("fast");
+    capped["max_tokens"] = json!(20);
+    let mut last = u64::MAX;
+    for _ in 0..3 {
+        let resp = send(gateway, TPM_KEY, &capped, &[]).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(header(&resp, "x-ratelimit-limit-tokens"), "400");
+        let left: u64 = header(&resp, "x-ratelimit-remaining-tokens")
+            .parse()
+            .unwrap();
+        assert!(left < last, "{left} after {last}");
+        last = left;
+    }
+    let big = {
+        let mut b = chat_body("fast");
+        b["max_tokens"] = json!(1000);
+        b
+    };
+    let resp = send(gateway, TPM_KEY, &big, &[]).await;
+    let error = expect_openai_error(resp, 429, "rate_limited").await;
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tokens per minute"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_headers_count_down_on_both_backends() {
+    let redis = Redis::start();
+    let mock = Mock::start("primary", &[]);
+    let dir = temp_dir();
+    let embedded = Gateway::start(&config(
+        &mock,
+        &State::Embedded(&dir.path().join("state")),
+        &dir.path().join("a.jsonl"),
+        &limited_keys(),
+    ));
+    headers_count_down_and_refusals_speak_the_clients_dialect(&embedded).await;
+    let url = redis.url();
+    let shared = Gateway::start(&config(
+        &mock,
+        &State::Redis {
+            url: &url,
+            prefix: "headers",
+        },
+        &dir.path().join("b.jsonl"),
+        &limited_keys(),
+    ));
+    headers_count_down_and_refusals_speak_the_clients_dialect(&shared).await;
+}
+
+/// One request of a steady load: when it was sent, whether it was admitted, its real tokens.
+struct Sample {
+    at: Duration,
+    ok: bool,
+    tokens: u64,
+}
+
+/// Sends `rps` requests a second for `secs`, open loop, spread over `gateways`.
+async fn steady_load(gateways: Vec<String>, key: &'static str, rps: u64, secs: u64) -> Vec<Sample> {
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / rps));
+    let mut tasks = Vec::new();
+    for i in 0..rps * secs {
+        ticker.tick().await;
+        let url = gateways[i as usize % gateways.len()].clone();
+        let at = start.elapsed();
+        tasks.push(tokio::spawn(async move {
+            let resp = client()
+                .post(url)
+                .bearer_auth(key)
+                .json(&capped_chat(20))
+                .send()
+                .await
+                .expect("request");
+            let ok = match resp.status().as_u16() {
+                200 => true,
+                429 => false,
+                other => panic!("unexpected status {other}"),
+            };
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            let tokens = body["usage"]["total_tokens"].as_u64().unwrap_or(0);
+            Sample { at, ok, tokens }
+        }));
+    }
+    let mut samples = Vec::new();
+    for t in tasks {
+        samples.push(t.await.unwrap());
+    }
+    samples
+}
+
+/// The most `measure` summed over admitted samples in any 60 s window (by send time).
+fn busiest_minute(samples: &[Sample], measure: impl Fn(&Sample) -> u64) -> u64 {
+    let ok: Vec<&Sample> = samples.iter().filter(|s| s.ok).collect();
+    let mut best = 0;
+    let mut sum = 0;
+    let mut lo = 0;
+    for hi in 0..ok.len() {
+        sum += measure(ok[hi]);
+        while ok[hi].at - ok[lo].at >= Duration::from_secs(60) {
+            sum -= measure(ok[lo]);
+            lo += 1;
+        }
+        best = best.max(sum);
+    }
+    best
+}
+
+fn check_limit_held(
+    what: &str,
+    samples: &[Sample],
+    limit: u64,
+    secs: u64,
+    measure: impl Fn(&Sample) -> u64 + Copy,
+) {
+    let admitted: u64 = samples.iter().filter(|s| s.ok).map(measure).sum();
+    let refused = samples.iter().filter(|s| !s.ok).count();
+    let expected = limit * secs / 60;
+    let busiest = busiest_minute(samples, measure);
+    eprintln!("{what}: admitted {admitted} (expected {expected}), busiest minute {busiest} of {limit}, refused {refused} requests");
+    assert!(refused > 0, "{what}: the load was over the limit");
+    assert!(
+        busiest as f64 <= limit as f64 * 1.01,
+        "{what}: busiest minute {busiest} > {limit}"
+    );
+    let error = (admitted as f64 - expected as f64).abs() / expected as f64;
+    assert!(
+        error <= 0.01,
+        "{what}: admitted {admitted}, expected {expected} within 1%"
+    );
+}
+
+/// A steady load at twice the limits for two minutes (`SLUICE_TEST_LOAD_SECS` shortens it),
+/// RPM and TPM, on one embedded gateway and on two gateways sharing Redis, all at once.
+#[tokio::test]
+async fn rpm_and_tpm_hold_within_one_percent_under_steady_over_limit_load() {
+    let secs: u64 = std::env::var("SLUICE_TEST_LOAD_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120);
+    let redis = Redis::start();
+    let mock = Mock::start("primary", &[]);
+    let dir = temp_dir();
+    // The real tokens of one request of the load: the mock's prompt count and its answer.
+    let (prompt, output) = send_direct_usage(&mock).await;
+    let per_request = prompt + output;
+    let rps = 10;
+    let rpm = 300; // half the offered 600 a minute
+    let tpm = per_request * 300; // also about half
+    let keys = format!(
+        "  - {{name: rpm, key: \"{RPM_KEY}\", limits: {{rpm: {rpm}}}}}\n  - {{name: tpm, key: \"{TPM_KEY}\", limits: {{tpm: {tpm}}}}}"
+    );
+    let url = redis.url();
+    let embedded = Gateway::start(&config(
+        &mock,
+        &State::Embedded(&dir.path().join("s")),
+        &dir.path().join("e.jsonl"),
+        &keys,
+    ));
+    let shared = State::Redis {
+        url: &url,
+        prefix: "load",
+    };
+    let a = Gateway::start(&config(&mock, &shared, &dir.path().join("a.jsonl"), &keys));
+    let b = Gateway::start(&config(&mock, &shared, &dir.path().join("b.jsonl"), &keys));
+    let one = vec![embedded.url("/v1/chat/completions")];
+    let two = vec![a.url("/v1/chat/completions"), b.url("/v1/chat/completions")];
+    let (e_rpm, e_tpm, r_rpm, r_tpm) = tokio::join!(
+        steady_load(one.clone(), RPM_KEY, rps, secs),
+        steady_load(one, TPM_KEY, rps, secs),
+        steady_load(two.clone(), RPM_KEY, rps, secs),
+        steady_load(two, TPM_KEY, rps, secs),
+    );
+    check_limit_held("embedded rpm", &e_rpm, rpm, secs, |_| 1);
+    check_limit_held("embedded tpm", &e_tpm, tpm, secs, |s| s.tokens);
+    check_limit_held("redis rpm (2 gateways)", &r_rpm, rpm, secs, |_| 1);
+    check_limit_held("redis tpm (2 gateways)", &r_tpm, tpm, secs, |s| s.tokens);
+}
+
+/// The mock's (prompt, output) usage for `capped_chat(20)`.
+async fn send_direct_usage(mock: &Mock) -> (u64, u64) {
+    let resp = client()
+        .post(format!("{}/v1/chat/completions", mock.url()))
+        .bearer_auth(UPSTREAM_KEY)
+        .json(&json!({"model": "gpt-4o-mini", "max_tokens": 20, "messages": [{"role": "user", "content": "Say hello"}]}))
+        .send()
+        .await
+        .expect("mock answers");
+    let body: Value = resp.json().await.unwrap();
+    (
+        body["usage"]["prompt_tokens"].as_u64().unwrap(),
+        body["usage"]["completion_tokens"].as_u64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_its_token_reports_usage_and_resets_a_key() {
+    let mock = Mock::start("primary", &[]);
+    let dir = temp_dir();
+    let n = mock_output_tokens(&mock).await;
+    let cost = n * MICROS_PER_OUTPUT_TOKEN;
+    let gateway = Gateway::start(&config(
+        &mock,
+        &State::Embedded(&dir.path().join("state")),
+        &dir.path().join("audit.jsonl"),
+        &format!(
+            "{}\n  - {{name: rpm, key: \"{RPM_KEY}\", limits: {{rpm: 5}}}}",
+            capped_key(2 * cost)
+        ),
+    ));
+    for token in [None, Some("wrong-token-0123456789")] {
+        let mut req = client().get(gateway.admin_url("/admin/usage"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+        let text = resp.text().await.unwrap();
+        assert!(
+            !text.contains(ADMIN_TOKEN) && !text.contains("capped"),
+            "{text}"
+        );
+    }
+    let body = capped_chat(n);
+    for _ in 0..2 {
+        assert_eq!(send(&gateway, CAPPED_KEY, &body, &[]).await.status(), 200);
+    }
+    expect_openai_error(
+        send(&gateway, CAPPED_KEY, &body, &[]).await,
+        429,
+        "budget_exceeded",
+    )
+    .await;
+    assert_eq!(send(&gateway, RPM_KEY, &body, &[]).await.status(), 200);
+
+    let usage = admin_usage(&gateway).await;
+    assert_eq!(spent_micros(&usage, "capped"), 2 * cost, "{usage}");
+    assert_eq!(usage["keys"]["capped"]["budget"]["period"], "total");
+    assert_eq!(
+        usage["keys"]["rpm"]["requests_last_minute"]["used"], 1,
+        "{usage}"
+    );
+    assert!(
+        !usage.to_string().contains(CAPPED_KEY),
+        "secrets never appear: {usage}"
+    );
+
+    let reset = |name: &str| {
+        client()
+            .post(gateway.admin_url(&format!("/admin/keys/{name}/reset")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+    };
+    assert_eq!(reset("nobody").await.unwrap().status(), 404);
+    assert_eq!(reset("capped").await.unwrap().status(), 200);
+    assert_eq!(spent_micros(&admin_usage(&gateway).await, "capped"), 0);
+    assert_eq!(send(&gateway, CAPPED_KEY, &body, &[]).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_fails_closed_by_default_and_open_when_configured() {
+    let mock = Mock::start("primary", &[]);
+    let dir = temp_dir();
+    let dead = format!("redis://127.0.0.1:{}/0", free_port());
+    let keys = format!("  - {{name: rpm, key: \"{RPM_KEY}\", limits: {{rpm: 100}}}}\n  - {{name: free, key: \"{CLIENT_KEY}\"}}");
+    let closed = Gateway::start(&config(
+        &mock,
+        &State::Redis {
+            url: &dead,
+            prefix: "x",
+        },
+        &dir.path().join("a.jsonl"),
+        &keys,
+    ));
+    let resp = send(&closed, RPM_KEY, &chat_body("fast"), &[]).await;
+    expect_openai_error(resp, 503, "state_unavailable").await;
+    // A key without limits or budget needs no state and is served.
+    assert_eq!(
+        send(&closed, CLIENT_KEY, &chat_body("fast"), &[])
+            .await
+            .status(),
+        200
+    );
+    let metrics = client()
+        .get(closed.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sluice_state_errors_total{policy=\"fail_closed\"} 1"),
+        "{metrics}"
+    );
+
+    let open_config = config(
+        &mock,
+        &State::Redis {
+            url: &dead,
+            prefix: "x",
+        },
+        &dir.path().join("b.jsonl"),
+        &keys,
+    )
+    .replace("prefix: \"x\"}", "prefix: \"x\", on_error: fail_open}");
+    let open = Gateway::start(&open_config);
+    assert_eq!(
+        send(&open, RPM_KEY, &chat_body("fast"), &[]).await.status(),
+        200
+    );
+    let metrics = client()
+        .get(open.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sluice_state_errors_total{policy=\"fail_open\"} 1"),
+        "{metrics}"
+    );
+}
