@@ -256,7 +256,9 @@ impl RedisState {
         let status = text(0);
         if status != "ok" {
             let Some(scope) = scopes.get(int(1).max(0) as usize) else {
-                return Err(format!("unexpected reply from the admission script: {status}"));
+                return Err(format!(
+                    "unexpected reply from the admission script: {status}"
+                ));
             };
             let retry_ms = int(2).max(0) as u64;
             let kind = match status.as_str() {
