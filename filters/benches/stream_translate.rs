@@ -57,6 +57,7 @@ fn translate(chunks: &[Vec<u8>], client: ClientDialect, upstream: UpstreamDialec
         created: 1_760_000_000,
         client_wants_usage: true,
         json_tool: false,
+        price: None,
     });
     let mut out = Vec::with_capacity(1024);
     let mut total = 0;

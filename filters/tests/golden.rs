@@ -5,6 +5,7 @@
 //! deliberate change, then review the diff.
 
 use sluice_filters::canonical::Usage;
+use sluice_filters::governance::Price;
 use sluice_filters::translate::{
     prepare_request, translate_response, Api, ClientDialect, ResponseSpec, StreamOutcome,
     StreamSpec, StreamTranslator, Target, UpstreamDialect,
@@ -61,6 +62,7 @@ fn run_stream(case: &StreamCase, pieces: &[&[u8]]) -> (Vec<u8>, Usage, StreamOut
         created: CREATED,
         client_wants_usage: case.usage,
         json_tool: false,
+        price: None,
     });
     let mut out = Vec::new();
     for piece in pieces {
@@ -237,6 +239,87 @@ fn same_dialect_streams_pass_through() {
             usage: false,
             outcome: StreamOutcome::Failed(sluice_filters::canonical::FailureKind::Server),
         });
+    }
+}
+
+/// With a price, the final usage the client receives carries `usage.cost_usd` (exactly once,
+/// equal to the price of the usage), on passthrough and translated streams alike; the rest of
+/// the stream is what the golden files say.
+#[test]
+fn streams_report_their_cost_in_the_final_usage() {
+    let price = Price {
+        input: 2.0,
+        output: 10.0,
+        cached_input: 1.0,
+        cache_write: 2.5,
+    };
+    let cases = [
+        (
+            "openai_parallel_tools.sse",
+            UpstreamDialect::OpenAi,
+            ClientDialect::OpenAi,
+        ),
+        (
+            "openai_parallel_tools.sse",
+            UpstreamDialect::OpenAi,
+            ClientDialect::Anthropic,
+        ),
+        (
+            "anthropic_text_and_tools.sse",
+            UpstreamDialect::Anthropic,
+            ClientDialect::Anthropic,
+        ),
+        (
+            "anthropic_text_and_tools.sse",
+            UpstreamDialect::Anthropic,
+            ClientDialect::OpenAi,
+        ),
+        (
+            "gemini_parallel_tools.sse",
+            UpstreamDialect::Gemini,
+            ClientDialect::OpenAi,
+        ),
+    ];
+    for (input, upstream, client) in cases {
+        let bytes = read(&dir().join("streams").join(input));
+        let spec = |price| StreamSpec {
+            client,
+            upstream,
+            id: "gw-req-1",
+            model: "test-model",
+            created: CREATED,
+            client_wants_usage: true,
+            json_tool: false,
+            price,
+        };
+        let mut priced = StreamTranslator::new(spec(Some(price)));
+        let mut out = Vec::new();
+        priced.push(&bytes, &mut out);
+        priced.finish(&mut out);
+        let mut plain = StreamTranslator::new(spec(None));
+        let mut plain_out = Vec::new();
+        plain.push(&bytes, &mut plain_out);
+        plain.finish(&mut plain_out);
+
+        validate_sse(client, &out);
+        let text = String::from_utf8(out).unwrap();
+        let expected = price.cost_micros(&priced.usage()) as f64 / 1e6;
+        assert!(expected > 0.0, "{input}");
+        let needle = format!("\"cost_usd\":{expected}");
+        assert_eq!(
+            text.matches("cost_usd").count(),
+            1,
+            "{input} -> {client:?}: {text}"
+        );
+        assert!(
+            text.contains(&needle),
+            "{input} -> {client:?}: {needle} in {text}"
+        );
+        assert_eq!(
+            text.replace(&format!(",{needle}"), ""),
+            String::from_utf8(plain_out).unwrap(),
+            "{input} -> {client:?}: only the cost differs"
+        );
     }
 }
 

@@ -81,6 +81,7 @@ pub fn upstream_response_filter(
             created: unix_now(),
             client_wants_usage: plan.client_wants_usage,
             json_tool: plan.json_tool,
+            price: Some(plan.model.price_of(plan.target)),
         })))
     } else if passthrough {
         ResponseMode::Passthrough {

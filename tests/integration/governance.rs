@@ -113,6 +113,20 @@ async fn admin_usage(gateway: &Gateway) -> Value {
     resp.json().await.expect("usage json")
 }
 
+/// The admin usage once `key`'s spend reached `expected`: a request settles when the gateway
+/// logs it, just after its last byte went to the client, so a client can be a moment ahead.
+async fn usage_once_spent(gateway: &Gateway, key: &str, expected: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let usage = admin_usage(gateway).await;
+        if spent_micros(&usage, key) == expected || Instant::now() > deadline {
+            assert_eq!(spent_micros(&usage, key), expected, "{usage}");
+            return usage;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn spent_micros(usage: &Value, key: &str) -> u64 {
     let usd = usage["keys"][key]["budget"]["spent_usd"]
         .as_f64()
@@ -231,8 +245,7 @@ async fn concurrent_requests_cannot_overspend_a_budget() {
     ));
 
     only_what_fits_succeeds(&[&gateway], n, 200, 50).await;
-    let usage = admin_usage(&gateway).await;
-    assert_eq!(spent_micros(&usage, "capped"), budget, "{usage}");
+    let usage = usage_once_spent(&gateway, "capped", budget).await;
     assert_eq!(
         usage["keys"]["capped"]["budget"]["reserved_usd"], 0.0,
         "{usage}"
@@ -270,7 +283,7 @@ async fn two_gateways_on_one_redis_share_a_budget() {
 
     only_what_fits_succeeds(&[&a, &b], n, 200, 50).await;
     for gateway in [&a, &b] {
-        assert_eq!(spent_micros(&admin_usage(gateway).await, "capped"), budget);
+        usage_once_spent(gateway, "capped", budget).await;
     }
     a.proc.signal_and_wait("TERM");
     b.proc.signal_and_wait("TERM");
@@ -305,6 +318,7 @@ async fn spend_survives_sigterm_exactly_and_sigkill_within_the_flush_interval() 
     for _ in 0..7 {
         assert_eq!(send(&gateway, CAPPED_KEY, &body, &[]).await.status(), 200);
     }
+    usage_once_spent(&gateway, "capped", 7 * cost).await;
     gateway.proc.signal_and_wait("TERM");
     let mut gateway = Gateway::start(&config);
     assert_eq!(
@@ -696,8 +710,7 @@ async fn the_admin_api_needs_its_token_reports_usage_and_resets_a_key() {
     .await;
     assert_eq!(send(&gateway, RPM_KEY, &body, &[]).await.status(), 200);
 
-    let usage = admin_usage(&gateway).await;
-    assert_eq!(spent_micros(&usage, "capped"), 2 * cost, "{usage}");
+    let usage = usage_once_spent(&gateway, "capped", 2 * cost).await;
     assert_eq!(usage["keys"]["capped"]["budget"]["period"], "total");
     assert_eq!(
         usage["keys"]["rpm"]["requests_last_minute"]["used"], 1,
@@ -784,4 +797,35 @@ async fn an_unreachable_redis_fails_closed_by_default_and_open_when_configured()
         metrics.contains("sluice_state_errors_total{policy=\"fail_open\"} 1"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_stream_reports_its_cost_in_the_usage_chunk_the_client_asked_for() {
+    let mock = Mock::start("primary", &[]);
+    let dir = temp_dir();
+    let gateway = Gateway::start(&config(
+        &mock,
+        &State::Embedded(&dir.path().join("state")),
+        &dir.path().join("audit.jsonl"),
+        &capped_key(10_000_000),
+    ));
+    let mut body = chat_body("fast");
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let resp = send(&gateway, CAPPED_KEY, &body, &[]).await;
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    let usage_chunk: Value = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find(|c| c["usage"].is_object())
+        .expect("a usage chunk");
+    let output = usage_chunk["usage"]["completion_tokens"].as_u64().unwrap();
+    let cost = usage_chunk["usage"]["cost_usd"].as_f64().expect("cost_usd");
+    assert_eq!(
+        (cost * 1e6).round() as u64,
+        output * MICROS_PER_OUTPUT_TOKEN
+    );
+    usage_once_spent(&gateway, "capped", output * MICROS_PER_OUTPUT_TOKEN).await;
 }

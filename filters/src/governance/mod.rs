@@ -4,10 +4,12 @@
 
 mod period;
 mod pricing;
+mod reported_cost;
 mod reset;
 mod window;
 
 pub use period::{rfc3339_millis, Period};
 pub use pricing::{builtin_price, Price};
+pub use reported_cost::{add_cost_to_usage, cost_usd, WithCost, COST_FIELD};
 pub use reset::format_reset;
 pub use window::{Admitted, Refused, SlidingWindow};

@@ -5,6 +5,7 @@
 use super::json_tool::StreamUnwrap;
 use super::{is_passthrough, ClientDialect, UpstreamDialect};
 use crate::canonical::{FailureKind, StreamEvent, Usage};
+use crate::governance::Price;
 use crate::providers::openai::PassthroughEnd;
 use crate::providers::{anthropic, gemini, openai};
 
@@ -19,6 +20,8 @@ pub struct StreamSpec<'a> {
     pub created: u64,
     pub client_wants_usage: bool,
     pub json_tool: bool,
+    /// Prices the final usage the client receives (`usage.cost_usd`); `None` reports no cost.
+    pub price: Option<Price>,
 }
 
 /// How the stream ended, as far as the translator has seen.
@@ -73,12 +76,12 @@ impl StreamTranslator {
     pub fn new(spec: StreamSpec<'_>) -> Self {
         let inner = if is_passthrough(spec.client, spec.upstream) {
             match spec.client {
-                ClientDialect::OpenAi => {
-                    Inner::OpenAiPassthrough(openai::Passthrough::new(spec.client_wants_usage))
-                }
-                ClientDialect::Anthropic => {
-                    Inner::AnthropicPassthrough(anthropic::Passthrough::new())
-                }
+                ClientDialect::OpenAi => Inner::OpenAiPassthrough(
+                    openai::Passthrough::new(spec.client_wants_usage).reporting_cost(spec.price),
+                ),
+                ClientDialect::Anthropic => Inner::AnthropicPassthrough(
+                    anthropic::Passthrough::new().reporting_cost(spec.price),
+                ),
             }
         } else {
             let decoder = match spec.upstream {
@@ -89,15 +92,18 @@ impl StreamTranslator {
                 UpstreamDialect::Gemini => Decoder::Gemini(gemini::StreamDecoder::new(spec.id)),
             };
             let encoder = match spec.client {
-                ClientDialect::OpenAi => Encoder::OpenAi(openai::StreamEncoder::new(
-                    spec.id,
-                    spec.model,
-                    spec.created,
-                    spec.client_wants_usage,
-                )),
-                ClientDialect::Anthropic => {
-                    Encoder::Anthropic(anthropic::StreamEncoder::new(spec.id, spec.model))
-                }
+                ClientDialect::OpenAi => Encoder::OpenAi(
+                    openai::StreamEncoder::new(
+                        spec.id,
+                        spec.model,
+                        spec.created,
+                        spec.client_wants_usage,
+                    )
+                    .reporting_cost(spec.price),
+                ),
+                ClientDialect::Anthropic => Encoder::Anthropic(
+                    anthropic::StreamEncoder::new(spec.id, spec.model).reporting_cost(spec.price),
+                ),
             };
             Inner::Translate {
                 decoder,

@@ -2,7 +2,8 @@
 
 use super::wire::UsageWire;
 use crate::canonical::Usage;
-use crate::stream::SseFramer;
+use crate::governance::{add_cost_to_usage, cost_usd, Price};
+use crate::stream::{SseEvent, SseFramer};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -40,6 +41,8 @@ pub use crate::providers::openai::PassthroughEnd;
 pub struct Passthrough {
     sse: SseFramer,
     tally: Tally,
+    /// Prices the final `message_delta`'s usage (`usage.cost_usd`).
+    price: Option<Price>,
 }
 
 /// What the passthrough has learned from the events so far.
@@ -54,6 +57,12 @@ struct Tally {
 impl Passthrough {
     pub fn new() -> Self {
         Passthrough::default()
+    }
+
+    /// Reports the cost of the usage in the final `message_delta` (`usage.cost_usd`).
+    pub fn reporting_cost(mut self, price: Option<Price>) -> Self {
+        self.price = price;
+        self
     }
 
     pub fn usage(&self) -> Usage {
@@ -74,29 +83,44 @@ impl Passthrough {
     }
 
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        let tally = &mut self.tally;
-        let result = self.sse.feed(input, &mut |event| {
-            out.extend_from_slice(event.raw);
-            tally.observe(&event.data);
-        });
+        let (tally, price) = (&mut self.tally, self.price.as_ref());
+        let result = self
+            .sse
+            .feed(input, &mut |event| tally.pass(&event, price, out));
         if result.is_err() {
             self.tally.end = PassthroughEnd::Error;
         }
     }
 
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        let tally = &mut self.tally;
-        self.sse.finish(&mut |event| {
-            out.extend_from_slice(event.raw);
-            tally.observe(&event.data);
-        });
+        let (tally, price) = (&mut self.tally, self.price.as_ref());
+        self.sse.finish(&mut |event| tally.pass(&event, price, out));
     }
 }
 
 impl Tally {
-    fn observe(&mut self, data: &str) {
+    /// Reads the event, then writes it as it came, or with the cost in its usage when it is
+    /// the final `message_delta` and a price is known.
+    fn pass(&mut self, event: &SseEvent<'_>, price: Option<&Price>, out: &mut Vec<u8>) {
+        let is_delta = self.observe(&event.data);
+        let priced = match (is_delta, cost_usd(price, &self.usage)) {
+            (true, Some(usd)) => add_cost_to_usage(&event.data, usd),
+            _ => None,
+        };
+        match priced {
+            Some(data) => {
+                out.extend_from_slice(b"event: message_delta\ndata: ");
+                out.extend_from_slice(&data);
+                out.extend_from_slice(b"\n\n");
+            }
+            None => out.extend_from_slice(event.raw),
+        }
+    }
+
+    /// Learns from one event; true for `message_delta`.
+    fn observe(&mut self, data: &str) -> bool {
         let Ok(probe) = serde_json::from_str::<EventProbe<'_>>(data) else {
-            return;
+            return false;
         };
         match probe.kind {
             "message_start" => {
@@ -117,11 +141,13 @@ impl Tally {
                 if let Some(u) = probe.usage {
                     self.usage.merge(&u.canonical());
                 }
+                return true;
             }
             "message_stop" => self.end = PassthroughEnd::Done,
             "error" => self.end = PassthroughEnd::Error,
             _ => {}
         }
+        false
     }
 }
 

@@ -4,6 +4,7 @@
 use super::error::decode_error;
 use super::wire::{BlockWire, UsageOut, UsageWire};
 use crate::canonical::{StopReason, StreamEvent, Usage};
+use crate::governance::{cost_usd, Price, WithCost};
 use crate::stream::decoder::fail;
 use crate::stream::{EventDecoder, SseDecoder, SseEvent};
 use serde::{Deserialize, Serialize};
@@ -210,6 +211,8 @@ pub struct StreamEncoder {
     tool_blocks: Vec<(u32, u32)>,
     stop: Option<StopReason>,
     usage: Usage,
+    /// Prices the final `message_delta`'s usage (`usage.cost_usd`).
+    price: Option<Price>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,7 +312,7 @@ struct MessageDeltaOut {
     #[serde(rename = "type")]
     kind: &'static str,
     delta: StopOut,
-    usage: UsageOut,
+    usage: WithCost<UsageOut>,
 }
 
 #[derive(Serialize)]
@@ -360,7 +363,14 @@ impl StreamEncoder {
             tool_blocks: Vec::new(),
             stop: None,
             usage: Usage::default(),
+            price: None,
         }
+    }
+
+    /// Reports the cost of the usage in the final `message_delta` (`usage.cost_usd`).
+    pub fn reporting_cost(mut self, price: Option<Price>) -> Self {
+        self.price = price;
+        self
     }
 
     pub fn usage(&self) -> Usage {
@@ -542,7 +552,10 @@ impl StreamEncoder {
                             stop_reason: stop.anthropic(),
                             stop_sequence: None,
                         },
-                        usage: UsageOut::from(&self.usage),
+                        usage: WithCost {
+                            usage: UsageOut::from(&self.usage),
+                            cost_usd: cost_usd(self.price.as_ref(), &self.usage),
+                        },
                     },
                 );
                 write_event(

@@ -5,6 +5,7 @@
 
 use super::wire::UsageWire;
 use crate::canonical::Usage;
+use crate::governance::{add_cost_to_usage, cost_usd, Price};
 use crate::stream::{SseEvent, SseFramer};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -93,6 +94,8 @@ pub struct Passthrough {
 #[derive(Debug, Default)]
 struct Tally {
     include_usage: bool,
+    /// Prices the usage chunk reports as `usage.cost_usd`.
+    price: Option<Price>,
     usage: Usage,
     end: PassthroughEnd,
     finished: bool,
@@ -108,6 +111,12 @@ impl Passthrough {
                 ..Tally::default()
             },
         }
+    }
+
+    /// Reports the cost of the usage in the usage chunk (`usage.cost_usd`).
+    pub fn reporting_cost(mut self, price: Option<Price>) -> Self {
+        self.tally.price = price;
+        self
     }
 
     pub fn usage(&self) -> Usage {
@@ -175,6 +184,14 @@ impl Tally {
         if probe.choices.is_empty() && probe.error.is_none() {
             let usage_only = probe.usage.is_some();
             if !usage_only || !self.include_usage {
+                return;
+            }
+            if let Some(data) = cost_usd(self.price.as_ref(), &self.usage)
+                .and_then(|usd| add_cost_to_usage(data, usd))
+            {
+                out.extend_from_slice(b"data: ");
+                out.extend_from_slice(&data);
+                out.extend_from_slice(b"\n\n");
                 return;
             }
         }

@@ -4,6 +4,7 @@
 use super::error::{decode_error, encode_error};
 use super::wire::{ExtraContentWire, UsageOut, UsageWire};
 use crate::canonical::{StopReason, StreamEvent, Usage};
+use crate::governance::{cost_usd, Price, WithCost};
 use crate::stream::decoder::fail;
 use crate::stream::{EventDecoder, SseDecoder, SseEvent};
 use serde::{Deserialize, Serialize};
@@ -196,6 +197,8 @@ pub struct StreamEncoder {
     finished: bool,
     done: bool,
     usage: Usage,
+    /// Prices the usage chunk reports as `usage.cost_usd`.
+    price: Option<Price>,
 }
 
 #[derive(Serialize)]
@@ -267,7 +270,7 @@ struct UsageChunkOut<'a> {
     created: u64,
     model: &'a str,
     choices: [(); 0],
-    usage: UsageOut,
+    usage: WithCost<UsageOut>,
 }
 
 impl StreamEncoder {
@@ -282,7 +285,14 @@ impl StreamEncoder {
             finished: false,
             done: false,
             usage: Usage::default(),
+            price: None,
         }
+    }
+
+    /// Reports the cost of the usage in the usage chunk (`usage.cost_usd`).
+    pub fn reporting_cost(mut self, price: Option<Price>) -> Self {
+        self.price = price;
+        self
     }
 
     pub fn usage(&self) -> Usage {
@@ -419,7 +429,10 @@ impl StreamEncoder {
                             created: self.created,
                             model: &self.model,
                             choices: [],
-                            usage: UsageOut::from(&self.usage),
+                            usage: WithCost {
+                                usage: UsageOut::from(&self.usage),
+                                cost_usd: cost_usd(self.price.as_ref(), &self.usage),
+                            },
                         },
                     );
                 }
