@@ -829,3 +829,92 @@ async fn a_stream_reports_its_cost_in_the_usage_chunk_the_client_asked_for() {
     );
     usage_once_spent(&gateway, "capped", output * MICROS_PER_OUTPUT_TOKEN).await;
 }
+
+/// Two keys of one team: the team's budget and concurrency limit are shared by both.
+async fn team_limits_are_shared(gateway: &Gateway, cost: u64, n: u64) {
+    // Concurrency 2 for the team: of 6 requests held 500 ms by the provider, 2 run.
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let url = gateway.url("/v1/chat/completions");
+        let key = if i % 2 == 0 { RPM_KEY } else { TPM_KEY };
+        tasks.push(tokio::spawn(async move {
+            client()
+                .post(url)
+                .bearer_auth(key)
+                .header("x-mock-delay-ms", "500")
+                .json(&capped_chat(n))
+                .send()
+                .await
+                .unwrap()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        let resp = t.await.unwrap();
+        let status = resp.status().as_u16();
+        if status == 429 {
+            let body = expect_openai_error(resp, 429, "rate_limited").await;
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains("team 'research'"), "{message}");
+        }
+        statuses.push(status);
+    }
+    statuses.sort();
+    assert_eq!(statuses, [200, 200, 429, 429, 429, 429]);
+
+    // The team budget fits 3 more requests (2 were spent above), whichever key sends them.
+    let body = capped_chat(n);
+    for key in [RPM_KEY, TPM_KEY, RPM_KEY] {
+        assert_eq!(send(gateway, key, &body, &[]).await.status(), 200);
+    }
+    let resp = send(gateway, TPM_KEY, &body, &[]).await;
+    let error = expect_openai_error(resp, 429, "budget_exceeded").await;
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("team 'research'"),
+        "{error}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let usage = admin_usage(gateway).await;
+        let team = &usage["teams"]["research"]["budget"]["spent_usd"];
+        if (team.as_f64().unwrap_or(0.0) * 1e6).round() as u64 == 5 * cost {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{usage}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_team_shares_its_budget_and_concurrency_among_its_keys_on_both_backends() {
+    let redis = Redis::start();
+    let mock = Mock::start("primary", &[]);
+    let dir = temp_dir();
+    let n = mock_output_tokens(&mock).await;
+    let cost = n * MICROS_PER_OUTPUT_TOKEN;
+    let keys = format!(
+        "  - {{name: alice, key: \"{RPM_KEY}\", team: research}}\n  - {{name: bob, key: \"{TPM_KEY}\", team: research}}\nteams:\n  - {{name: research, limits: {{concurrency: 2}}, budget: {{usd: {}, period: monthly}}}}",
+        (5 * cost) as f64 / 1e6
+    );
+    let embedded = Gateway::start(&config(
+        &mock,
+        &State::Embedded(&dir.path().join("state")),
+        &dir.path().join("a.jsonl"),
+        &keys,
+    ));
+    team_limits_are_shared(&embedded, cost, n).await;
+    let url = redis.url();
+    let shared = Gateway::start(&config(
+        &mock,
+        &State::Redis {
+            url: &url,
+            prefix: "team",
+        },
+        &dir.path().join("b.jsonl"),
+        &keys,
+    ));
+    team_limits_are_shared(&shared, cost, n).await;
+}
