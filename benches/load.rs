@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sluice");
 const KEY: &str = "sk-load-harness-key";
+/// A key with every limit and a budget (and a team with a budget), none of them reached.
+const GOVERNED_KEY: &str = "sk-load-governed-key";
 
 struct Killed(Child);
 impl Drop for Killed {
@@ -70,7 +72,7 @@ impl Report {
 }
 
 async fn run_load(url: String, body: &'static str, seconds: u64, concurrency: usize) -> Report {
-    run_load_with(url, body, seconds, concurrency, &[]).await
+    run_load_with(url, body, seconds, concurrency, KEY, &[]).await
 }
 
 async fn run_load_with(
@@ -78,6 +80,7 @@ async fn run_load_with(
     body: &'static str,
     seconds: u64,
     concurrency: usize,
+    key: &'static str,
     headers: &'static [(&'static str, &'static str)],
 ) -> Report {
     let client = reqwest::Client::builder()
@@ -97,7 +100,7 @@ async fn run_load_with(
                 let t = Instant::now();
                 let mut request = client
                     .post(&url)
-                    .bearer_auth(KEY)
+                    .bearer_auth(key)
                     .header("content-type", "application/json");
                 for (name, value) in headers {
                     request = request.header(*name, *value);
@@ -177,6 +180,63 @@ http {{
     Some(Killed(child))
 }
 
+/// The governed key's limits, high enough never to refuse, so the figures are the cost of
+/// checking and settling them on every request.
+const GOVERNED: &str = "  - {name: governed, key: sk-load-governed-key, team: loadteam, limits: {rpm: 1000000000, tpm: 100000000000, concurrency: 100000}, budget: {usd: 1000000000, period: monthly}}\nteams:\n  - {name: loadteam, limits: {rpm: 1000000000}, budget: {usd: 1000000000, period: monthly}}\n";
+
+fn start_gateway(config: &std::path::Path) -> Killed {
+    Killed(
+        Command::new(BIN)
+            .args(["serve", "-c", &config.display().to_string()])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The same gateway with its state in a fresh `redis-server`, when one is installed.
+fn start_redis_gateway(
+    dir: &std::path::Path,
+    config: &std::path::Path,
+) -> Option<(Killed, Killed, SocketAddr)> {
+    let port = free_addr().port();
+    let redis = Killed(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?,
+    );
+    wait_for(SocketAddr::from(([127, 0, 0, 1], port)));
+    let addr = free_addr();
+    let text = std::fs::read_to_string(config).ok()?;
+    let listen = text.lines().next()?.to_owned();
+    let text = text
+        .replace(&listen, &format!("listen: {addr}"))
+        .replace("s.pid", "r.pid")
+        .replace("s.sock", "r.sock");
+    let state_line = text.lines().find(|l| l.starts_with("state:"))?.to_owned();
+    let text = text.replace(
+        &state_line,
+        &format!("state: {{backend: redis, url: \"redis://127.0.0.1:{port}/0\"}}"),
+    );
+    let path = dir.join("redis.yaml");
+    std::fs::write(&path, text).ok()?;
+    let gateway = start_gateway(&path);
+    wait_for(addr);
+    Some((redis, gateway, addr))
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; only run when invoked as a bench.
     let seconds = arg("--seconds", 10);
@@ -231,20 +291,12 @@ fn main() {
     std::fs::write(
         &config,
         format!(
-            "listen: {gw_addr}\nserver: {{threads: 1, pid_file: {d}/s.pid, upgrade_sock: {d}/s.sock}}\nproviders:\n  mock: {{kind: openai, endpoints: [{{url: \"http://{mock_addr}\"}}], api_keys: [sk-upstream]}}\n  claude: {{kind: anthropic, endpoints: [{{url: \"http://{anthropic_addr}\"}}], api_keys: [sk-ant]}}\nmodels:\n  - {{name: gpt-4o-mini, targets: [{{provider: mock, model: gpt-4o-mini}}]}}\n  - {{name: claude, targets: [{{provider: claude, model: claude-sonnet-4-5}}]}}\nkeys:\n  - {{name: load, key: {KEY}}}\n",
+            "listen: {gw_addr}\nserver: {{threads: 1, pid_file: {d}/s.pid, upgrade_sock: {d}/s.sock}}\nproviders:\n  mock: {{kind: openai, endpoints: [{{url: \"http://{mock_addr}\"}}], api_keys: [sk-upstream]}}\n  claude: {{kind: anthropic, endpoints: [{{url: \"http://{anthropic_addr}\"}}], api_keys: [sk-ant]}}\nmodels:\n  - {{name: gpt-4o-mini, targets: [{{provider: mock, model: gpt-4o-mini}}]}}\n  - {{name: claude, targets: [{{provider: claude, model: claude-sonnet-4-5}}]}}\nkeys:\n  - {{name: load, key: {KEY}}}\n{GOVERNED}state: {{path: {d}/state}}\n",
             d = dir.path().display()
         ),
     )
     .unwrap();
-    let _gateway = Killed(
-        Command::new(BIN)
-            .args(["serve", "-c", &config.display().to_string()])
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _gateway = start_gateway(&config);
     wait_for(gw_addr);
 
     let nginx_addr = free_addr();
@@ -313,6 +365,7 @@ fn main() {
         ANTHROPIC_DIRECT,
         1,
         concurrency,
+        KEY,
         ANTHROPIC_HEADERS,
     ));
     let direct = runtime.block_on(run_load_with(
@@ -320,6 +373,7 @@ fn main() {
         ANTHROPIC_DIRECT,
         seconds,
         concurrency,
+        KEY,
         ANTHROPIC_HEADERS,
     ));
     runtime.block_on(run_load(
@@ -351,4 +405,39 @@ fn main() {
             .percentile(0.5)
             .saturating_sub(direct.percentile(0.5))
     );
+
+    // Governance: the same chat with a key that has every limit and a budget (never reached),
+    // against the ungoverned key, on the embedded state and on Redis.
+    println!(
+        "\n{:<8} {:<16} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "govern", "path", "req/s", "p50", "p90", "p99", "errors"
+    );
+    let redis = start_redis_gateway(dir.path(), &config);
+    let mut runs = vec![
+        ("ungoverned", gw_addr, KEY),
+        ("embedded", gw_addr, GOVERNED_KEY),
+    ];
+    if let Some((_, _, addr)) = &redis {
+        runs.push(("redis", *addr, GOVERNED_KEY));
+    }
+    let mut baseline: Option<f64> = None;
+    for (name, addr, key) in runs {
+        let url = format!("http://{addr}/v1/chat/completions");
+        runtime.block_on(run_load_with(url.clone(), CHAT, 1, concurrency, key, &[]));
+        let r = runtime.block_on(run_load_with(url, CHAT, seconds, concurrency, key, &[]));
+        println!(
+            "{:<8} {name:<16} {:>9.0} {:>9.2?} {:>9.2?} {:>9.2?} {:>7}",
+            "",
+            r.rps(),
+            r.percentile(0.5),
+            r.percentile(0.9),
+            r.percentile(0.99),
+            r.errors
+        );
+        match baseline {
+            None => baseline = Some(r.rps()),
+            Some(rps0) => println!("{:<25} throughput {:.2}x ungoverned", "", r.rps() / rps0),
+        }
+    }
+    drop(redis);
 }
