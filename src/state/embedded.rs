@@ -28,6 +28,13 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// When the period containing `unix_secs` ends (never, for `total`).
+fn period_end(period: sluice_filters::governance::Period, unix_secs: u64) -> u64 {
+    period
+        .seconds_left(unix_secs)
+        .map_or(u64::MAX, |left| unix_secs + left)
+}
+
 fn secs(ms: u64) -> u64 {
     ms.div_ceil(1000).max(1)
 }
@@ -56,6 +63,7 @@ impl Embedded {
                 let spent = self.load(scope, &period);
                 *lock(&scope.spend) = Spend {
                     period_id: period,
+                    period_ends: period_end(budget.period, unix_secs),
                     spent,
                     reserved: 0,
                 };
@@ -66,6 +74,10 @@ impl Embedded {
     /// Moves a budget to the current period when the calendar has turned.
     fn roll(&self, scope: &Scope, spend: &mut Spend, unix_secs: u64) {
         let Some(budget) = scope.budget else { return };
+        if unix_secs < spend.period_ends {
+            return;
+        }
+        spend.period_ends = period_end(budget.period, unix_secs);
         let period = budget.period.id(unix_secs);
         if spend.period_id != period {
             spend.spent = self.load(scope, &period);

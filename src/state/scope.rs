@@ -34,6 +34,8 @@ pub struct Budget {
 #[derive(Debug, Default)]
 pub struct Spend {
     pub period_id: String,
+    /// Unix seconds when `period_id` ends: the calendar is only consulted again then.
+    pub period_ends: u64,
     pub spent: u64,
     pub reserved: u64,
 }

@@ -862,6 +862,14 @@ async fn team_limits_are_shared(gateway: &Gateway, cost: u64, n: u64) {
     statuses.sort();
     assert_eq!(statuses, [200, 200, 429, 429, 429, 429]);
 
+    // The two settle (and leave the in-flight count) as the gateway logs them, just after
+    // their responses went out.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while admin_usage(gateway).await["teams"]["research"]["in_flight"] != 0 {
+        assert!(Instant::now() < deadline, "requests still in flight");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     // The team budget fits 3 more requests (2 were spent above), whichever key sends them.
     let body = capped_chat(n);
     for key in [RPM_KEY, TPM_KEY, RPM_KEY] {

@@ -91,9 +91,11 @@ impl SlidingWindow {
     }
 
     /// Changes the amount recorded for `id` (if still in the window), e.g. a token reservation
-    /// to the real count. The entry keeps its admission time.
+    /// to the real count. The entry keeps its admission time. Searched from the newest end: a
+    /// request settles soon after it was admitted, so only the requests admitted while it ran
+    /// are passed over, not the whole minute's log.
     pub fn adjust(&mut self, id: u64, amount: u64) {
-        if let Some(entry) = self.entries.iter_mut().find(|e| e.1 == id) {
+        if let Some(entry) = self.entries.iter_mut().rev().find(|e| e.1 == id) {
             self.sum = self.sum - entry.2 + amount;
             entry.2 = amount;
         }
@@ -101,7 +103,7 @@ impl SlidingWindow {
 
     /// Takes an admission back (a request refused by another limit after this one admitted it).
     pub fn release(&mut self, id: u64) {
-        if let Some(pos) = self.entries.iter().position(|e| e.1 == id) {
+        if let Some(pos) = self.entries.iter().rposition(|e| e.1 == id) {
             if let Some((_, _, amount)) = self.entries.remove(pos) {
                 self.sum -= amount;
             }
