@@ -12,6 +12,8 @@ use std::time::Duration;
 pub struct Embedded {
     /// Opened only when some scope has a budget: a gateway without budgets writes no files.
     ledger: Option<Ledger>,
+    /// Held while a flush moves spend from memory to the ledger.
+    flushing: std::sync::Mutex<()>,
 }
 
 /// What an admission took, to give back if a later scope refuses.
@@ -46,7 +48,10 @@ impl Embedded {
         } else {
             None
         };
-        Ok(Embedded { ledger })
+        Ok(Embedded {
+            ledger,
+            flushing: std::sync::Mutex::new(()),
+        })
     }
 
     fn load(&self, scope: &Scope, period: &str) -> u64 {
@@ -66,6 +71,7 @@ impl Embedded {
                     period_ends: period_end(budget.period, unix_secs),
                     spent,
                     reserved: 0,
+                    unflushed: 0,
                 };
             }
         }
@@ -80,6 +86,8 @@ impl Embedded {
         spend.period_ends = period_end(budget.period, unix_secs);
         let period = budget.period.id(unix_secs);
         if spend.period_id != period {
+            // What the old period spent since the last flush stays in the old period.
+            self.write_unflushed(scope, spend, unix_secs);
             spend.spent = self.load(scope, &period);
             spend.period_id = period;
             spend.reserved = 0;
@@ -207,28 +215,64 @@ impl Embedded {
                     spend.reserved = spend.reserved.saturating_sub(grant.demand.cost_micros);
                 }
                 spend.spent += cost_micros;
+                spend.unflushed += cost_micros;
                 scope.dirty.store(true, Ordering::Release);
             }
         }
     }
 
+    /// Adds what every budget spent since the last flush to the ledger. One flush at a time,
+    /// so the last one at shutdown also waits for the flusher thread's.
     pub fn flush<'a>(&self, scopes: impl Iterator<Item = &'a Arc<Scope>>, unix_secs: u64) {
-        let rows: Vec<(String, String, String, u64)> = scopes
-            .filter(|s| s.budget.is_some() && s.dirty.swap(false, Ordering::AcqRel))
-            .map(|s| {
-                let spend = lock(&s.spend);
-                (
-                    s.kind.as_str().to_owned(),
-                    s.name.clone(),
-                    spend.period_id.clone(),
-                    spend.spent,
-                )
-            })
-            .collect();
         let Some(ledger) = self.ledger.as_ref() else {
             return;
         };
-        if let Err(e) = ledger.store(&rows, unix_secs) {
+        let _one_at_a_time = lock(&self.flushing);
+        let mut taken = Vec::new();
+        for scope in scopes.filter(|s| s.budget.is_some() && s.dirty.swap(false, Ordering::AcqRel))
+        {
+            let mut spend = lock(&scope.spend);
+            let delta = std::mem::take(&mut spend.unflushed);
+            if delta > 0 {
+                taken.push((scope, spend.period_id.clone(), delta));
+            }
+        }
+        let rows: Vec<(String, String, String, u64)> = taken
+            .iter()
+            .map(|(s, period, delta)| {
+                (
+                    s.kind.as_str().to_owned(),
+                    s.name.clone(),
+                    period.clone(),
+                    *delta,
+                )
+            })
+            .collect();
+        if let Err(e) = ledger.add(&rows, unix_secs) {
+            log::error!("writing the spend ledger failed (kept for the next flush): {e}");
+            for (scope, period, delta) in taken {
+                let mut spend = lock(&scope.spend);
+                if spend.period_id == period {
+                    spend.unflushed += delta;
+                    scope.dirty.store(true, Ordering::Release);
+                }
+            }
+        }
+    }
+
+    /// Writes a scope's unflushed spend now (its period is ending).
+    fn write_unflushed(&self, scope: &Scope, spend: &mut Spend, unix_secs: u64) {
+        let delta = std::mem::take(&mut spend.unflushed);
+        let Some(ledger) = self.ledger.as_ref().filter(|_| delta > 0) else {
+            return;
+        };
+        let row = (
+            scope.kind.as_str().to_owned(),
+            scope.name.clone(),
+            spend.period_id.clone(),
+            delta,
+        );
+        if let Err(e) = ledger.add(&[row], unix_secs) {
             log::error!("writing the spend ledger failed: {e}");
         }
     }
@@ -260,12 +304,21 @@ impl Embedded {
         entry
     }
 
-    pub fn reset(&self, scope: &Scope, unix_secs: u64) {
+    pub fn reset(&self, scope: &Scope, unix_secs: u64) -> Result<(), String> {
         if scope.budget.is_some() {
+            let _no_flush_meanwhile = lock(&self.flushing);
             let mut spend = lock(&scope.spend);
             self.roll(scope, &mut spend, unix_secs);
             spend.spent = 0;
-            scope.dirty.store(true, Ordering::Release);
+            spend.unflushed = 0;
+            if let Some(ledger) = self.ledger.as_ref() {
+                ledger.clear(
+                    scope.kind.as_str(),
+                    &scope.name,
+                    &spend.period_id,
+                    unix_secs,
+                )?;
+            }
         }
         if let Some(limit) = scope.rpm {
             *lock(&scope.requests) =
@@ -275,5 +328,6 @@ impl Embedded {
             *lock(&scope.tokens) =
                 sluice_filters::governance::SlidingWindow::new(limit, super::scope::MINUTE_MS);
         }
+        Ok(())
     }
 }

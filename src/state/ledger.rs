@@ -1,6 +1,8 @@
 //! The embedded spend ledger: spend per budget scope and period in SQLite, so budgets survive a
 //! restart. Written off the request path by a flusher every `state.flush_interval` (what a
-//! SIGKILL can lose at most) and once more at shutdown (a SIGTERM loses nothing).
+//! SIGKILL can lose at most) and once more at shutdown (a SIGTERM loses nothing). Flushes add
+//! what was spent since the last one rather than write totals, so the old and the new process
+//! of a zero-downtime upgrade, both writing the same file for a moment, lose nothing.
 
 use rusqlite::{params, Connection};
 use std::path::Path;
@@ -46,8 +48,8 @@ impl Ledger {
         .map_or(0, |v| v.max(0) as u64)
     }
 
-    /// Writes absolute spend values (idempotent: a repeated flush writes the same numbers).
-    pub fn store(
+    /// Adds spend (`scope, name, period, micro-dollars`) in one transaction.
+    pub fn add(
         &self,
         rows: &[(String, String, String, u64)],
         unix_secs: u64,
@@ -66,7 +68,8 @@ impl Ledger {
                     "INSERT INTO spend (scope, name, period, spent_micros, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (scope, name, period)
-                     DO UPDATE SET spent_micros = excluded.spent_micros, updated_at = excluded.updated_at",
+                     DO UPDATE SET spent_micros = spent_micros + excluded.spent_micros,
+                                   updated_at = excluded.updated_at",
                 )
                 .map_err(|e| e.to_string())?;
             for (scope, name, period, spent) in rows {
@@ -82,5 +85,53 @@ impl Ledger {
             }
         }
         tx.commit().map_err(|e| e.to_string())
+    }
+
+    /// Zeroes a scope's spend for a period (an admin reset).
+    pub fn clear(
+        &self,
+        scope: &str,
+        name: &str,
+        period: &str,
+        unix_secs: u64,
+    ) -> Result<(), String> {
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| "ledger lock poisoned".to_owned())?;
+        conn.execute(
+            "INSERT INTO spend (scope, name, period, spent_micros, updated_at) VALUES (?1, ?2, ?3, 0, ?4)
+             ON CONFLICT (scope, name, period) DO UPDATE SET spent_micros = 0, updated_at = excluded.updated_at",
+            params![scope, name, period, unix_secs as i64],
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ledger;
+
+    #[test]
+    fn two_processes_on_one_file_add_up_and_a_reset_clears() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Ledger::open(dir.path()).unwrap();
+        let new = Ledger::open(dir.path()).unwrap();
+        let row = |micros| {
+            (
+                "key".to_owned(),
+                "app".to_owned(),
+                "2026-11".to_owned(),
+                micros,
+            )
+        };
+        old.add(&[row(700)], 1).unwrap();
+        new.add(&[row(50)], 2).unwrap();
+        old.add(&[row(25)], 3).unwrap();
+        assert_eq!(new.load("key", "app", "2026-11"), 775);
+        assert_eq!(new.load("key", "app", "2026-10"), 0);
+        new.clear("key", "app", "2026-11", 4).unwrap();
+        assert_eq!(old.load("key", "app", "2026-11"), 0);
     }
 }

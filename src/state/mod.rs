@@ -328,7 +328,7 @@ impl Governor {
             return Ok(false);
         };
         match &self.backend {
-            Backend::Embedded(e) => e.reset(scope, unix_now().as_secs()),
+            Backend::Embedded(e) => e.reset(scope, unix_now().as_secs())?,
             Backend::Redis(r) => r.reset(scope, unix_now()).await?,
         }
         Ok(true)

@@ -38,6 +38,8 @@ pub struct Spend {
     pub period_ends: u64,
     pub spent: u64,
     pub reserved: u64,
+    /// Spent since the last ledger flush (what the next flush adds).
+    pub unflushed: u64,
 }
 
 #[derive(Debug)]
@@ -53,7 +55,7 @@ pub struct Scope {
     pub tokens: Mutex<SlidingWindow>,
     pub inflight: AtomicU64,
     pub spend: Mutex<Spend>,
-    /// Spend changed since the last ledger flush.
+    /// Spend changed since the last ledger flush (saves the flusher a lock per idle scope).
     pub dirty: AtomicBool,
 }
 
