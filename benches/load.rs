@@ -69,6 +69,17 @@ impl Report {
     fn rps(&self) -> f64 {
         self.requests as f64 / self.seconds
     }
+    /// One line of a results table: group, path, req/s, p50, p90, p99, errors.
+    fn print_row(&self, group: &str, name: &str) {
+        println!(
+            "{group:<8} {name:<16} {:>9.0} {:>9.2?} {:>9.2?} {:>9.2?} {:>7}",
+            self.rps(),
+            self.percentile(0.5),
+            self.percentile(0.9),
+            self.percentile(0.99),
+            self.errors
+        );
+    }
 }
 
 async fn run_load(url: String, body: &'static str, seconds: u64, concurrency: usize) -> Report {
@@ -318,7 +329,7 @@ fn main() {
     println!("load: {seconds}s per path, concurrency {concurrency}, one worker thread per server");
     for (label, body) in [("chat", CHAT), ("stream", STREAM)] {
         println!(
-            "\n{label:<8} {:<8} {:>9} {:>9} {:>9} {:>9} {:>7}",
+            "\n{label:<8} {:<16} {:>9} {:>9} {:>9} {:>9} {:>7}",
             "path", "req/s", "p50", "p90", "p99", "errors"
         );
         let mut baseline: Option<(f64, Duration)> = None;
@@ -327,14 +338,7 @@ fn main() {
             runtime.block_on(run_load(url.clone(), body, 1, concurrency));
             let r = runtime.block_on(run_load(url, body, seconds, concurrency));
             let p50 = r.percentile(0.5);
-            println!(
-                "{label:<8} {name:<8} {:>9.0} {:>9.2?} {:>9.2?} {:>9.2?} {:>7}",
-                r.rps(),
-                p50,
-                r.percentile(0.9),
-                r.percentile(0.99),
-                r.errors
-            );
+            r.print_row(label, name);
             match baseline {
                 None => baseline = Some((r.rps(), p50)),
                 Some((rps0, p50_0)) => println!(
@@ -387,15 +391,7 @@ fn main() {
         ("direct-anthropic", &direct),
         ("sluice-openai->anthropic", &translated),
     ] {
-        println!(
-            "{:<8} {name:<16} {:>9.0} {:>9.2?} {:>9.2?} {:>9.2?} {:>7}",
-            "",
-            r.rps(),
-            r.percentile(0.5),
-            r.percentile(0.9),
-            r.percentile(0.99),
-            r.errors
-        );
+        r.print_row("", name);
     }
     println!(
         "{:<25} throughput {:.2}x direct, p50 +{:.0?}",
@@ -425,15 +421,7 @@ fn main() {
         let url = format!("http://{addr}/v1/chat/completions");
         runtime.block_on(run_load_with(url.clone(), CHAT, 1, concurrency, key, &[]));
         let r = runtime.block_on(run_load_with(url, CHAT, seconds, concurrency, key, &[]));
-        println!(
-            "{:<8} {name:<16} {:>9.0} {:>9.2?} {:>9.2?} {:>9.2?} {:>7}",
-            "",
-            r.rps(),
-            r.percentile(0.5),
-            r.percentile(0.9),
-            r.percentile(0.99),
-            r.errors
-        );
+        r.print_row("", name);
         match baseline {
             None => baseline = Some(r.rps()),
             Some(rps0) => println!("{:<25} throughput {:.2}x ungoverned", "", r.rps() / rps0),

@@ -6,7 +6,7 @@
 //! attempt writes (`attempt`) is overwritten by the next, and what it learned (endpoints and keys
 //! tried, the last failure, the attempt log) only grows.
 
-use crate::routing::{Gateway, Model, Provider};
+use crate::routing::{Gateway, Model, Provider, VirtualKey};
 use crate::state::Grant;
 use bytes::Bytes;
 use sluice_filters::api::route::Route;
@@ -96,8 +96,8 @@ pub struct RequestCtx {
     pub gateway: Option<Arc<Gateway>>,
     pub route: Option<Route>,
     pub client: ClientDialect,
-    pub key_name: Option<String>,
-    pub team: Option<String>,
+    /// The authenticated virtual key (its name and team label logs, metrics and limits).
+    pub key: Option<Arc<VirtualKey>>,
     /// The limits and budget reserved at admission, returned when the request ends.
     pub grant: Option<Grant>,
     /// When the first response byte went to the client (time to first token, for streams).
@@ -139,8 +139,7 @@ impl RequestCtx {
             gateway: None,
             route: None,
             client: ClientDialect::OpenAi,
-            key_name: None,
-            team: None,
+            key: None,
             grant: None,
             first_byte: None,
             client_body: Bytes::new(),
@@ -167,6 +166,10 @@ impl RequestCtx {
     /// The client-facing model name for labels, or `-` before one is known.
     pub fn model_label(&self) -> &str {
         self.plan.as_ref().map_or("-", |p| p.model.name.as_str())
+    }
+
+    pub fn key_name(&self) -> Option<&str> {
+        self.key.as_ref().map(|k| k.name.as_str())
     }
 
     pub fn route_label(&self) -> &'static str {

@@ -42,8 +42,9 @@ pub async fn admit(
     model: &Model,
     demand: Demand,
 ) -> pingora::Result<bool> {
-    let key = ctx.key_name.clone().unwrap_or_default();
-    let scopes = gateway.governor.scopes_for(&key, &model.name);
+    let scopes = gateway
+        .governor
+        .scopes_for(ctx.key_name().unwrap_or_default(), &model.name);
     match gateway.governor.admit(scopes, demand).await {
         Ok(grant) => {
             ctx.grant = Some(grant);
@@ -154,7 +155,7 @@ pub async fn settle(ctx: &mut RequestCtx) -> Charge {
     }
     if cost_micros > 0 {
         SPEND
-            .with_label_values(&[ctx.key_name.as_deref().unwrap_or("-"), ctx.model_label()])
+            .with_label_values(&[ctx.key_name().unwrap_or("-"), ctx.model_label()])
             .inc_by(cost_micros);
     }
     Charge {

@@ -75,8 +75,7 @@ pub async fn request_filter(
             return respond_error(session, ctx, error_type, message, None, &[], close).await;
         }
     };
-    ctx.key_name = Some(key.name.clone());
-    ctx.team = key.team.clone();
+    ctx.key = Some(key.clone());
 
     match route {
         Route::ListModels => {

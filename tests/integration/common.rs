@@ -258,6 +258,23 @@ impl Gateway {
     }
 }
 
+/// The sum of the gateway's metric series whose line starts with `prefix` (a name, or a name
+/// with its labels).
+pub async fn metric(gw: &Gateway, prefix: &str) -> f64 {
+    let text = client()
+        .get(gw.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()

@@ -266,20 +266,8 @@ async fn gateway_errors_on_the_messages_route_are_anthropic_shaped() {
 }
 
 async fn tokens(gw: &Gateway, provider: &str, kind: &str) -> f64 {
-    let text = client()
-        .get(gw.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let prefix = format!("sluice_tokens_total{{model=\"via-{provider}\",provider=\"{provider}-up\",type=\"{kind}\"}}");
-    text.lines()
-        .find(|l| l.starts_with(&prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+    let series = format!("sluice_tokens_total{{model=\"via-{provider}\",provider=\"{provider}-up\",type=\"{kind}\"}}");
+    metric(gw, &series).await
 }
 
 #[tokio::test]

@@ -10,21 +10,6 @@ async fn posts(mock: &Mock) -> u64 {
     mock.received().await["posts"].as_u64().unwrap_or(0)
 }
 
-async fn metric(gw: &Gateway, prefix: &str) -> f64 {
-    let text = client()
-        .get(gw.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test]
 async fn a_dead_endpoint_costs_no_client_errors() {
     let a = Mock::start("a", &["--chunk-delay-ms", "0"]);

@@ -708,6 +708,26 @@ async fn the_admin_api_needs_its_token_reports_usage_and_resets_a_key() {
         "budget_exceeded",
     )
     .await;
+    // An Anthropic client is refused in Anthropic's shape.
+    let resp = client()
+        .post(gateway.url("/v1/messages"))
+        .header("x-api-key", CAPPED_KEY)
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "fast", "max_tokens": n, "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let refused: Value = resp.json().await.unwrap();
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["error"]["type"], "rate_limit_error", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("budget exceeded for key 'capped'"),
+        "{refused}"
+    );
     assert_eq!(send(&gateway, RPM_KEY, &body, &[]).await.status(), 200);
 
     let usage = usage_once_spent(&gateway, "capped", 2 * cost).await;
@@ -757,17 +777,9 @@ async fn an_unreachable_redis_fails_closed_by_default_and_open_when_configured()
             .status(),
         200
     );
-    let metrics = client()
-        .get(closed.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("sluice_state_errors_total{policy=\"fail_closed\"} 1"),
-        "{metrics}"
+    assert_eq!(
+        metric(&closed, "sluice_state_errors_total{policy=\"fail_closed\"}").await,
+        1.0
     );
 
     let open_config = config(
@@ -785,17 +797,9 @@ async fn an_unreachable_redis_fails_closed_by_default_and_open_when_configured()
         send(&open, RPM_KEY, &chat_body("fast"), &[]).await.status(),
         200
     );
-    let metrics = client()
-        .get(open.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("sluice_state_errors_total{policy=\"fail_open\"} 1"),
-        "{metrics}"
+    assert_eq!(
+        metric(&open, "sluice_state_errors_total{policy=\"fail_open\"}").await,
+        1.0
     );
 }
 

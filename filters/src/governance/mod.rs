@@ -10,6 +10,6 @@ mod window;
 
 pub use period::{rfc3339_millis, Period};
 pub use pricing::{builtin_price, Price};
-pub use reported_cost::{add_cost_to_usage, cost_usd, WithCost, COST_FIELD};
+pub use reported_cost::{cost_usd, pass_with_cost, WithCost};
 pub use reset::format_reset;
 pub use window::{Admitted, Refused, SlidingWindow};

@@ -6,10 +6,11 @@
 use super::Price;
 use crate::canonical::Usage;
 use crate::json::TopLevelObject;
+use crate::stream::SseEvent;
 use serde::Serialize;
 
 /// The field added to the usage object.
-pub const COST_FIELD: &str = "cost_usd";
+const COST_FIELD: &str = "cost_usd";
 
 /// The cost of `usage` in USD, for a JSON number.
 pub fn cost_usd(price: Option<&Price>, usage: &Usage) -> Option<f64> {
@@ -25,9 +26,32 @@ pub struct WithCost<U: Serialize> {
     pub cost_usd: Option<f64>,
 }
 
+/// Passes an event on with `usage.cost_usd` added when a price is known and the event has a
+/// usage object, else byte for byte as it came.
+pub fn pass_with_cost(
+    event: &SseEvent<'_>,
+    price: Option<&Price>,
+    usage: &Usage,
+    out: &mut Vec<u8>,
+) {
+    let Some(data) = cost_usd(price, usage).and_then(|usd| add_cost_to_usage(&event.data, usd))
+    else {
+        out.extend_from_slice(event.raw);
+        return;
+    };
+    if let Some(name) = event.event {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(&data);
+    out.extend_from_slice(b"\n\n");
+}
+
 /// An event's JSON with `cost_usd` added to its top-level `usage` object; `None` when it has
 /// no usage object.
-pub fn add_cost_to_usage(data: &str, usd: f64) -> Option<Vec<u8>> {
+fn add_cost_to_usage(data: &str, usd: f64) -> Option<Vec<u8>> {
     let object = TopLevelObject::parse(data.as_bytes()).ok()?;
     let field = object.get("usage")?;
     let value = field.value.trim();

@@ -2,7 +2,7 @@
 
 use super::wire::UsageWire;
 use crate::canonical::Usage;
-use crate::governance::{add_cost_to_usage, cost_usd, Price};
+use crate::governance::{pass_with_cost, Price};
 use crate::stream::{SseEvent, SseFramer};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -102,18 +102,10 @@ impl Tally {
     /// Reads the event, then writes it as it came, or with the cost in its usage when it is
     /// the final `message_delta` and a price is known.
     fn pass(&mut self, event: &SseEvent<'_>, price: Option<&Price>, out: &mut Vec<u8>) {
-        let is_delta = self.observe(&event.data);
-        let priced = match (is_delta, cost_usd(price, &self.usage)) {
-            (true, Some(usd)) => add_cost_to_usage(&event.data, usd),
-            _ => None,
-        };
-        match priced {
-            Some(data) => {
-                out.extend_from_slice(b"event: message_delta\ndata: ");
-                out.extend_from_slice(&data);
-                out.extend_from_slice(b"\n\n");
-            }
-            None => out.extend_from_slice(event.raw),
+        if self.observe(&event.data) {
+            pass_with_cost(event, price, &self.usage, out);
+        } else {
+            out.extend_from_slice(event.raw);
         }
     }
 

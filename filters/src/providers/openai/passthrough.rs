@@ -5,7 +5,7 @@
 
 use super::wire::UsageWire;
 use crate::canonical::Usage;
-use crate::governance::{add_cost_to_usage, cost_usd, Price};
+use crate::governance::{pass_with_cost, Price};
 use crate::stream::{SseEvent, SseFramer};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -186,14 +186,8 @@ impl Tally {
             if !usage_only || !self.include_usage {
                 return;
             }
-            if let Some(data) = cost_usd(self.price.as_ref(), &self.usage)
-                .and_then(|usd| add_cost_to_usage(data, usd))
-            {
-                out.extend_from_slice(b"data: ");
-                out.extend_from_slice(&data);
-                out.extend_from_slice(b"\n\n");
-                return;
-            }
+            pass_with_cost(&event, self.price.as_ref(), &self.usage, out);
+            return;
         }
         out.extend_from_slice(event.raw);
     }
