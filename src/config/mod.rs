@@ -435,7 +435,15 @@ pub struct ModelConfig {
     /// Overrides the built-in price of the targets' models.
     #[serde(default)]
     pub price: Option<PriceConfig>,
+    /// The most output tokens a request may ask for (`max_tokens`, `max_completion_tokens`,
+    /// `max_output_tokens`); more is a 400. Default `DEFAULT_MAX_OUTPUT_TOKENS`.
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
 }
+
+/// The output ceiling of a model that sets none: above every model's real maximum today
+/// (128k), far below what could overflow a demand or a price.
+pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 1_000_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -204,6 +204,12 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     for (i, model) in config.models.iter().enumerate() {
         check_limits(&format!("models[{i}].limits"), model.limits.as_ref())?;
+        if model.max_output_tokens == Some(0) {
+            return Err(ConfigError::new(
+                format!("models[{i}].max_output_tokens"),
+                "must be at least 1",
+            ));
+        }
         if let Some(p) = &model.price {
             let prices = [
                 Some(p.input_per_mtok),
@@ -325,9 +331,22 @@ fn check_limits(path: &str, limits: Option<&super::LimitsConfig>) -> Result<(), 
                 "must be at least 1 (leave it out for no limit)",
             ));
         }
+        if value.is_some_and(|v| v > sluice_filters::governance::MAX_EXACT) {
+            return Err(ConfigError::new(
+                format!("{path}.{field}"),
+                format!(
+                    "must be at most {} (leave it out for no limit)",
+                    sluice_filters::governance::MAX_EXACT
+                ),
+            ));
+        }
     }
     Ok(())
 }
+
+/// The largest budget: a billion dollars is 10^15 micro-dollars, within the range every state
+/// backend holds exactly (Redis' Lua numbers are doubles).
+const MAX_BUDGET_USD: f64 = 1e9;
 
 fn check_budget(path: &str, budget: Option<&super::BudgetConfig>) -> Result<(), ConfigError> {
     let Some(b) = budget else { return Ok(()) };
@@ -335,6 +354,12 @@ fn check_budget(path: &str, budget: Option<&super::BudgetConfig>) -> Result<(), 
         return Err(ConfigError::new(
             format!("{path}.usd"),
             "must be zero or positive",
+        ));
+    }
+    if b.usd > MAX_BUDGET_USD {
+        return Err(ConfigError::new(
+            format!("{path}.usd"),
+            format!("must be at most {MAX_BUDGET_USD} (leave the budget out for none)"),
         ));
     }
     if sluice_filters::governance::Period::parse(&b.period).is_none() {

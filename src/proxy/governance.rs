@@ -11,7 +11,7 @@ use crate::telemetry::metrics::{LIMIT_REJECTIONS, SPEND};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use sluice_filters::canonical::Usage;
-use sluice_filters::governance::format_reset;
+use sluice_filters::governance::{demand_tokens, format_reset};
 use sluice_filters::ErrorType;
 
 /// What a request may take at most, over every target its plan may reach: the prompt's
@@ -24,7 +24,7 @@ pub fn demand(ctx: &RequestCtx, max_output: Option<u64>) -> Demand {
     for c in &ctx.candidates {
         let provider = &c.model.targets[c.target].provider;
         let output = max_output.unwrap_or(provider.default_max_tokens);
-        tokens = tokens.max(input + output);
+        tokens = tokens.max(demand_tokens(input, output));
         cost_micros = cost_micros.max(c.model.price_of(c.target).worst_case_micros(input, output));
     }
     Demand {
@@ -65,6 +65,22 @@ async fn refuse(
         .inc();
     let scope = &refusal.scope;
     let (error_type, message) = match refusal.kind {
+        RefusalKind::Tokens if refusal.exceeds_limit.is_some() => (
+            ErrorType::RateLimited,
+            format!(
+                "this request reserves {} tokens (its prompt and max_tokens), more than the {} tokens per minute of {scope} allow at all: lower max_tokens",
+                demand.tokens,
+                refusal.exceeds_limit.unwrap_or_default(),
+            ),
+        ),
+        RefusalKind::Budget if refusal.exceeds_limit.is_some() => (
+            ErrorType::BudgetExceeded,
+            format!(
+                "this request may cost up to ${:.6}, more than the whole budget of {scope} (${:.6}): lower max_tokens",
+                demand.cost_micros as f64 / 1e6,
+                refusal.exceeds_limit.unwrap_or_default() as f64 / 1e6
+            ),
+        ),
         RefusalKind::Requests => (
             ErrorType::RateLimited,
             format!(

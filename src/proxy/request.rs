@@ -14,6 +14,7 @@ use sluice_filters::api::openai::{
     model_list_body, model_object_body, ChatRequest, EmbeddingsRequest,
 };
 use sluice_filters::api::route::{match_route, Route, RouteMatch};
+use sluice_filters::api::shape::{self, BodyKind};
 use sluice_filters::api::RequestError;
 use sluice_filters::translate::{estimate_input_tokens, UpstreamDialect};
 use sluice_filters::ErrorType;
@@ -127,22 +128,24 @@ async fn proxied_request(
         Err(e) => return refuse_body(session, ctx, e).await,
     };
 
-    // The fields every dialect shares (model, messages or input, stream), checked before a
-    // target is chosen; the full decode for another dialect happens per attempt.
-    let parsed = match route {
-        Route::Embeddings => {
-            EmbeddingsRequest::parse(&body).map(|r| (r.model.into_owned(), Some(0)))
-        }
-        Route::CountTokens => ChatRequest::parse(&body).map(|r| (r.model.into_owned(), Some(0))),
-        _ => ChatRequest::parse(&body).map(|r| {
-            let cap = r.max_output_tokens();
-            (r.model.into_owned(), cap)
-        }),
+    // The fields every dialect shares (model, messages or input, stream), then the shape of
+    // the whole body, checked before a target is chosen; the full decode for another dialect
+    // happens per attempt.
+    let model_name = match route {
+        Route::Embeddings => EmbeddingsRequest::parse(&body).map(|r| r.model.into_owned()),
+        _ => ChatRequest::parse(&body).map(|r| r.model.into_owned()),
     };
-    let (model_name, max_output) = match parsed {
-        Ok(name) => name,
-        Err(e) => return refuse_request(session, ctx, e).await,
+    let shape = match route {
+        Route::Embeddings => BodyKind::Embeddings,
+        Route::CountTokens => BodyKind::AnthropicCountTokens,
+        Route::Messages => BodyKind::AnthropicMessages,
+        _ => BodyKind::OpenAiChat,
     };
+    let (model_name, checked) =
+        match model_name.and_then(|name| Ok((name, shape::check(shape, &body)?))) {
+            Ok(parsed) => parsed,
+            Err(e) => return refuse_request(session, ctx, e).await,
+        };
 
     let Some(model) = gateway.models.get(&model_name).cloned() else {
         let message = format!(
@@ -170,6 +173,24 @@ async fn proxied_request(
         .await;
     }
 
+    if let Some(asked) = checked
+        .max_output_tokens
+        .filter(|n| *n > model.max_output_tokens)
+    {
+        let message = format!(
+            "{} is {asked}, more than the {} tokens the model '{}' may generate",
+            checked.output_param, model.max_output_tokens, model.name
+        );
+        return reject(
+            session,
+            ctx,
+            ErrorType::InvalidRequest,
+            &message,
+            Some(checked.output_param),
+        )
+        .await;
+    }
+
     gateway.retry_budget.deposit();
     let first = model.pick();
     if route == Route::CountTokens
@@ -185,7 +206,7 @@ async fn proxied_request(
         Ok(plan) => ctx.plan = Some(plan),
         Err(e) => return refuse_request(session, ctx, e).await,
     }
-    let demand = governance::demand(ctx, max_output);
+    let demand = governance::demand(ctx, checked.max_output_tokens);
     governance::admit(&gateway, session, ctx, &model, demand).await
 }
 

@@ -21,6 +21,8 @@ pub struct Model {
     pub fallbacks: Vec<String>,
     /// Overrides the built-in price of every target's model.
     pub price: Option<Price>,
+    /// The most output tokens a request may ask for.
+    pub max_output_tokens: u64,
     weights: Vec<u32>,
     schedule: WeightedSchedule,
     next: AtomicUsize,
@@ -64,6 +66,9 @@ impl Model {
                 cached_input: p.cached_input_per_mtok.unwrap_or(p.input_per_mtok),
                 cache_write: p.cache_write_per_mtok.unwrap_or(p.input_per_mtok),
             }),
+            max_output_tokens: config
+                .max_output_tokens
+                .unwrap_or(crate::config::DEFAULT_MAX_OUTPUT_TOKENS),
             weights: config.targets.iter().map(|t| t.weight).collect(),
             schedule,
             next: AtomicUsize::new(0),

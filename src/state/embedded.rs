@@ -4,6 +4,7 @@
 use super::ledger::Ledger;
 use super::scope::{Scope, Spend};
 use super::{Demand, Grant, RateInfo, Refusal, RefusalKind};
+use sluice_filters::governance::fits;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -34,7 +35,7 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn period_end(period: sluice_filters::governance::Period, unix_secs: u64) -> u64 {
     period
         .seconds_left(unix_secs)
-        .map_or(u64::MAX, |left| unix_secs + left)
+        .map_or(u64::MAX, |left| unix_secs.saturating_add(left))
 }
 
 fn secs(ms: u64) -> u64 {
@@ -114,6 +115,7 @@ impl Embedded {
                 scope_kind: scope.kind.as_str(),
                 retry_after_secs: retry,
                 rate,
+                exceeds_limit: None,
             }))
         };
         for scope in scopes {
@@ -163,12 +165,17 @@ impl Embedded {
             if let Some(budget) = scope.budget {
                 let mut spend = lock(&scope.spend);
                 self.roll(scope, &mut spend, unix_secs);
-                if spend.spent + spend.reserved + demand.cost_micros > budget.limit_micros {
+                if !fits(
+                    spend.spent,
+                    spend.reserved,
+                    demand.cost_micros,
+                    budget.limit_micros,
+                ) {
                     drop(spend);
                     let retry = budget.period.seconds_left(unix_secs);
                     return refuse(taken, RefusalKind::Budget, scope, retry, rate);
                 }
-                spend.reserved += demand.cost_micros;
+                spend.reserved = spend.reserved.saturating_add(demand.cost_micros);
                 periods.push(Some(spend.period_id.clone()));
                 taken.push(Taken::Budget(scope, demand.cost_micros));
             } else {
@@ -214,8 +221,8 @@ impl Embedded {
                 {
                     spend.reserved = spend.reserved.saturating_sub(grant.demand.cost_micros);
                 }
-                spend.spent += cost_micros;
-                spend.unflushed += cost_micros;
+                spend.spent = spend.spent.saturating_add(cost_micros);
+                spend.unflushed = spend.unflushed.saturating_add(cost_micros);
                 scope.dirty.store(true, Ordering::Release);
             }
         }
@@ -253,7 +260,7 @@ impl Embedded {
             for (scope, period, delta) in taken {
                 let mut spend = lock(&scope.spend);
                 if spend.period_id == period {
-                    spend.unflushed += delta;
+                    spend.unflushed = spend.unflushed.saturating_add(delta);
                     scope.dirty.store(true, Ordering::Release);
                 }
             }

@@ -87,6 +87,9 @@ pub struct Refusal {
     pub scope_kind: &'static str,
     pub retry_after_secs: Option<u64>,
     pub rate: RateInfo,
+    /// The demand is larger than this whole limit (tokens, or micro-dollars for a budget): no
+    /// wait can make it fit.
+    pub exceeds_limit: Option<u64>,
 }
 
 enum Backend {
@@ -116,6 +119,28 @@ fn budget_of(b: Option<&crate::config::BudgetConfig>) -> Option<Budget> {
     Some(Budget {
         limit_micros: (b.usd * 1_000_000.0).round() as u64,
         period: Period::parse(&b.period)?,
+    })
+}
+
+/// A demand larger than a whole limit can never be admitted: it is refused at once, without a
+/// `retry-after` (no wait helps) and without asking the store, so no amount the store cannot
+/// hold exactly ever reaches it.
+fn never_fits(scopes: &[Arc<Scope>], demand: Demand) -> Option<Box<Refusal>> {
+    scopes.iter().find_map(|scope| {
+        let budget = scope.budget.map(|b| b.limit_micros);
+        let (kind, limit) = match (scope.tpm, budget) {
+            (Some(tpm), _) if demand.tokens > tpm => (RefusalKind::Tokens, tpm),
+            (_, Some(budget)) if demand.cost_micros > budget => (RefusalKind::Budget, budget),
+            _ => return None,
+        };
+        Some(Box::new(Refusal {
+            kind,
+            scope: scope.label(),
+            scope_kind: scope.kind.as_str(),
+            retry_after_secs: None,
+            rate: RateInfo::default(),
+            exceeds_limit: Some(limit),
+        }))
     })
 }
 
@@ -229,6 +254,9 @@ impl Governor {
                 periods: Vec::new(),
             });
         }
+        if let Some(refusal) = never_fits(&scopes, demand) {
+            return Err(refusal);
+        }
         let now = unix_now();
         let result = match &self.backend {
             Backend::Embedded(e) => Ok(e.admit(&scopes, id, demand, now)),
@@ -256,6 +284,7 @@ impl Governor {
                         scope_kind: "state",
                         retry_after_secs: Some(1),
                         rate: RateInfo::default(),
+                        exceeds_limit: None,
                     })),
                 }
             }

@@ -13,6 +13,7 @@ use super::scope::Scope;
 use super::{Demand, Grant, RateInfo, Refusal, RefusalKind};
 use redis::aio::ConnectionManager;
 use redis::Script;
+use sluice_filters::governance::MAX_EXACT;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -204,12 +205,14 @@ impl RedisState {
     }
 
     fn limits(scope: &Scope) -> [i64; 4] {
-        let opt = |v: Option<u64>| v.map_or(-1, |v| v as i64);
+        // Lua's numbers are doubles: every amount is kept within their exact range (config
+        // validation refuses larger limits; the clamp keeps this total all the same).
+        let opt = |v: Option<u64>| v.map_or(-1, |v| v.min(MAX_EXACT) as i64);
         [
             opt(scope.rpm),
             opt(scope.tpm),
             opt(scope.concurrency),
-            scope.budget.map_or(-1, |b| b.limit_micros as i64),
+            opt(scope.budget.map(|b| b.limit_micros)),
         ]
     }
 
@@ -229,8 +232,8 @@ impl RedisState {
         let mut invocation = self.admit.prepare_invoke();
         invocation
             .arg(id)
-            .arg(demand.tokens)
-            .arg(demand.cost_micros)
+            .arg(demand.tokens.min(MAX_EXACT))
+            .arg(demand.cost_micros.min(MAX_EXACT))
             .arg(HOLD_MS);
         for (scope, period) in scopes.iter().zip(&periods) {
             for key in self.keys(scope, period.as_deref()) {
@@ -293,6 +296,7 @@ impl RedisState {
                 scope_kind: scope.kind.as_str(),
                 retry_after_secs,
                 rate,
+                exceeds_limit: None,
             })));
         }
         let mut rate = RateInfo::default();
@@ -329,9 +333,9 @@ impl RedisState {
         let mut invocation = self.settle.prepare_invoke();
         invocation
             .arg(grant.id)
-            .arg(tokens)
-            .arg(cost_micros)
-            .arg(grant.demand.cost_micros);
+            .arg(tokens.min(MAX_EXACT))
+            .arg(cost_micros.min(MAX_EXACT))
+            .arg(grant.demand.cost_micros.min(MAX_EXACT));
         for (i, scope) in grant.scopes.iter().enumerate() {
             let period = grant.periods.get(i).cloned().flatten();
             for key in self.keys(scope, period.as_deref()) {

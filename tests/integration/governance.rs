@@ -930,3 +930,110 @@ async fn a_team_shares_its_budget_and_concurrency_among_its_keys_on_both_backend
     ));
     team_limits_are_shared(&shared, cost, n).await;
 }
+
+/// A request may not wrap the arithmetic of a budget or a token limit: `max_tokens` of
+/// 2^64 - 1 once spend or tokens are above zero is refused (it used to overflow the sum and be
+/// admitted, then zero the other requests' reservations at settlement). Afterwards the
+/// budget still admits exactly what fits, under concurrency.
+async fn huge_demands_cannot_wrap_the_limits(gateway: &Gateway, n: u64, budget: u64) {
+    let huge = u64::MAX;
+    // Spend above zero first.
+    let resp = send(gateway, CAPPED_KEY, &capped_chat(n), &[]).await;
+    assert_eq!(resp.status(), 200);
+    usage_once_spent(gateway, "capped", n * MICROS_PER_OUTPUT_TOKEN).await;
+
+    let resp = client()
+        .post(gateway.url("/v1/messages"))
+        .header("x-api-key", CAPPED_KEY)
+        .json(&json!({"model": "fast", "max_tokens": huge, "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().get("retry-after").is_none(), "no wait helps");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["type"], "error", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than the whole budget"),
+        "{body}"
+    );
+    let resp = send(gateway, CAPPED_KEY, &capped_chat(huge), &[]).await;
+    expect_openai_error(resp, 429, "budget_exceeded").await;
+
+    // Nothing is left reserved, and what is left of the budget is spent exactly.
+    let usage = admin_usage(gateway).await;
+    if let Some(reserved) = usage["keys"]["capped"]["budget"]["reserved_usd"].as_f64() {
+        assert_eq!(reserved, 0.0, "{usage}");
+    }
+    let cost = n * MICROS_PER_OUTPUT_TOKEN;
+    let left = (budget - cost) / cost;
+    only_what_fits_succeeds(&[gateway], n, 2 * left as usize, left as usize).await;
+    usage_once_spent(gateway, "capped", budget).await;
+
+    // Tokens: one small request, then the largest possible demand.
+    let mut small = chat_body("fast");
+    small["max_tokens"] = json!(20);
+    let resp = send(gateway, TPM_KEY, &small, &[]).await;
+    assert_eq!(resp.status(), 200);
+    let left: u64 = header(&resp, "x-ratelimit-remaining-tokens")
+        .parse()
+        .unwrap();
+    assert!(left < 2000, "{left}");
+    let resp = send(gateway, TPM_KEY, &capped_chat(huge), &[]).await;
+    let error = expect_openai_error(resp, 429, "rate_limited").await;
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2000 tokens per minute"),
+        "{error}"
+    );
+    // The window is intact: the next small request is admitted and counted below the last.
+    let resp = send(gateway, TPM_KEY, &small, &[]).await;
+    assert_eq!(resp.status(), 200);
+    let after: u64 = header(&resp, "x-ratelimit-remaining-tokens")
+        .parse()
+        .unwrap();
+    assert!(after < left, "{after} after {left}");
+}
+
+#[tokio::test]
+async fn huge_max_tokens_cannot_wrap_a_budget_or_a_token_limit_on_both_backends() {
+    let redis = Redis::start();
+    let mock = Mock::start("primary", &[]);
+    let dir = temp_dir();
+    let n = mock_output_tokens(&mock).await;
+    let budget = 10 * n * MICROS_PER_OUTPUT_TOKEN;
+    let keys = format!(
+        "{}\n  - {{name: tpm, key: \"{TPM_KEY}\", limits: {{tpm: 2000}}}}",
+        capped_key(budget)
+    );
+    // No output ceiling, so the governance arithmetic itself is what holds.
+    let uncapped = |config: String| {
+        config.replace(
+            "output_per_mtok: 1000}",
+            "output_per_mtok: 1000}\n    max_output_tokens: 18446744073709551615",
+        )
+    };
+    let embedded = Gateway::start(&uncapped(config(
+        &mock,
+        &State::Embedded(&dir.path().join("state")),
+        &dir.path().join("a.jsonl"),
+        &keys,
+    )));
+    huge_demands_cannot_wrap_the_limits(&embedded, n, budget).await;
+    let url = redis.url();
+    let shared = Gateway::start(&uncapped(config(
+        &mock,
+        &State::Redis {
+            url: &url,
+            prefix: "huge",
+        },
+        &dir.path().join("b.jsonl"),
+        &keys,
+    )));
+    huge_demands_cannot_wrap_the_limits(&shared, n, budget).await;
+}

@@ -13,3 +13,4 @@ mod metrics;
 mod request_body;
 mod routing;
 mod streaming;
+mod validation;

@@ -3,5 +3,6 @@
 pub mod openai;
 mod request_error;
 pub mod route;
+pub mod shape;
 
 pub use request_error::RequestError;

@@ -2,12 +2,14 @@
 //! periods on the UTC calendar, the price table and cost. The shell keeps the state (in memory
 //! or Redis) and the clock; this module only computes.
 
+mod admission;
 mod period;
 mod pricing;
 mod reported_cost;
 mod reset;
 mod window;
 
+pub use admission::{demand_tokens, fits, MAX_EXACT};
 pub use period::{rfc3339_millis, Period};
 pub use pricing::{builtin_price, Price};
 pub use reported_cost::{cost_usd, pass_with_cost, WithCost};

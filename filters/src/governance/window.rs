@@ -51,7 +51,7 @@ impl SlidingWindow {
             if at + self.window_ms > now_ms {
                 break;
             }
-            self.sum -= amount;
+            self.sum = self.sum.saturating_sub(amount);
             self.entries.pop_front();
         }
     }
@@ -66,7 +66,7 @@ impl SlidingWindow {
     /// with no retry hint worth waiting for (it can never fit).
     pub fn try_admit(&mut self, now_ms: u64, id: u64, amount: u64) -> Result<Admitted, Refused> {
         self.expire(now_ms);
-        if self.sum + amount <= self.limit {
+        if super::fits(self.sum, 0, amount, self.limit) {
             self.sum += amount;
             self.entries.push_back((now_ms, id, amount));
             return Ok(Admitted {
@@ -78,7 +78,7 @@ impl SlidingWindow {
         let mut freed = self.limit.saturating_sub(self.sum);
         let mut retry_after_ms = self.window_ms;
         for &(at, _, a) in &self.entries {
-            freed += a;
+            freed = freed.saturating_add(a);
             if freed >= amount {
                 retry_after_ms = (at + self.window_ms).saturating_sub(now_ms);
                 break;
@@ -96,7 +96,7 @@ impl SlidingWindow {
     /// are passed over, not the whole minute's log.
     pub fn adjust(&mut self, id: u64, amount: u64) {
         if let Some(entry) = self.entries.iter_mut().rev().find(|e| e.1 == id) {
-            self.sum = self.sum - entry.2 + amount;
+            self.sum = self.sum.saturating_sub(entry.2).saturating_add(amount);
             entry.2 = amount;
         }
     }
@@ -105,7 +105,7 @@ impl SlidingWindow {
     pub fn release(&mut self, id: u64) {
         if let Some(pos) = self.entries.iter().rposition(|e| e.1 == id) {
             if let Some((_, _, amount)) = self.entries.remove(pos) {
-                self.sum -= amount;
+                self.sum = self.sum.saturating_sub(amount);
             }
         }
     }
@@ -169,5 +169,20 @@ mod tests {
         assert_eq!(w.try_admit(2, 8, 300).unwrap().remaining, 550);
         w.release(8);
         assert_eq!(w.peek(3).remaining, 850);
+    }
+
+    #[test]
+    fn amounts_near_the_top_of_the_range_never_wrap() {
+        let mut w = SlidingWindow::new(2000, 60_000);
+        w.try_admit(0, 1, 23).unwrap();
+        assert!(w.try_admit(1, 2, u64::MAX).is_err());
+        assert!(w.try_admit(1, 3, u64::MAX - 22).is_err());
+        assert_eq!(w.peek(2).remaining, 1977);
+        // A reconciled usage far above the reservation saturates instead of wrapping.
+        w.adjust(1, u64::MAX);
+        assert_eq!(w.peek(3).remaining, 0);
+        assert!(w.try_admit(4, 4, 1).is_err());
+        w.release(1);
+        assert_eq!(w.peek(5).remaining, 2000);
     }
 }

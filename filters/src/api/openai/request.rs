@@ -48,14 +48,6 @@ impl<'a> ChatRequest<'a> {
         replace_model(&self.object, &self.model, &self.model_span, upstream_model)
     }
 
-    /// The most tokens the client lets the model generate (`max_completion_tokens`, else
-    /// `max_tokens`), when it set one: what a request may cost at most.
-    pub fn max_output_tokens(&self) -> Option<u64> {
-        ["max_completion_tokens", "max_tokens"]
-            .iter()
-            .find_map(|k| self.object.get(k)?.value.trim().parse().ok())
-    }
-
     /// The scanned top-level fields, for edits beyond the model name.
     pub fn object(&self) -> &TopLevelObject<'a> {
         &self.object
@@ -183,24 +175,6 @@ mod tests {
             br#"{"messages":[{"role":"user","content":"Hello"}],"model":"gpt-4o-mini","stream":true,"temperature":0.2}"#
         );
         assert!(req.with_model("fast").is_none());
-    }
-
-    #[test]
-    fn reads_the_output_cap_either_field_names_it() {
-        let cap = |body: &[u8]| ChatRequest::parse(body).unwrap().max_output_tokens();
-        assert_eq!(cap(CHAT), None);
-        assert_eq!(
-            cap(br#"{"model":"m","messages":[{}],"max_tokens":300}"#),
-            Some(300)
-        );
-        assert_eq!(
-            cap(br#"{"model":"m","messages":[{}],"max_tokens":300,"max_completion_tokens":50}"#),
-            Some(50)
-        );
-        assert_eq!(
-            cap(br#"{"model":"m","messages":[{}],"max_tokens":null}"#),
-            None
-        );
     }
 
     #[test]
