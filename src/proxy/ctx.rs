@@ -98,6 +98,9 @@ pub struct RequestCtx {
     pub client: ClientDialect,
     /// The authenticated virtual key (its name and team label logs, metrics and limits).
     pub key: Option<Arc<VirtualKey>>,
+    /// The configured model the client named, as soon as it is known (refusals are logged and
+    /// counted under it too).
+    pub model: Option<Arc<Model>>,
     /// The limits and budget reserved at admission, returned when the request ends.
     pub grant: Option<Grant>,
     /// When the first response byte went to the client (time to first token, for streams).
@@ -140,6 +143,7 @@ impl RequestCtx {
             route: None,
             client: ClientDialect::OpenAi,
             key: None,
+            model: None,
             grant: None,
             first_byte: None,
             client_body: Bytes::new(),
@@ -163,9 +167,9 @@ impl RequestCtx {
         }
     }
 
-    /// The client-facing model name for labels, or `-` before one is known.
+    /// The configured model the client named, for labels, or `-` before one is known.
     pub fn model_label(&self) -> &str {
-        self.plan.as_ref().map_or("-", |p| p.model.name.as_str())
+        self.model.as_ref().map_or("-", |m| m.name.as_str())
     }
 
     pub fn key_name(&self) -> Option<&str> {

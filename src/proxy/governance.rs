@@ -50,7 +50,30 @@ pub async fn admit(
             ctx.grant = Some(grant);
             Ok(false)
         }
-        Err(refusal) => refuse(session, ctx, &refusal, demand).await,
+        Err(refusal) => refuse(session, ctx, &refusal, demand, false).await,
+    }
+}
+
+/// Refuses a request of a key (or team) whose requests window is known to be full, before its
+/// body is read; the connection is closed, since the body was not read. `Ok(true)` means it
+/// was refused and answered.
+pub async fn refuse_early(
+    gateway: &Gateway,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> pingora::Result<bool> {
+    match gateway
+        .governor
+        .refuse_early(ctx.key_name().unwrap_or_default())
+    {
+        Some(refusal) => {
+            let demand = Demand {
+                tokens: 0,
+                cost_micros: 0,
+            };
+            refuse(session, ctx, &refusal, demand, true).await
+        }
+        None => Ok(false),
     }
 }
 
@@ -59,6 +82,7 @@ async fn refuse(
     ctx: &mut RequestCtx,
     refusal: &Refusal,
     demand: Demand,
+    close: bool,
 ) -> pingora::Result<bool> {
     LIMIT_REJECTIONS
         .with_label_values(&[refusal.scope_kind, refusal.kind.as_str()])
@@ -117,7 +141,7 @@ async fn refuse(
         values.push(("retry-after", secs.to_string()));
     }
     let headers: Vec<(&'static str, &str)> = values.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    respond_error(session, ctx, error_type, &message, None, &headers, false).await
+    respond_error(session, ctx, error_type, &message, None, &headers, close).await
 }
 
 /// The `x-ratelimit-*` headers OpenAI clients read, from the tightest limit counted against.

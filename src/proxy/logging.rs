@@ -121,7 +121,7 @@ fn audit(ctx: &RequestCtx, status: u16, error_type: &str, stream: bool, charge: 
         key: ctx.key_name(),
         team: ctx.key.as_ref().and_then(|k| k.team.as_deref()),
         route: ctx.route_label(),
-        model: plan.map(|p| p.model.name.as_str()),
+        model: ctx.model.as_ref().map(|m| m.name.as_str()),
         provider: plan.map(|p| p.provider.name.as_str()),
         upstream_model: plan.map(|p| p.upstream_model()),
         status,

@@ -113,6 +113,9 @@ async fn proxied_request(
     session: &mut Session,
     ctx: &mut RequestCtx,
 ) -> pingora::Result<bool> {
+    if governance::refuse_early(&gateway, session, ctx).await? {
+        return Ok(true);
+    }
     let limit = gateway.max_request_body;
     let read = match body::precheck(session, limit) {
         Ok(content_length) => {
@@ -161,6 +164,7 @@ async fn proxied_request(
         )
         .await;
     };
+    ctx.model = Some(model.clone());
     if !key.may_use(&model.name) {
         let message = format!("this API key may not use the model '{}'", model.name);
         return reject(

@@ -134,6 +134,7 @@ impl Embedded {
                     }
                     Err(r) => {
                         RateInfo::note(&mut rate.requests, limit, r.remaining, r.retry_after_ms);
+                        scope.block_requests_until(now_ms.saturating_add(r.retry_after_ms));
                         return refuse(
                             taken,
                             RefusalKind::Requests,

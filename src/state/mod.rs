@@ -238,6 +238,31 @@ impl Governor {
             .collect()
     }
 
+    /// A refusal that needs no body: the key's or its team's requests window is known to be
+    /// full until a later time (a previous request was refused). Checked before the body is
+    /// read, so a client over its limit cannot make the gateway read and parse its bodies.
+    pub fn refuse_early(&self, key: &str) -> Option<Box<Refusal>> {
+        let now_ms = u64::try_from(unix_now().as_millis()).unwrap_or(u64::MAX);
+        let team = self.key_team.get(key).and_then(|t| self.teams.get(t));
+        [self.keys.get(key), team]
+            .into_iter()
+            .flatten()
+            .find_map(|scope| {
+                let until = scope.requests_blocked_until.load(Ordering::Relaxed);
+                let wait_ms = until.checked_sub(now_ms).filter(|w| *w > 0)?;
+                let mut rate = RateInfo::default();
+                RateInfo::note(&mut rate.requests, scope.rpm.unwrap_or(0), 0, wait_ms);
+                Some(Box::new(Refusal {
+                    kind: RefusalKind::Requests,
+                    scope: scope.label(),
+                    scope_kind: scope.kind.as_str(),
+                    retry_after_secs: Some(wait_ms.div_ceil(1000).max(1)),
+                    rate,
+                    exceeds_limit: None,
+                }))
+            })
+    }
+
     /// Reserves the demand against every scope, or none of them.
     pub async fn admit(
         &self,
@@ -356,6 +381,7 @@ impl Governor {
         let Some(scope) = self.keys.get(name) else {
             return Ok(false);
         };
+        scope.requests_blocked_until.store(0, Ordering::Relaxed);
         match &self.backend {
             Backend::Embedded(e) => e.reset(scope, unix_now().as_secs())?,
             Backend::Redis(r) => r.reset(scope, unix_now()).await?,

@@ -286,6 +286,10 @@ impl RedisState {
                 ),
                 _ => {}
             }
+            if kind == RefusalKind::Requests {
+                let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+                scope.block_requests_until(now_ms.saturating_add(retry_ms));
+            }
             let retry_after_secs = match kind {
                 RefusalKind::Budget => scope.budget.and_then(|b| b.period.seconds_left(unix_secs)),
                 _ => Some(retry_ms.div_ceil(1000).max(1)),

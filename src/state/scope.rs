@@ -57,6 +57,9 @@ pub struct Scope {
     pub spend: Mutex<Spend>,
     /// Spend changed since the last ledger flush (saves the flusher a lock per idle scope).
     pub dirty: AtomicBool,
+    /// Unix milliseconds until which the requests window is known to be full (learned from a
+    /// refusal): a request of this key or team is refused before its body is read.
+    pub requests_blocked_until: AtomicU64,
 }
 
 impl Scope {
@@ -80,7 +83,14 @@ impl Scope {
             inflight: AtomicU64::new(0),
             spend: Mutex::new(Spend::default()),
             dirty: AtomicBool::new(false),
+            requests_blocked_until: AtomicU64::new(0),
         }
+    }
+
+    /// Records that the requests window cannot admit anything before `until_ms`.
+    pub fn block_requests_until(&self, until_ms: u64) {
+        self.requests_blocked_until
+            .fetch_max(until_ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn is_governed(&self) -> bool {

@@ -1037,3 +1037,109 @@ async fn huge_max_tokens_cannot_wrap_a_budget_or_a_token_limit_on_both_backends(
     )));
     huge_demands_cannot_wrap_the_limits(&shared, n, budget).await;
 }
+
+/// A refused request names the configured model it asked for in the audit log, the access log
+/// and the metrics: a 403 for a model the key may not use, and a 429.
+#[tokio::test]
+async fn refusals_are_recorded_under_the_model_they_named() {
+    let mock = Mock::start("primary", &[]);
+    let dir = temp_dir();
+    let audit = dir.path().join("audit.jsonl");
+    let keys = format!(
+        "  - {{name: rpm, key: \"{RPM_KEY}\", limits: {{rpm: 1}}}}\n  - {{name: narrow, key: \"{CAPPED_KEY}\", models: [\"other\"]}}"
+    );
+    let config = config(
+        &mock,
+        &State::Embedded(&dir.path().join("state")),
+        &audit,
+        &keys,
+    )
+    .replace(
+        "models:\n",
+        "models:\n  - name: other\n    targets: [{provider: primary, model: gpt-4o}]\n",
+    );
+    let mut gateway = Gateway::start(&config);
+    let resp = send(&gateway, CAPPED_KEY, &chat_body("fast"), &[]).await;
+    expect_openai_error(resp, 403, "model_not_allowed").await;
+    assert_eq!(
+        send(&gateway, RPM_KEY, &chat_body("fast"), &[])
+            .await
+            .status(),
+        200
+    );
+    let resp = send(&gateway, RPM_KEY, &chat_body("fast"), &[]).await;
+    expect_openai_error(resp, 429, "rate_limited").await;
+    // A name that is not configured is not a bounded value: it is not recorded.
+    let resp = send(&gateway, RPM_KEY, &chat_body("no-such-model"), &[]).await;
+    assert_eq!(resp.status(), 404);
+
+    for (status, error_type) in [("403", "model_not_allowed"), ("429", "rate_limited")] {
+        let series = format!(
+            "sluice_requests_total{{error_type=\"{error_type}\",model=\"fast\",route=\"/v1/chat/completions\",status=\"{status}\"}}"
+        );
+        assert_eq!(metric(&gateway, &series).await, 1.0, "{series}");
+    }
+    gateway.proc.signal_and_wait("TERM");
+    let records = audit_records(&audit);
+    let by_error = |e: &str| {
+        records
+            .iter()
+            .find(|r| r["error_type"] == e)
+            .unwrap_or_else(|| panic!("no {e} record in {records:?}"))
+            .clone()
+    };
+    assert_eq!(by_error("model_not_allowed")["model"], "fast");
+    assert_eq!(by_error("rate_limited")["model"], "fast");
+    assert_eq!(by_error("model_not_found")["model"], Value::Null);
+    let log = gateway.proc.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("status=403") && l.contains("model=fast")),
+        "{log}"
+    );
+}
+
+/// Once a key's requests window is full, its next request is refused before its body is read:
+/// the gateway answers a request whose body never comes.
+#[tokio::test]
+async fn a_key_over_its_request_limit_is_refused_before_its_body_is_read() {
+    use std::io::{Read, Write};
+    let mock = Mock::start("primary", &[]);
+    let dir = temp_dir();
+    let keys = format!("  - {{name: rpm, key: \"{RPM_KEY}\", limits: {{rpm: 1}}}}");
+    let gateway = Gateway::start(&config(
+        &mock,
+        &State::Embedded(&dir.path().join("state")),
+        &dir.path().join("audit.jsonl"),
+        &keys,
+    ));
+    assert_eq!(
+        send(&gateway, RPM_KEY, &chat_body("fast"), &[])
+            .await
+            .status(),
+        200
+    );
+    let resp = send(&gateway, RPM_KEY, &chat_body("fast"), &[]).await;
+    expect_openai_error(resp, 429, "rate_limited").await;
+
+    let addr = gateway.addr;
+    let (head, body) = tokio::task::spawn_blocking(move || {
+        let mut socket = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            socket,
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {RPM_KEY}\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{{\"model\":"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        (head.to_owned(), body.to_owned())
+    })
+    .await
+    .unwrap();
+    assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("retry-after:"), "{head}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["code"], "rate_limited", "{error}");
+    assert_eq!(mock.count().await, 1);
+}

@@ -147,18 +147,16 @@ impl StreamTranslator {
         if self.outcome == StreamOutcome::Completed {
             return (self.usage, false);
         }
+        // What a provider reported before its stream ended is not its final count (Anthropic's
+        // `message_start` carries a provisional `output_tokens: 1`, Gemini's chunks count so
+        // far): the output is at least that and at least what was seen streamed, and it is
+        // an estimate in every dialect alike.
         let mut usage = self.usage;
-        let mut estimated = false;
-        let seen_output = self.output_chars.div_ceil(4);
-        if usage.output < seen_output {
-            usage.output = seen_output;
-            estimated = true;
-        }
-        if usage.prompt_total() == 0 && input_estimate > 0 {
+        usage.output = usage.output.max(self.output_chars.div_ceil(4));
+        if usage.prompt_total() == 0 {
             usage.input = input_estimate;
-            estimated = true;
         }
-        (usage, estimated)
+        (usage, true)
     }
 
     fn run(&mut self, input: Option<&[u8]>, out: &mut Vec<u8>) {
@@ -264,6 +262,53 @@ fn cut_stream_error(client: ClientDialect, out: &mut Vec<u8>) {
             out.extend_from_slice(b"event: error\ndata: ");
             out.extend_from_slice(&body);
             out.extend_from_slice(b"\n\n");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn translator(client: ClientDialect, upstream: UpstreamDialect) -> StreamTranslator {
+        StreamTranslator::new(StreamSpec {
+            client,
+            upstream,
+            id: "req",
+            model: "m",
+            created: 0,
+            client_wants_usage: true,
+            json_tool: false,
+            price: None,
+        })
+    }
+
+    /// The first events of a stream of each dialect, cut after a little text ("Hi!").
+    fn cut_stream(upstream: UpstreamDialect) -> &'static [u8] {
+        match upstream {
+            UpstreamDialect::Anthropic => b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi!\"}}\n\n",
+            UpstreamDialect::Gemini => b"data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hi!\"}]}}],\"usageMetadata\":{\"promptTokenCount\":25,\"candidatesTokenCount\":1}}\n\n",
+            UpstreamDialect::OpenAi | UpstreamDialect::Azure => b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi!\"},\"finish_reason\":null}]}\n\n",
+        }
+    }
+
+    #[test]
+    fn a_stream_that_ends_early_is_billed_as_an_estimate_in_every_dialect() {
+        for client in [ClientDialect::OpenAi, ClientDialect::Anthropic] {
+            for upstream in [
+                UpstreamDialect::OpenAi,
+                UpstreamDialect::Anthropic,
+                UpstreamDialect::Gemini,
+            ] {
+                let mut t = translator(client, upstream);
+                let mut out = Vec::new();
+                t.push(cut_stream(upstream), &mut out);
+                assert!(!out.is_empty(), "{client:?} <- {upstream:?}: text went out");
+                let (usage, estimated) = t.billable_usage(40);
+                assert!(estimated, "{client:?} <- {upstream:?}: a provisional count");
+                assert_eq!(usage.output, 1, "{client:?} <- {upstream:?}");
+                assert!(usage.prompt_total() > 0, "{client:?} <- {upstream:?}");
+            }
         }
     }
 }
