@@ -1,19 +1,36 @@
 //! The admin listener: `/metrics` (Prometheus text), `/healthz` (the process answers),
-//! `/readyz` (every provider has at least one resolved endpoint) and `/status` (each endpoint's
-//! active health and circuit-breaker state, each key's ejection, by index, never the key).
-//! With `admin.token` set, the admin API: `GET /admin/usage` (usage and spend per key, team and
-//! model in the current period) and `POST /admin/keys/{name}/reset`, behind
-//! `Authorization: Bearer <token>`. Keep the listener on a private address all the same.
+//! `/readyz` (every provider has at least one resolved endpoint), `/status` (each endpoint's
+//! active health and circuit-breaker state, each key's ejection, by index, never the key), and
+//! with `admin.token` set the admin API: `GET /admin/usage` and `POST /admin/keys/{name}/reset`.
+//! The admin API, and the pages listed in `admin.protect` (default: `/status` once a token is
+//! set), need `Authorization: Bearer <token>`. Keep the listener on a private address all the
+//! same.
+//!
+//! It is its own `HttpServerApp` (not Pingora's `ServeHttp` blanket) so that a request Pingora's
+//! parser refuses (a 100 KB path, bad header bytes) gets a JSON 400 instead of a closed socket,
+//! and is not logged with the client's request line in it.
 
+mod pages;
+mod router;
+
+use crate::config::ProtectedPage;
 use crate::routing::Gateway;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use http::Response;
-use pingora::apps::http_app::ServeHttp;
+use bytes::Bytes;
+use pages::Page;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
+use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
-use pingora_prometheus::prometheus::{self, Encoder, TextEncoder};
+use pingora::server::ShutdownWatch;
+use router::{match_admin, AdminMatch, AdminRoute};
 use sha2::Digest;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long an idle admin connection (or a slow request on it) is kept.
+const ADMIN_KEEPALIVE_SECS: u64 = 30;
+const ADMIN_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct AdminApp {
     gateway: Arc<ArcSwap<Gateway>>,
@@ -24,148 +41,128 @@ impl AdminApp {
         AdminApp { gateway }
     }
 
-    fn readiness(&self) -> (u16, String) {
-        let gateway = self.gateway.load();
-        let unresolved: Vec<&str> = gateway
-            .providers
-            .iter()
-            .filter(|p| p.resolved_count() == 0)
-            .map(|p| p.name.as_str())
-            .collect();
-        if unresolved.is_empty() {
-            (200, "{\"status\":\"ready\"}".into())
-        } else {
-            let body = serde_json::json!({
-                "status": "not_ready",
-                "providers_without_endpoints": unresolved,
-            });
-            (503, body.to_string())
-        }
-    }
-}
-
-fn json_response(status: u16, body: Vec<u8>) -> Response<Vec<u8>> {
-    Response::builder()
-        .status(status)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::CONTENT_LENGTH, body.len())
-        .body(body)
-        .unwrap_or_default()
-}
-
-impl AdminApp {
-    async fn admin_api(&self, session: &ServerSession, path: &str) -> (u16, serde_json::Value) {
-        let gateway = self.gateway.load_full();
-        let Some(token) = gateway.admin_token.as_deref() else {
-            return (
-                404,
-                serde_json::json!({"error": "the admin API is off: set admin.token"}),
-            );
-        };
-        let presented = session
-            .req_header()
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        let matches: bool = subtle::ConstantTimeEq::ct_eq(
-            sha2::Sha256::digest(presented.as_bytes()).as_slice(),
-            sha2::Sha256::digest(token.as_bytes()).as_slice(),
-        )
-        .into();
-        if !matches {
-            return (
-                401,
-                serde_json::json!({"error": "missing or wrong admin token"}),
-            );
-        }
-        let method = session.req_header().method.as_str();
-        match (method, path) {
-            ("GET", "/admin/usage") => (200, gateway.governor.report().await),
-            ("POST", p) if p.starts_with("/admin/keys/") && p.ends_with("/reset") => {
-                let name = &p["/admin/keys/".len()..p.len() - "/reset".len()];
-                match gateway.governor.reset_key(name).await {
-                    Ok(true) => (200, serde_json::json!({"reset": name})),
-                    Ok(false) => (
-                        404,
-                        serde_json::json!({"error": format!("no key named '{name}'")}),
-                    ),
-                    Err(e) => (503, serde_json::json!({"error": e})),
-                }
+    async fn page(&self, session: &ServerSession) -> (Page, Option<&'static str>) {
+        let header = session.req_header();
+        let route = match match_admin(header.method.as_str(), header.uri.path()) {
+            AdminMatch::Found(route) => route,
+            AdminMatch::MethodNotAllowed(allow) => {
+                let page = Page::error(405, &format!("this page only accepts {allow}"));
+                return (page, Some(allow));
             }
-            _ => (
-                404,
-                serde_json::json!({"error": "try GET /admin/usage or POST /admin/keys/{name}/reset"}),
-            ),
+            AdminMatch::NotFound => {
+                let page = Page::error(
+                    404,
+                    "not found: try /metrics, /healthz, /readyz, /status, GET /admin/usage or POST /admin/keys/{name}/reset",
+                );
+                return (page, None);
+            }
+        };
+        let gateway = self.gateway.load_full();
+        let protected = match route {
+            AdminRoute::Healthz | AdminRoute::Readyz => false,
+            AdminRoute::Metrics => gateway.admin_protected.contains(&ProtectedPage::Metrics),
+            AdminRoute::Status => gateway.admin_protected.contains(&ProtectedPage::Status),
+            AdminRoute::Usage | AdminRoute::ResetKey(_) => {
+                if gateway.admin_token.is_none() {
+                    return (
+                        Page::error(404, "the admin API is off: set admin.token"),
+                        None,
+                    );
+                }
+                true
+            }
+        };
+        if protected && !authorized(session, &gateway) {
+            return (Page::error(401, "missing or wrong admin token"), None);
         }
+        let page = match route {
+            AdminRoute::Metrics => pages::metrics(),
+            AdminRoute::Healthz => pages::healthz(),
+            AdminRoute::Readyz => pages::readyz(&gateway),
+            AdminRoute::Status => pages::status(&gateway),
+            AdminRoute::Usage => pages::usage(&gateway).await,
+            AdminRoute::ResetKey(name) => pages::reset_key(&gateway, name).await,
+        };
+        (page, None)
     }
+}
 
-    fn status(&self) -> String {
-        let gateway = self.gateway.load();
-        let now = gateway.now_ms();
-        let providers: Vec<serde_json::Value> = gateway
-            .providers
-            .iter()
-            .map(|p| {
-                let endpoints: Vec<serde_json::Value> = p
-                    .endpoint_states(now)
-                    .into_iter()
-                    .map(|(endpoint, healthy, ejected)| {
-                        serde_json::json!({"endpoint": endpoint, "healthy": healthy, "ejected": ejected})
-                    })
-                    .collect();
-                serde_json::json!({
-                    "name": p.name,
-                    "kind": p.dialect.as_str(),
-                    "health_checked": p.health_checked,
-                    "endpoints": endpoints,
-                    "keys_ejected": p.key_states(now),
-                })
-            })
-            .collect();
-        serde_json::json!({ "providers": providers }).to_string()
+/// Whether the request carries the admin token (compared in constant time, by digest, so
+/// neither its content nor its length leaks through timing).
+fn authorized(session: &ServerSession, gateway: &Gateway) -> bool {
+    let Some(token) = gateway.admin_token.as_deref() else {
+        return false;
+    };
+    let presented = session
+        .req_header()
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    subtle::ConstantTimeEq::ct_eq(
+        sha2::Sha256::digest(presented.as_bytes()).as_slice(),
+        sha2::Sha256::digest(token.as_bytes()).as_slice(),
+    )
+    .into()
+}
+
+fn response_header(
+    page: &Page,
+    allow: Option<&'static str>,
+) -> pingora::Result<Box<ResponseHeader>> {
+    let mut header = ResponseHeader::build(page.status, Some(4))?;
+    header.insert_header(http::header::CONTENT_TYPE, page.content_type)?;
+    header.insert_header(http::header::CONTENT_LENGTH, page.body.len())?;
+    if let Some(allow) = allow {
+        header.insert_header(http::header::ALLOW, allow)?;
     }
+    Ok(Box::new(header))
 }
 
 #[async_trait]
-impl ServeHttp for AdminApp {
-    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let path = session.req_header().uri.path().to_owned();
-        if path.starts_with("/admin/") {
-            let (status, body) = self.admin_api(session, &path).await;
-            return json_response(status, body.to_string().into_bytes());
-        }
-        let (status, content_type, body) = match path.as_str() {
-            "/metrics" => {
-                let encoder = TextEncoder::new();
-                let mut buffer = Vec::with_capacity(16 * 1024);
-                match encoder.encode(&prometheus::gather(), &mut buffer) {
-                    Ok(()) => (200, encoder.format_type().to_owned(), buffer),
-                    Err(e) => (500, "text/plain".into(), e.to_string().into_bytes()),
+impl HttpServerApp for AdminApp {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut http: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        http.set_read_timeout(Some(ADMIN_READ_TIMEOUT));
+        match http.read_request().await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                // Never the error's context: it quotes the client's request line.
+                log::debug!("admin listener refused a request: {}", e.etype().as_str());
+                if matches!(e.etype(), pingora::ErrorType::InvalidHTTPHeader) {
+                    let page = Page::error(400, "the request is not valid HTTP/1.1");
+                    if let Ok(header) = response_header(&page, None) {
+                        let body = Bytes::from(page.body);
+                        let _ = http.write_error_response(*header, body).await;
+                    }
                 }
+                return None;
             }
-            "/healthz" => (
-                200,
-                "application/json".into(),
-                b"{\"status\":\"ok\"}".to_vec(),
-            ),
-            "/readyz" => {
-                let (status, body) = self.readiness();
-                (status, "application/json".into(), body.into_bytes())
+        }
+        let closing = *shutdown.borrow();
+        http.set_keepalive((!closing).then_some(ADMIN_KEEPALIVE_SECS));
+        let (page, allow) = self.page(&http).await;
+        let head = http.req_header().method == http::Method::HEAD;
+        let header = response_header(&page, allow).ok()?;
+        if let Err(e) = http.write_response_header(header).await {
+            log::debug!("admin listener could not answer: {e}");
+            return None;
+        }
+        if !page.body.is_empty() && !head {
+            if let Err(e) = http.write_response_body(page.body.into(), true).await {
+                log::debug!("admin listener could not answer: {e}");
+                return None;
             }
-            "/status" => (200, "application/json".into(), self.status().into_bytes()),
-            _ => (
-                404,
-                "application/json".into(),
-                b"{\"error\":\"not found: try /metrics, /healthz, /readyz or /status\"}".to_vec(),
-            ),
-        };
-        Response::builder()
-            .status(status)
-            .header(http::header::CONTENT_TYPE, content_type)
-            .header(http::header::CONTENT_LENGTH, body.len())
-            .body(body)
-            .unwrap_or_default()
+        }
+        let settings = HttpPersistentSettings::for_session(&http);
+        match http.finish().await {
+            Ok(reusable) => reusable.map(|s| ReusedHttpStream::from_reusable_stream(s, settings)),
+            Err(_) => None,
+        }
     }
 }

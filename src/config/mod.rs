@@ -174,6 +174,30 @@ fn default_audit_keep() -> u32 {
 pub struct AdminConfig {
     /// Bearer token for the admin API (`/admin/...`); without one the admin API is off.
     pub token: Option<String>,
+    /// Read-only pages that also need the token: `metrics` (key and model names in labels),
+    /// `status` (upstream addresses). Default: `[status]` when a token is set, else none.
+    /// `/healthz` and `/readyz` are always open (probes carry no token).
+    #[serde(default)]
+    pub protect: Option<Vec<ProtectedPage>>,
+}
+
+/// An admin page that can be put behind the admin token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtectedPage {
+    Metrics,
+    Status,
+}
+
+impl AdminConfig {
+    /// The pages behind the token, defaults applied.
+    pub fn protected(&self) -> Vec<ProtectedPage> {
+        match (&self.protect, &self.token) {
+            (Some(pages), _) => pages.clone(),
+            (None, Some(_)) => vec![ProtectedPage::Status],
+            (None, None) => Vec::new(),
+        }
+    }
 }
 
 /// How failed attempts are retried (see `filters::resilience`).

@@ -245,6 +245,13 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
+    if config.admin.token.is_none() && config.admin.protect.as_ref().is_some_and(|p| !p.is_empty())
+    {
+        return Err(ConfigError::new(
+            "admin.protect",
+            "protected pages need admin.token (the token that opens them)",
+        ));
+    }
 
     let mut key_names = HashSet::new();
     let mut digests = HashSet::new();
@@ -481,6 +488,29 @@ keys:
                         "",
                     ),
                 "models[1].name: duplicate model name 'fast'",
+            ),
+            (
+                format!("{GOOD}admin: {{protect: [metrics]}}\n"),
+                "admin.protect: protected pages need admin.token",
+            ),
+            (
+                format!("{GOOD}admin: {{token: 0123456789abcdef, protect: [keys]}}\n"),
+                "admin.protect[0]: unknown variant `keys`",
+            ),
+            (
+                GOOD.replace(
+                    "model: gpt-4o-mini}]",
+                    "model: gpt-4o-mini}]\n    max_output_tokens: 0",
+                ),
+                "models[0].max_output_tokens: must be at least 1",
+            ),
+            (
+                format!("{GOOD}teams: [{{name: t, budget: {{usd: 1e12, period: daily}}}}]\n"),
+                "teams[0].budget.usd: must be at most",
+            ),
+            (
+                format!("{GOOD}teams: [{{name: t, limits: {{tpm: 9007199254740992}}}}]\n"),
+                "teams[0].limits.tpm: must be at most 9007199254740991",
             ),
         ];
         for (text, expected) in cases {

@@ -56,6 +56,8 @@ pub struct Gateway {
     pub audit: Option<Arc<AuditLog>>,
     /// Bearer token of the admin API (none: the admin API is off).
     pub admin_token: Option<String>,
+    /// Admin pages behind the token besides the admin API.
+    pub admin_protected: Vec<crate::config::ProtectedPage>,
 }
 
 impl Gateway {
@@ -122,6 +124,7 @@ impl Gateway {
             governor,
             audit,
             admin_token: config.admin.token.clone(),
+            admin_protected: config.admin.protected(),
         })
     }
 

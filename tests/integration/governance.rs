@@ -1070,7 +1070,7 @@ async fn refusals_are_recorded_under_the_model_they_named() {
     let resp = send(&gateway, RPM_KEY, &chat_body("fast"), &[]).await;
     expect_openai_error(resp, 429, "rate_limited").await;
     // A name that is not configured is not a bounded value: it is not recorded.
-    let resp = send(&gateway, RPM_KEY, &chat_body("no-such-model"), &[]).await;
+    let resp = send(&gateway, CAPPED_KEY, &chat_body("no-such-model"), &[]).await;
     assert_eq!(resp.status(), 404);
 
     for (status, error_type) in [("403", "model_not_allowed"), ("429", "rate_limited")] {

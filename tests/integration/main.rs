@@ -2,6 +2,7 @@
 
 mod common;
 
+mod admin;
 mod check;
 mod demo;
 mod dialect_errors;
