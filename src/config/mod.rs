@@ -373,6 +373,10 @@ pub struct ProviderConfig {
     /// `max_tokens` sent when the client gave none and the provider requires one (Anthropic).
     #[serde(default = "default_max_tokens")]
     pub default_max_tokens: u64,
+    /// Client headers forwarded besides the dialect's defaults (names, or prefixes as
+    /// `x-mock-*`); credentials, framing and versions can never be.
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
 }
 
 fn default_azure_api_version() -> String {

@@ -129,6 +129,7 @@ impl MockProvider {
                 .or_else(|| header("x-goog-api-key")),
             anthropic_version: header("anthropic-version"),
             host: header("host"),
+            headers: req.headers.iter().cloned().collect(),
             model: req
                 .json
                 .as_ref()

@@ -20,6 +20,8 @@ pub struct ReceivedRequest {
     pub api_key: Option<String>,
     pub anthropic_version: Option<String>,
     pub host: Option<String>,
+    /// Every header as received (names lowercase), for tests of what reaches a provider.
+    pub headers: std::collections::BTreeMap<String, String>,
     /// The `model` field of a JSON body.
     pub model: Option<String>,
     pub stream: bool,

@@ -205,7 +205,8 @@ pub fn attempt_succeeded(ctx: &mut RequestCtx) {
     if let (Some(plan), Some(attempt)) = (ctx.plan.as_ref(), ctx.attempt.as_ref()) {
         plan.provider.endpoint_succeeded(attempt.endpoint);
         if let Some(key) = attempt.key {
-            plan.provider.key_succeeded(key);
+            plan.provider
+                .key_succeeded(key, ctx.gateway.as_ref().map_or(0, |g| g.now_ms()));
         }
     }
     record(ctx, "success");

@@ -18,24 +18,6 @@ use std::time::{Duration, Instant};
 /// How long an idle pooled upstream connection is kept.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Client headers never forwarded: the client's credentials (the provider gets its own),
-/// headers that bind to the provider account, and framing the gateway sets itself.
-const STRIPPED_REQUEST_HEADERS: &[&str] = &[
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "x-goog-api-key",
-    "openai-organization",
-    "openai-project",
-    "cookie",
-    "accept-encoding",
-    "expect",
-    "content-length",
-    "transfer-encoding",
-    "proxy-authorization",
-    "anthropic-version",
-];
-
 pub async fn upstream_peer(ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
     let Some(gateway) = ctx.gateway.clone() else {
         return Error::e_explain(PingoraErrorType::InternalError, "no gateway snapshot");
@@ -159,14 +141,8 @@ pub fn upstream_request_filter(
         .map_err(|e| Error::because(PingoraErrorType::InternalError, "upstream path", e))?;
     upstream.set_uri(uri);
 
-    for name in STRIPPED_REQUEST_HEADERS {
-        upstream.remove_header(*name);
-    }
-    let passthrough = plan.passthrough(ctx.client);
-    if !passthrough || provider.dialect != UpstreamDialect::Anthropic {
-        // Anthropic's beta flags mean nothing to (and may upset) other providers.
-        upstream.remove_header("anthropic-beta");
-    }
+    forward_only_allowed_headers(upstream, provider, plan.passthrough(ctx.client));
+    scope_idempotency_key(upstream, ctx)?;
     upstream.insert_header(http::header::HOST, endpoint.host_header.as_str())?;
     if let Some(api_key) = attempt.key.and_then(|k| provider.api_key(k)) {
         let (name, value) = provider.auth_header(api_key);
@@ -181,6 +157,40 @@ pub fn upstream_request_filter(
     upstream.insert_header(http::header::CONTENT_LENGTH, plan.body.len().to_string())?;
     upstream.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     Ok(())
+}
+
+/// Removes every client header the provider's allow-list does not name (see
+/// `ForwardHeaders` for why an allow-list and not a strip list).
+fn forward_only_allowed_headers(upstream: &mut RequestHeader, provider: &Provider, same: bool) {
+    let refused: Vec<http::HeaderName> = upstream
+        .headers
+        .keys()
+        .filter(|name| {
+            !provider
+                .forward_headers
+                .allows(provider.dialect, name.as_str(), same)
+        })
+        .cloned()
+        .collect();
+    for name in refused {
+        upstream.remove_header(&name);
+    }
+}
+
+/// A client's `Idempotency-Key` is scoped to its virtual key before it reaches the provider:
+/// every tenant shares the gateway's provider account, so two tenants' keys must never meet.
+fn scope_idempotency_key(upstream: &mut RequestHeader, ctx: &RequestCtx) -> pingora::Result<()> {
+    let Some(value) = upstream.headers.get("idempotency-key") else {
+        return Ok(());
+    };
+    let scoped = match (value.to_str(), ctx.key.as_ref()) {
+        (Ok(value), Some(key)) => format!("{}-{value}", key.idempotency_scope),
+        _ => {
+            upstream.remove_header("idempotency-key");
+            return Ok(());
+        }
+    };
+    upstream.insert_header("idempotency-key", scoped)
 }
 
 /// Emits the planned body exactly once per attempt, when Pingora replays the retry buffer's

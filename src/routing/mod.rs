@@ -25,7 +25,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct VirtualKey {
     pub name: String,
     pub team: Option<String>,
+    /// Prefixes the client's `Idempotency-Key` upstream (a digest of the key's name), so keys
+    /// of different tenants on one provider account never collide.
+    pub idempotency_scope: String,
     allowed_models: Option<Vec<String>>,
+}
+
+/// `sluice-` and the first 16 hex digits of the SHA-256 of a key's name: stable across
+/// restarts and gateways, and it does not show the name to the provider.
+fn idempotency_scope(name: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    format!("sluice-{}", hex::encode(&digest[..8]))
 }
 
 impl VirtualKey {
@@ -97,6 +108,7 @@ impl Gateway {
                 Arc::new(VirtualKey {
                     name: k.name.clone(),
                     team: k.team.clone(),
+                    idempotency_scope: idempotency_scope(&k.name),
                     allowed_models: k.models.clone(),
                 }),
             );

@@ -9,10 +9,12 @@ use crate::telemetry::metrics::{ENDPOINT_EJECTED, ENDPOINT_HEALTHY};
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::{Backends, LoadBalancer};
 use sluice_filters::balance::WeightedSchedule;
+use sluice_filters::providers::ForwardHeaders;
+use sluice_filters::resilience::auth_failure_ejects_key;
 use sluice_filters::resilience::{BreakerConfig, CircuitBreaker};
 use sluice_filters::translate::UpstreamDialect;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +53,11 @@ pub struct Provider {
     next_key: AtomicUsize,
     pub timeouts: Timeouts,
     pub health_checked: bool,
+    /// The client headers this provider receives.
+    pub forward_headers: ForwardHeaders,
+    /// When each API key last got an answer (unix ms): a 401/403 on a key that works for
+    /// other requests is blamed on the request, not the key.
+    key_last_success: Vec<AtomicU64>,
 }
 
 impl Provider {
@@ -143,11 +150,14 @@ impl Provider {
             lb: Arc::new(lb),
             resolved,
             key_breakers: api_keys.iter().map(|_| CircuitBreaker::default()).collect(),
+            key_last_success: api_keys.iter().map(|_| AtomicU64::new(0)).collect(),
             api_keys,
             key_schedule,
             next_key: AtomicUsize::new(0),
             timeouts: config.timeouts.clone(),
             health_checked: config.health_check.is_some(),
+            forward_headers: ForwardHeaders::new(&config.forward_headers)
+                .map_err(|e| ConfigError::new(format!("providers.{name}.forward_headers"), e))?,
         })
     }
 
@@ -238,9 +248,13 @@ impl Provider {
         }
     }
 
-    pub fn key_succeeded(&self, key: usize) {
+    pub fn key_succeeded(&self, key: usize, now_ms: u64) {
         if let Some(b) = self.key_breakers.get(key) {
             b.on_success();
+        }
+        if let Some(at) = self.key_last_success.get(key) {
+            // 0 means never.
+            at.store(now_ms.max(1), Ordering::Relaxed);
         }
     }
 
@@ -253,6 +267,19 @@ impl Provider {
         config: &BreakerConfig,
         at_least: Option<Duration>,
     ) {
+        if matches!(status, 401 | 403) {
+            let last = self
+                .key_last_success
+                .get(key)
+                .map(|t| t.load(Ordering::Relaxed));
+            if !auth_failure_ejects_key(last.filter(|t| *t > 0), now_ms) {
+                log::info!(
+                    "provider {} refused API key #{key} (status {status}) for one request while it serves others: not ejected",
+                    self.name
+                );
+                return;
+            }
+        }
         if let Some(b) = self.key_breakers.get(key) {
             b.set_reason(u32::from(status));
             let cooldown = b.eject(now_ms, config, at_least);

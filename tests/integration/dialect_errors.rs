@@ -27,7 +27,7 @@ fn setup(extra: &[&str]) -> Setup {
         .collect();
     let mut config = String::from("providers:\n");
     for (kind, mock) in kinds.iter().zip(&mocks) {
-        config.push_str(&format!("  {kind}-up: {{kind: {kind}, endpoints: [{{url: \"{}\"}}], api_keys: [\"k-{kind}\"]}}\n", mock.url()));
+        config.push_str(&format!("  {kind}-up: {{kind: {kind}, endpoints: [{{url: \"{}\"}}], api_keys: [\"k-{kind}\"], forward_headers: [\"x-mock-*\"]}}\n", mock.url()));
     }
     config.push_str("models:\n");
     for kind in kinds {

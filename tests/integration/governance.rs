@@ -45,6 +45,7 @@ providers:
     kind: openai
     endpoints: [{{url: "{url}"}}]
     api_keys: ["{UPSTREAM_KEY}"]
+    forward_headers: ["x-mock-*"]
 models:
   - name: fast
     targets: [{{provider: primary, model: gpt-4o-mini}}]

@@ -9,6 +9,7 @@ mod dialect_errors;
 mod errors;
 mod failover;
 mod governance;
+mod headers;
 mod matrix;
 mod metrics;
 mod request_body;

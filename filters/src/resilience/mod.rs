@@ -10,4 +10,4 @@ mod policy;
 pub use backoff::backoff_delay;
 pub use breaker::{BreakerConfig, CircuitBreaker};
 pub use budget::RetryBudget;
-pub use policy::{classify, AttemptFailure, Next, RetryDecision};
+pub use policy::{auth_failure_ejects_key, classify, AttemptFailure, Next, RetryDecision};

@@ -142,3 +142,35 @@ mod tests {
         assert!(!d.endpoint_failure);
     }
 }
+
+/// How long after a key last got an answer a 401/403 on it is still blamed on the request.
+pub const AUTH_FAILURE_GRACE_MS: u64 = 60_000;
+
+/// Whether a 401/403 ejects the API key that got it. A key that other requests used
+/// successfully within the last minute is working: the refusal came from something in this
+/// request (a header, a model the account may not use), so ejecting the shared key would let
+/// one client fail every tenant. A key with no recent success is ejected. `last_success_ms`:
+/// when the key last got an answer, if ever.
+pub fn auth_failure_ejects_key(last_success_ms: Option<u64>, now_ms: u64) -> bool {
+    last_success_ms.is_none_or(|at| now_ms.saturating_sub(at) > AUTH_FAILURE_GRACE_MS)
+}
+
+#[cfg(test)]
+mod auth_failure_tests {
+    use super::*;
+
+    #[test]
+    fn a_key_in_recent_use_is_not_ejected_by_one_refusal() {
+        let cases: &[(Option<u64>, u64, bool)] = &[
+            (None, 0, true),
+            (None, 1_000_000, true),
+            (Some(1_000), 1_000, false),
+            (Some(1_000), 61_000, false),
+            (Some(1_000), 61_001, true),
+            (Some(5_000), 1_000, false),
+        ];
+        for &(last, now, want) in cases {
+            assert_eq!(auth_failure_ejects_key(last, now), want, "{last:?} {now}");
+        }
+    }
+}
