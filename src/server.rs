@@ -4,6 +4,7 @@
 
 use crate::admin::AdminApp;
 use crate::config::{Config, ConfigError};
+use crate::listener::FirstBytesDeadline;
 use crate::proxy::SluiceProxy;
 use crate::routing::Gateway;
 use crate::state::Governor;
@@ -97,16 +98,19 @@ pub fn build_server(
         discovery_handles.push(server.add_service(service));
     }
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        SluiceProxy::new(gateway.clone()),
-        "sluice api",
+    let timeouts = &config.server.client_timeouts;
+    let mut app =
+        pingora::proxy::http_proxy(&server.configuration, SluiceProxy::new(gateway.clone()));
+    let mut options = HttpServerOptions::default();
+    options.h2c = true;
+    // An HTTP/2 connection with no stream open is closed after the same idle time as an
+    // HTTP/1.1 keep-alive connection.
+    options.h2_idle_timeout = Some(timeouts.idle.0);
+    app.server_options = Some(options);
+    let mut proxy = Service::new(
+        "sluice api".to_owned(),
+        FirstBytesDeadline::new(app, timeouts.header.0),
     );
-    if let Some(logic) = proxy.app_logic_mut() {
-        let mut options = HttpServerOptions::default();
-        options.h2c = true;
-        logic.server_options = Some(options);
-    }
     proxy.add_tcp(&config.listen.to_string());
     let proxy_handle = server.add_service(proxy);
     proxy_handle.add_dependencies(&discovery_handles);

@@ -33,6 +33,13 @@ pub enum ErrorType {
     BudgetExceeded,
     /// The state store (Redis) is unreachable and the policy is fail_closed.
     StateUnavailable,
+    /// The client sent its body too slowly (a gap longer than the body read timeout).
+    ClientTimeout,
+    /// The client's body framing is broken (a malformed chunk size, a body that ends before its
+    /// `Content-Length`).
+    ClientInvalidBody,
+    /// The client went away before its request was read; nobody is answered (logs only).
+    ClientDisconnected,
     Internal,
 }
 
@@ -61,6 +68,9 @@ impl ErrorType {
             ErrorType::RateLimited => "rate_limited",
             ErrorType::BudgetExceeded => "budget_exceeded",
             ErrorType::StateUnavailable => "state_unavailable",
+            ErrorType::ClientTimeout => "client_timeout",
+            ErrorType::ClientInvalidBody => "client_invalid_body",
+            ErrorType::ClientDisconnected => "client_disconnected",
             ErrorType::Internal => "internal_error",
         }
     }
@@ -85,6 +95,10 @@ impl ErrorType {
             ErrorType::UpstreamTimeout => 504,
             ErrorType::RateLimited | ErrorType::BudgetExceeded => 429,
             ErrorType::StateUnavailable => 503,
+            ErrorType::ClientTimeout => 408,
+            ErrorType::ClientInvalidBody => 400,
+            // nginx's "client closed request": never sent, only logged.
+            ErrorType::ClientDisconnected => 499,
             ErrorType::Internal => 500,
         }
     }

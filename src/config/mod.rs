@@ -295,6 +295,8 @@ pub struct ServerSettings {
     pub dns_refresh: Dur,
     pub pid_file: String,
     pub upgrade_sock: String,
+    /// How long the gateway waits on its clients.
+    pub client_timeouts: ClientTimeouts,
 }
 
 impl Default for ServerSettings {
@@ -305,6 +307,30 @@ impl Default for ServerSettings {
             dns_refresh: Dur(Duration::from_secs(60)),
             pid_file: "/tmp/sluice.pid".into(),
             upgrade_sock: "/tmp/sluice_upgrade.sock".into(),
+            client_timeouts: ClientTimeouts::default(),
+        }
+    }
+}
+
+/// How long the gateway waits on a client before it closes the connection: each is a bound on
+/// one wait, so a slow or silent client holds a connection (and its buffers) only that long.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientTimeouts {
+    /// A new connection's first bytes (a connection that sends nothing is closed after this).
+    pub header: Dur,
+    /// A kept-alive connection between requests, and each read of its next request's header.
+    pub idle: Dur,
+    /// Each gap while a request body arrives (408 `client_timeout` past it).
+    pub body: Dur,
+}
+
+impl Default for ClientTimeouts {
+    fn default() -> Self {
+        ClientTimeouts {
+            header: Dur(Duration::from_secs(10)),
+            idle: Dur(Duration::from_secs(60)),
+            body: Dur(Duration::from_secs(30)),
         }
     }
 }

@@ -16,6 +16,7 @@
 
 use bytes::{Bytes, BytesMut};
 use pingora::proxy::Session;
+use std::time::Duration;
 
 /// Pingora's private retry-buffer capacity (`BODY_BUF_LIMIT` in pingora-core 0.9.1).
 pub const RETRY_BUFFER_LIMIT: usize = 64 * 1024;
@@ -30,8 +31,12 @@ pub enum BodyError {
     InvalidLength,
     /// `Content-Encoding` other than identity.
     Encoded(String),
-    /// The client went away or timed out mid-body; there is no one to answer.
-    Read(Box<pingora::Error>),
+    /// The client paused longer than the body read timeout between two reads.
+    Timeout,
+    /// The body's framing is broken (a malformed chunk, a body shorter than its length).
+    Invalid,
+    /// The client went away mid-body; there is no one to answer.
+    Disconnected,
 }
 
 /// Checks what can be refused before a byte is read: encoding and declared size.
@@ -74,6 +79,7 @@ pub async fn read_whole_body(
     session: &mut Session,
     content_length: Option<usize>,
     limit: usize,
+    gap: Duration,
 ) -> Result<Bytes, BodyError> {
     if content_length.is_none_or(|len| len <= RETRY_BUFFER_LIMIT) {
         session.enable_retry_buffering();
@@ -85,7 +91,12 @@ pub async fn read_whole_body(
                 session.enable_retry_buffering();
             }
         }
-        match session.read_request_body().await {
+        // Pingora times out HTTP/1 body reads itself, but not HTTP/2 ones: one deadline here
+        // covers both.
+        let read = tokio::time::timeout(gap, session.read_request_body())
+            .await
+            .map_err(|_| BodyError::Timeout)?;
+        match read {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > limit {
                     return Err(BodyError::TooLarge { limit });
@@ -97,11 +108,26 @@ pub async fn read_whole_body(
                 }
             }
             Ok(None) => break,
-            Err(e) => return Err(BodyError::Read(e)),
+            Err(e) => return Err(client_fault(&e)),
         }
     }
     if session.retry_buffer_truncated() {
         return Err(BodyError::LengthRequired);
     }
     Ok(body.freeze())
+}
+
+/// What a failed body read says about the client. Pingora reports these without a source, so
+/// left alone they would be blamed on a provider (a 502 or 504 for the client's own mistake).
+fn client_fault(e: &pingora::Error) -> BodyError {
+    use pingora::ErrorType as E;
+    match e.etype() {
+        E::ReadTimedout => BodyError::Timeout,
+        // "Peer prematurely closed connection with N bytes of body remaining", an h2 stream
+        // reset or a broken socket: the client is gone.
+        E::ConnectionClosed | E::ReadError => BodyError::Disconnected,
+        // Malformed chunk sizes and extensions ("InvalidChunk"), and anything else the framing
+        // refuses.
+        _ => BodyError::Invalid,
+    }
 }

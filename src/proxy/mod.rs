@@ -4,6 +4,7 @@
 //! `failover` moves a request through its plan, `errors` writes the gateway's own errors.
 
 mod body;
+mod connection;
 mod ctx;
 mod errors;
 mod failover;
@@ -25,6 +26,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::Error;
 use sluice_filters::translate::gateway_error_body;
+use sluice_filters::ErrorType;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +46,15 @@ impl ProxyHttp for SluiceProxy {
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx::new()
+    }
+
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        connection::apply_client_policy(session, &self.gateway.load().client_timeouts);
+        Ok(())
     }
 
     async fn request_filter(
@@ -116,11 +127,13 @@ impl ProxyHttp for SluiceProxy {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        response::response_filter(response, ctx)
+        response::response_filter(response, ctx)?;
+        connection::close_delimit_for_old_clients(session, response);
+        Ok(())
     }
 
     fn response_body_filter(
@@ -145,7 +158,8 @@ impl ProxyHttp for SluiceProxy {
     ) -> FailToProxy {
         let classified = ctx.error_type.or_else(|| errors::classify(e));
         ctx.error_type = classified;
-        let Some(error_type) = classified else {
+        let answerable = classified.filter(|t| *t != ErrorType::ClientDisconnected);
+        let Some(error_type) = answerable else {
             // The client is gone: there is no one to answer.
             return FailToProxy {
                 error_code: 0,

@@ -122,7 +122,8 @@ async fn proxied_request(
             if expects_continue(session) {
                 session.write_continue_response().await?;
             }
-            body::read_whole_body(session, content_length, limit).await
+            let gap = gateway.client_timeouts.body.0;
+            body::read_whole_body(session, content_length, limit, gap).await
         }
         Err(e) => Err(e),
     };
@@ -296,7 +297,26 @@ async fn refuse_body(
             ErrorType::UnsupportedContentEncoding,
             format!("request bodies with Content-Encoding '{}' are not supported; send plain JSON", truncate(&encoding)),
         ),
-        BodyError::Read(e) => return Err(e),
+        BodyError::Timeout => (
+            ErrorType::ClientTimeout,
+            format!(
+                "the request body did not arrive in time: nothing came for {} seconds",
+                ctx.gateway.as_ref().map_or(0, |g| g.client_timeouts.body.0.as_secs())
+            ),
+        ),
+        BodyError::Invalid => (
+            ErrorType::ClientInvalidBody,
+            "the request body's framing is broken (a malformed chunk, or fewer bytes than its Content-Length)".to_owned(),
+        ),
+        BodyError::Disconnected => {
+            // Nobody to answer: the error only names the request in the logs.
+            ctx.error_type = Some(ErrorType::ClientDisconnected);
+            return pingora::Error::e_explain(
+                pingora::ErrorType::ConnectionClosed,
+                "the client went away while sending its body",
+            )
+            .map_err(|e| e.into_down());
+        }
     };
     respond_error(session, ctx, error_type, &message, None, &[], true).await
 }

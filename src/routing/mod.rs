@@ -56,6 +56,8 @@ pub struct Gateway {
     pub providers: Vec<Arc<Provider>>,
     pub keys: KeyTable<Arc<VirtualKey>>,
     pub max_request_body: usize,
+    /// How long the gateway waits on its clients.
+    pub client_timeouts: crate::config::ClientTimeouts,
     /// Reported as `created` in `/v1/models`.
     pub created: u64,
     pub retries: RetrySettings,
@@ -121,6 +123,7 @@ impl Gateway {
             providers: provider_list,
             keys,
             max_request_body: config.max_request_body.0 as usize,
+            client_timeouts: config.server.client_timeouts.clone(),
             created: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())

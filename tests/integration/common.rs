@@ -212,11 +212,16 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `sluice serve` on `config_body` (everything after `listen`/`admin_listen`/`server`).
     pub fn start(config_body: &str) -> Gateway {
+        Gateway::start_with_server("", config_body)
+    }
+
+    /// Like `start`, with `server_lines` (indented YAML) added to the `server` section.
+    pub fn start_with_server(server_lines: &str, config_body: &str) -> Gateway {
         let dir = temp_dir();
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let config = format!(
-            "listen: {addr}\nadmin_listen: {admin}\nserver:\n  threads: 2\n  grace_period: 0s\n  pid_file: {pid}\n  upgrade_sock: {sock}\n{config_body}",
+            "listen: {addr}\nadmin_listen: {admin}\nserver:\n  threads: 2\n  grace_period: 0s\n  pid_file: {pid}\n  upgrade_sock: {sock}\n{server_lines}{config_body}",
             pid = dir.path().join("sluice.pid").display(),
             sock = dir.path().join("upgrade.sock").display(),
         );

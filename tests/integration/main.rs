@@ -4,6 +4,7 @@ mod common;
 
 mod admin;
 mod check;
+mod client_conduct;
 mod demo;
 mod dialect_errors;
 mod errors;
