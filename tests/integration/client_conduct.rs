@@ -94,7 +94,7 @@ fn read_answer(reader: &mut BufReader<TcpStream>) -> Answer {
 /// Whether the server closed the connection (a read returns end of file).
 fn closed_by_server(reader: &mut BufReader<TcpStream>) -> bool {
     let mut rest = Vec::new();
-    matches!(reader.read_to_end(&mut rest), Ok(_)) && rest.is_empty()
+    reader.read_to_end(&mut rest).is_ok() && rest.is_empty()
 }
 
 fn post_head(path: &str, extra: &str) -> String {
