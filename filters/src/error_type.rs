@@ -33,6 +33,8 @@ pub enum ErrorType {
     BudgetExceeded,
     /// The state store (Redis) is unreachable and the policy is fail_closed.
     StateUnavailable,
+    /// The gateway holds as many request bodies as it may (`max_bodies_in_flight`).
+    GatewayBusy,
     /// The client sent its body too slowly (a gap longer than the body read timeout).
     ClientTimeout,
     /// The client's body framing is broken (a malformed chunk size, a body that ends before its
@@ -68,6 +70,7 @@ impl ErrorType {
             ErrorType::RateLimited => "rate_limited",
             ErrorType::BudgetExceeded => "budget_exceeded",
             ErrorType::StateUnavailable => "state_unavailable",
+            ErrorType::GatewayBusy => "gateway_busy",
             ErrorType::ClientTimeout => "client_timeout",
             ErrorType::ClientInvalidBody => "client_invalid_body",
             ErrorType::ClientDisconnected => "client_disconnected",
@@ -95,6 +98,7 @@ impl ErrorType {
             ErrorType::UpstreamTimeout => 504,
             ErrorType::RateLimited | ErrorType::BudgetExceeded => 429,
             ErrorType::StateUnavailable => 503,
+            ErrorType::GatewayBusy => 503,
             ErrorType::ClientTimeout => 408,
             ErrorType::ClientInvalidBody => 400,
             // nginx's "client closed request": never sent, only logged.

@@ -30,6 +30,10 @@ pub struct Config {
     /// Largest request body accepted; larger ones get 413 before they are read.
     #[serde(default = "default_max_request_body")]
     pub max_request_body: ByteSize,
+    /// Request bodies held in memory at once, all requests together: past it a request is
+    /// refused with 503 `gateway_busy` before its body is read.
+    #[serde(default = "default_max_bodies_in_flight")]
+    pub max_bodies_in_flight: ByteSize,
     #[serde(default)]
     pub server: ServerSettings,
     pub providers: BTreeMap<String, ProviderConfig>,
@@ -532,6 +536,10 @@ pub struct KeyConfig {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 8080))
+}
+
+fn default_max_bodies_in_flight() -> ByteSize {
+    ByteSize(256 << 20)
 }
 
 fn default_max_request_body() -> ByteSize {

@@ -15,6 +15,12 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             "must be between 1 byte and 1GiB",
         ));
     }
+    if config.max_bodies_in_flight.0 < config.max_request_body.0 {
+        return Err(ConfigError::new(
+            "max_bodies_in_flight",
+            "must be at least max_request_body (one largest body must fit)",
+        ));
+    }
     if config.admin_listen == Some(config.listen) {
         return Err(ConfigError::new(
             "admin_listen",

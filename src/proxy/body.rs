@@ -31,6 +31,8 @@ pub enum BodyError {
     InvalidLength,
     /// `Content-Encoding` other than identity.
     Encoded(String),
+    /// Every request body the gateway may hold is held (`max_bodies_in_flight`).
+    Busy,
     /// The client paused longer than the body read timeout between two reads.
     Timeout,
     /// The body's framing is broken (a malformed chunk, a body shorter than its length).

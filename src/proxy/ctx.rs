@@ -6,6 +6,7 @@
 //! attempt writes (`attempt`) is overwritten by the next, and what it learned (endpoints and keys
 //! tried, the last failure, the attempt log) only grows.
 
+use super::body_budget::BodyReservation;
 use crate::routing::{Gateway, Model, Provider, VirtualKey};
 use crate::state::Grant;
 use bytes::Bytes;
@@ -105,6 +106,8 @@ pub struct RequestCtx {
     pub grant: Option<Grant>,
     /// When the first response byte went to the client (time to first token, for streams).
     pub first_byte: Option<Instant>,
+    /// This request's share of the memory all bodies may take, held until it ends.
+    pub body_reservation: Option<BodyReservation>,
     /// The client's body as received, re-encoded for each candidate's dialect.
     pub client_body: Bytes,
     pub candidates: Vec<Candidate>,
@@ -146,6 +149,7 @@ impl RequestCtx {
             model: None,
             grant: None,
             first_byte: None,
+            body_reservation: None,
             client_body: Bytes::new(),
             candidates: Vec::new(),
             cursor: 0,

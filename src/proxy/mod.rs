@@ -4,6 +4,7 @@
 //! `failover` moves a request through its plan, `errors` writes the gateway's own errors.
 
 mod body;
+mod body_budget;
 mod connection;
 mod ctx;
 mod errors;

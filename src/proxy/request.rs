@@ -3,6 +3,7 @@
 //! before a provider is contacted.
 
 use super::body::{self, BodyError};
+use super::body_budget::BodyReservation;
 use super::ctx::RequestCtx;
 use super::errors::{reject, respond_error, write_json};
 use super::failover;
@@ -119,6 +120,12 @@ async fn proxied_request(
     let limit = gateway.max_request_body;
     let read = match body::precheck(session, limit) {
         Ok(content_length) => {
+            // A body without a length is at most the retry buffer (larger ones get 411).
+            let size = content_length.unwrap_or(body::RETRY_BUFFER_LIMIT);
+            match BodyReservation::try_reserve(size, gateway.max_bodies_in_flight) {
+                Some(reservation) => ctx.body_reservation = Some(reservation),
+                None => return refuse_body(session, ctx, BodyError::Busy).await,
+            }
             if expects_continue(session) {
                 session.write_continue_response().await?;
             }
@@ -297,6 +304,12 @@ async fn refuse_body(
             ErrorType::UnsupportedContentEncoding,
             format!("request bodies with Content-Encoding '{}' are not supported; send plain JSON", truncate(&encoding)),
         ),
+        BodyError::Busy => {
+            let message = "the gateway is holding as many request bodies as it may; retry shortly";
+            let headers = [("retry-after", "1")];
+            return respond_error(session, ctx, ErrorType::GatewayBusy, message, None, &headers, true)
+                .await;
+        }
         BodyError::Timeout => (
             ErrorType::ClientTimeout,
             format!(

@@ -56,6 +56,7 @@ pub struct Gateway {
     pub providers: Vec<Arc<Provider>>,
     pub keys: KeyTable<Arc<VirtualKey>>,
     pub max_request_body: usize,
+    pub max_bodies_in_flight: usize,
     /// How long the gateway waits on its clients.
     pub client_timeouts: crate::config::ClientTimeouts,
     /// Reported as `created` in `/v1/models`.
@@ -123,6 +124,8 @@ impl Gateway {
             providers: provider_list,
             keys,
             max_request_body: config.max_request_body.0 as usize,
+            max_bodies_in_flight: usize::try_from(config.max_bodies_in_flight.0)
+                .unwrap_or(usize::MAX),
             client_timeouts: config.server.client_timeouts.clone(),
             created: SystemTime::now()
                 .duration_since(UNIX_EPOCH)

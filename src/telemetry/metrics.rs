@@ -7,8 +7,8 @@
 
 use once_cell::sync::Lazy;
 use pingora_prometheus::prometheus::{
-    register_histogram_vec, register_int_counter_vec, register_int_gauge_vec, HistogramVec,
-    IntCounterVec, IntGaugeVec,
+    register_histogram_vec, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
+    HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -130,6 +130,15 @@ pub static SPEND: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric definition is valid and registered once")
 });
 
+/// Request body bytes held in memory right now (reserved when a body is admitted).
+pub static BODY_BYTES_IN_FLIGHT: Lazy<IntGauge> = Lazy::new(|| {
+    register_int_gauge!(
+        "sluice_request_body_bytes_in_flight",
+        "Request body bytes reserved by requests in progress"
+    )
+    .expect("metric definition is valid and registered once")
+});
+
 /// Registers every metric up front, at startup, so a bad definition fails there and never on
 /// the request path, and so every series family is visible on `/metrics` from the start.
 pub fn init() {
@@ -144,4 +153,5 @@ pub fn init() {
     Lazy::force(&STATE_ERRORS);
     Lazy::force(&LIMIT_REJECTIONS);
     Lazy::force(&SPEND);
+    Lazy::force(&BODY_BYTES_IN_FLIGHT);
 }

@@ -162,3 +162,74 @@ async fn compressed_bodies_are_refused_clearly() {
         .unwrap();
     expect_openai_error(resp, 415, "unsupported_content_encoding").await;
 }
+
+/// The memory all bodies may take together is bounded: while one request holds the whole
+/// `max_bodies_in_flight`, the next is refused with 503 `gateway_busy` before its body is read;
+/// once the first ends, its share is back.
+#[tokio::test]
+async fn bodies_in_flight_are_bounded_in_total() {
+    use std::io::{Read, Write};
+    let mock = Mock::start("primary", &[]);
+    let gw = Gateway::start(&format!(
+        "max_request_body: 1MiB\nmax_bodies_in_flight: 1MiB\n{}",
+        basic_config(&mock)
+    ));
+    let body = body_of_size(600_000);
+    let head = |len: usize| {
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CLIENT_KEY}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+        )
+    };
+
+    // The first request sends its head and half its body, then waits.
+    let mut first = std::net::TcpStream::connect(gw.addr).unwrap();
+    first.write_all(head(body.len()).as_bytes()).unwrap();
+    first.write_all(&body[..300_000]).unwrap();
+    let series = "sluice_request_body_bytes_in_flight";
+    for _ in 0..600 {
+        if metric(&gw, series).await == 600_000.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(metric(&gw, series).await, 600_000.0);
+
+    let resp = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(CLIENT_KEY)
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["retry-after"], "1");
+    expect_openai_error(resp, 503, "gateway_busy").await;
+
+    // The first one completes, and gives its share back.
+    let rest = body[300_000..].to_vec();
+    let status = tokio::task::spawn_blocking(move || {
+        first.write_all(&rest).unwrap();
+        let mut answer = [0u8; 12];
+        first.read_exact(&mut answer).unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, "HTTP/1.1 200");
+    let resp = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(CLIENT_KEY)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    for _ in 0..600 {
+        if metric(&gw, series).await == 0.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(metric(&gw, series).await, 0.0);
+}
