@@ -1,6 +1,6 @@
 //! Memory harness: what the gateway's resident set does under large request bodies and many
 //! idle connections, and whether it gives the memory back. Used to choose the allocator
-//! (`--features jemalloc` or `--features mimalloc` against the system's).
+//! (the default jemalloc against the system's, `--no-default-features`).
 //!
 //!     cargo bench --bench memory -- [--bursts 3] [--concurrency 16] [--mib 30] [--idle 30]
 //!
@@ -128,8 +128,6 @@ fn main() {
     let pid = gateway.0.id();
     let allocator = if cfg!(feature = "jemalloc") {
         "jemalloc"
-    } else if cfg!(feature = "mimalloc") {
-        "mimalloc"
     } else {
         "system"
     };

@@ -29,7 +29,9 @@ pub struct SlidingWindow {
     limit: u64,
     /// (admitted at, id, amount), oldest first.
     entries: VecDeque<(u64, u64, u64)>,
-    sum: u64,
+    /// The amounts in `entries`, summed without any rounding: each is a `u64`, so their sum
+    /// cannot overflow a `u128` (an adjustment to an absurd usage cannot wrap the window).
+    sum: u128,
 }
 
 impl SlidingWindow {
@@ -46,12 +48,17 @@ impl SlidingWindow {
         self.limit
     }
 
+    /// Capacity left (none when reconciled usage took the window over its limit).
+    fn left(&self) -> u64 {
+        u64::try_from(u128::from(self.limit).saturating_sub(self.sum)).unwrap_or(0)
+    }
+
     fn expire(&mut self, now_ms: u64) {
         while let Some(&(at, _, amount)) = self.entries.front() {
             if at + self.window_ms > now_ms {
                 break;
             }
-            self.sum = self.sum.saturating_sub(amount);
+            self.sum = self.sum.saturating_sub(u128::from(amount));
             self.entries.pop_front();
         }
     }
@@ -66,16 +73,16 @@ impl SlidingWindow {
     /// with no retry hint worth waiting for (it can never fit).
     pub fn try_admit(&mut self, now_ms: u64, id: u64, amount: u64) -> Result<Admitted, Refused> {
         self.expire(now_ms);
-        if super::fits(self.sum, 0, amount, self.limit) {
-            self.sum += amount;
+        if self.sum + u128::from(amount) <= u128::from(self.limit) {
+            self.sum += u128::from(amount);
             self.entries.push_back((now_ms, id, amount));
             return Ok(Admitted {
-                remaining: self.limit - self.sum,
+                remaining: self.left(),
                 reset_ms: self.reset_ms(now_ms),
             });
         }
         // The earliest time enough old entries have left the window.
-        let mut freed = self.limit.saturating_sub(self.sum);
+        let mut freed = self.left();
         let mut retry_after_ms = self.window_ms;
         for &(at, _, a) in &self.entries {
             freed = freed.saturating_add(a);
@@ -86,7 +93,7 @@ impl SlidingWindow {
         }
         Err(Refused {
             retry_after_ms: retry_after_ms.max(1),
-            remaining: self.limit.saturating_sub(self.sum),
+            remaining: self.left(),
         })
     }
 
@@ -96,7 +103,7 @@ impl SlidingWindow {
     /// are passed over, not the whole minute's log.
     pub fn adjust(&mut self, id: u64, amount: u64) {
         if let Some(entry) = self.entries.iter_mut().rev().find(|e| e.1 == id) {
-            self.sum = self.sum.saturating_sub(entry.2).saturating_add(amount);
+            self.sum = self.sum.saturating_sub(u128::from(entry.2)) + u128::from(amount);
             entry.2 = amount;
         }
     }
@@ -105,7 +112,7 @@ impl SlidingWindow {
     pub fn release(&mut self, id: u64) {
         if let Some(pos) = self.entries.iter().rposition(|e| e.1 == id) {
             if let Some((_, _, amount)) = self.entries.remove(pos) {
-                self.sum = self.sum.saturating_sub(amount);
+                self.sum = self.sum.saturating_sub(u128::from(amount));
             }
         }
     }
@@ -114,7 +121,7 @@ impl SlidingWindow {
     pub fn peek(&mut self, now_ms: u64) -> Admitted {
         self.expire(now_ms);
         Admitted {
-            remaining: self.limit.saturating_sub(self.sum),
+            remaining: self.left(),
             reset_ms: self.reset_ms(now_ms),
         }
     }
@@ -169,6 +176,48 @@ mod tests {
         assert_eq!(w.try_admit(2, 8, 300).unwrap().remaining, 550);
         w.release(8);
         assert_eq!(w.peek(3).remaining, 850);
+    }
+
+    proptest::proptest! {
+        /// Whatever the amounts (huge ones included) and the order of admissions, adjustments
+        /// and releases, the amounts admitted and still counted never pass the limit at the
+        /// moment they are admitted, and what is left is never more than the limit.
+        #[test]
+        fn admissions_never_pass_the_limit(
+            limit in 0u64..=u64::MAX,
+            ops in proptest::collection::vec((0u8..3, 0u64..=u64::MAX, 0u64..200), 1..60),
+        ) {
+            let mut w = SlidingWindow::new(limit, 1000);
+            let mut now = 0;
+            let mut live: Vec<(u64, u64, u64)> = Vec::new();
+            for (i, (op, amount, step)) in ops.into_iter().enumerate() {
+                now += step;
+                live.retain(|(at, _, _)| at + 1000 > now);
+                let id = i as u64;
+                match op {
+                    0 => {
+                        let before: u128 = live.iter().map(|(_, _, a)| *a as u128).sum();
+                        if let Ok(admitted) = w.try_admit(now, id, amount) {
+                            proptest::prop_assert!(before + amount as u128 <= limit as u128);
+                            proptest::prop_assert!(admitted.remaining <= limit);
+                            live.push((now, id, amount));
+                        }
+                    }
+                    1 => {
+                        if let Some(entry) = live.last_mut() {
+                            w.adjust(entry.1, amount);
+                            entry.2 = amount;
+                        }
+                    }
+                    _ => {
+                        if let Some((_, id, _)) = live.pop() {
+                            w.release(id);
+                        }
+                    }
+                }
+                proptest::prop_assert!(w.peek(now).remaining <= limit);
+            }
+        }
     }
 
     #[test]
