@@ -132,7 +132,10 @@ fn main() {
         "system"
     };
     println!("allocator {allocator}: {bursts} bursts of {concurrency} x {mib} MiB bodies");
-    println!("rss at rest            {:>8.1} MiB", status_mib(pid, "VmRSS:"));
+    println!(
+        "rss at rest            {:>8.1} MiB",
+        status_mib(pid, "VmRSS:")
+    );
 
     let started = Instant::now();
     for burst in 1..=bursts {
@@ -151,17 +154,26 @@ fn main() {
     }
     let seconds = started.elapsed().as_secs_f64();
     let moved = (bursts as usize * concurrency * mib) as f64;
-    println!("peak (VmHWM)           {:>8.1} MiB", status_mib(pid, "VmHWM:"));
+    println!(
+        "peak (VmHWM)           {:>8.1} MiB",
+        status_mib(pid, "VmHWM:")
+    );
     println!("upload throughput      {:>8.1} MiB/s", moved / seconds);
     std::thread::sleep(Duration::from_secs(idle));
-    println!("after {idle:>3} s idle       {:>8.1} MiB", status_mib(pid, "VmRSS:"));
+    println!(
+        "after {idle:>3} s idle       {:>8.1} MiB",
+        status_mib(pid, "VmRSS:")
+    );
 
     let before = status_mib(pid, "VmRSS:");
     let mut idle_connections = Vec::with_capacity(2000);
     for _ in 0..2000 {
         if let Ok(mut socket) = TcpStream::connect(gw_addr) {
             // A request head so each connection is past the first-bytes deadline and held.
-            let _ = write!(socket, "GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\r\n");
+            let _ = write!(
+                socket,
+                "GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\r\n"
+            );
             idle_connections.push(socket);
         }
     }
@@ -170,6 +182,8 @@ fn main() {
     drop(idle_connections);
     std::thread::sleep(Duration::from_secs(5));
     let after = status_mib(pid, "VmRSS:");
-    println!("2000 idle connections  {before:>8.1} -> {with:.1} -> {after:.1} MiB after they closed");
+    println!(
+        "2000 idle connections  {before:>8.1} -> {with:.1} -> {after:.1} MiB after they closed"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

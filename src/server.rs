@@ -68,8 +68,9 @@ pub fn build_server(
         graceful_shutdown_timeout_seconds: Some(5),
         pid_file: config.server.pid_file.clone(),
         upgrade_sock: config.server.upgrade_sock.clone(),
-        // Retries only move a connect failure to another endpoint of the same provider.
-        max_retries: 8,
+        // Pingora's own cap on attempts per request; the failover plan decides, so this only
+        // has to be above what any plan can make.
+        max_retries: attempt_ceiling(config),
         ..ServerConf::default()
     };
     conf.version = 1;
@@ -125,6 +126,26 @@ pub fn build_server(
         server.add_boxed_service(service);
     }
     Ok((server, Durables { governor, audit }))
+}
+
+/// The most attempts a request's plan can make: one per candidate (every target of the model
+/// and of its fallbacks), the repeats `retries.attempts` allows, and one stale-connection
+/// retry.
+fn attempt_ceiling(config: &Config) -> usize {
+    let targets = |name: &str| {
+        config
+            .models
+            .iter()
+            .find(|m| m.name == name)
+            .map_or(0, |m| m.targets.len())
+    };
+    let candidates = config
+        .models
+        .iter()
+        .map(|m| m.targets.len() + m.fallbacks.iter().map(|f| targets(f)).sum::<usize>())
+        .max()
+        .unwrap_or(1);
+    candidates + config.retries.attempts as usize + 1
 }
 
 fn default_threads() -> usize {

@@ -208,7 +208,9 @@ impl AdminConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetrySettings {
-    /// Upstream attempts per request at most, the first included.
+    /// Bounds the repeats: attempts on a candidate (a target of the model or of a fallback)
+    /// that already had one. Every candidate gets one attempt whatever this says; `attempts: N`
+    /// allows N - 1 repeats.
     pub attempts: u32,
     /// First backoff before trying the same endpoint again; doubles, with full jitter.
     pub backoff: Dur,
@@ -218,9 +220,9 @@ pub struct RetrySettings {
     pub retry_after_cap: Dur,
     /// No new attempt starts this long after the request arrived.
     pub deadline: Dur,
-    /// Retries may be at most this fraction of requests, gateway-wide.
+    /// Retries may be at most this fraction of requests, gateway-wide, over 10 s windows.
     pub budget: f64,
-    /// Retries always available, so a quiet gateway can still retry.
+    /// Retries per second always available on top, so a quiet gateway can always retry.
     pub budget_floor: u32,
 }
 

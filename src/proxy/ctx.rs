@@ -1,10 +1,10 @@
 //! Per-request state carried across Pingora's phases.
 //!
 //! Pingora calls `upstream_peer`, `upstream_request_filter` and `request_body_filter` again on
-//! every retry. A request carries its whole plan (`candidates`: the model's targets, then its
-//! fallbacks') and a cursor into it; the current candidate's encoded body is `plan`; what an
-//! attempt writes (`attempt`) is overwritten by the next, and what it learned (endpoints and keys
-//! tried, the last failure, the attempt log) only grows.
+//! every retry. A request carries its candidates (the model's targets, then its fallbacks') and
+//! the failover plan over them (`failover`, which decides every next step); the current
+//! candidate's encoded body is `plan`; what an attempt writes (`attempt`) is overwritten by the
+//! next, and the attempt log only grows.
 
 use super::body_budget::BodyReservation;
 use crate::routing::{Gateway, Model, Provider, VirtualKey};
@@ -12,6 +12,7 @@ use crate::state::Grant;
 use bytes::Bytes;
 use sluice_filters::api::route::Route;
 use sluice_filters::canonical::Usage;
+use sluice_filters::resilience::Plan;
 use sluice_filters::translate::{ClientDialect, StreamTranslator};
 use sluice_filters::ErrorType;
 use std::net::SocketAddr;
@@ -22,6 +23,8 @@ use std::time::{Duration, Instant};
 pub struct UpstreamPlan {
     pub model: Arc<Model>,
     pub provider: Arc<Provider>,
+    /// Index of this candidate in the request's `candidates`.
+    pub candidate: usize,
     /// Index of the chosen target in `model.targets`.
     pub target: usize,
     /// The body to send, already encoded for the provider's dialect.
@@ -67,13 +70,6 @@ pub struct AttemptRecord {
     pub millis: f64,
 }
 
-/// Why the last attempt failed, for the client's error when no attempt is left.
-#[derive(Clone, Copy)]
-pub struct LastFailure {
-    pub error_type: ErrorType,
-    pub retry_after: Option<Duration>,
-}
-
 /// How the response body is handled, decided when its header arrives.
 pub enum ResponseMode {
     /// Bytes go through as they come; whole success bodies are kept (by reference) to read
@@ -111,23 +107,16 @@ pub struct RequestCtx {
     /// The client's body as received, re-encoded for each candidate's dialect.
     pub client_body: Bytes,
     pub candidates: Vec<Candidate>,
-    pub cursor: usize,
+    /// Where each attempt goes (see `filters::resilience::Plan`).
+    pub failover: Plan<SocketAddr>,
     /// The current candidate, encoded.
     pub plan: Option<UpstreamPlan>,
     pub attempt: Option<Attempt>,
-    /// Endpoints and keys of the current candidate that failed this request.
-    pub tried: Vec<SocketAddr>,
-    pub tried_keys: Vec<usize>,
     pub attempts: Vec<AttemptRecord>,
-    /// How many times the plan was gone through (for the backoff).
-    pub rounds: u32,
-    /// Attempts made when the current round started.
-    pub round_start_attempts: usize,
-    /// Wait before the next attempt (backoff, or the provider's `retry-after`).
-    pub wait: Duration,
     /// `upstream_response_filter` failed the attempt on a status that is worth retrying.
     pub retry_pending: bool,
-    pub last_failure: Option<LastFailure>,
+    /// The `retry-after` to give the client when the plan gave up.
+    pub retry_after: Option<Duration>,
     pub upstream_status: Option<u16>,
     /// The classified failure, when the gateway (not the provider) failed the request.
     pub error_type: Option<ErrorType>,
@@ -152,17 +141,12 @@ impl RequestCtx {
             body_reservation: None,
             client_body: Bytes::new(),
             candidates: Vec::new(),
-            cursor: 0,
+            failover: Plan::default(),
             plan: None,
             attempt: None,
-            tried: Vec::new(),
-            tried_keys: Vec::new(),
             attempts: Vec::new(),
-            rounds: 0,
-            round_start_attempts: 0,
-            wait: Duration::ZERO,
             retry_pending: false,
-            last_failure: None,
+            retry_after: None,
             upstream_status: None,
             error_type: None,
             response: None,

@@ -48,6 +48,24 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
     if trail.is_empty() {
         trail.push('-');
     }
+    // Candidates passed over: a fallback the key may not use, a provider the request cannot be
+    // encoded for.
+    let mut skipped = String::new();
+    for (c, why) in ctx.failover.skipped().iter().enumerate() {
+        let (Some(why), Some(candidate)) = (why, ctx.candidates.get(c)) else {
+            continue;
+        };
+        let entry = format!("{}:{}", candidate.model.name, why.as_str());
+        if !skipped.split(',').any(|e| e == entry) {
+            if !skipped.is_empty() {
+                skipped.push(',');
+            }
+            skipped.push_str(&entry);
+        }
+    }
+    if skipped.is_empty() {
+        skipped.push('-');
+    }
     let mut upstream_ms = -1.0;
     if let Some(attempt) = ctx.attempt.as_ref() {
         let upstream = attempt.started.elapsed();
@@ -80,7 +98,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
     }
     info!(
         target: "access",
-        "{} {} status={} model={} provider={} stream={} key={} error_type={} attempts={} trail={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} cost_usd={:.6} upstream_ms={:.1} total_ms={:.1}",
+        "{} {} status={} model={} provider={} stream={} key={} error_type={} attempts={} trail={} skipped={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} cost_usd={:.6} upstream_ms={:.1} total_ms={:.1}",
         session.req_header().method,
         route,
         status_label,
@@ -91,6 +109,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
         error_type,
         ctx.attempts.len(),
         trail,
+        skipped,
         usage.prompt_total(),
         usage.cache_read,
         usage.output,

@@ -203,14 +203,16 @@ async fn proxied_request(
         .await;
     }
 
-    gateway.retry_budget.deposit();
+    gateway.retry_budget.deposit(gateway.now_ms());
     let first = model.pick();
     if route == Route::CountTokens
         && model.targets[first].provider.dialect != UpstreamDialect::Anthropic
     {
         return count_tokens_locally(session, ctx, &body).await;
     }
-    ctx.candidates = failover::candidates(&gateway, &model, first);
+    let (candidates, plan) = failover::plan(&gateway, &model, first, &key);
+    ctx.candidates = candidates;
+    ctx.failover = plan;
     ctx.client_body = body;
     // The first candidate's encoding also validates the request in full: a client error is
     // answered here, before any provider is contacted.

@@ -10,7 +10,7 @@ use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::ErrorSource;
 use pingora::{Error, ErrorType as PingoraErrorType};
-use sluice_filters::resilience::AttemptFailure;
+use sluice_filters::resilience::{AttemptFailure, Step};
 use sluice_filters::translate::UpstreamDialect;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -23,44 +23,55 @@ pub async fn upstream_peer(ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer
         return Error::e_explain(PingoraErrorType::InternalError, "no gateway snapshot");
     };
     loop {
-        if !ctx.wait.is_zero() {
-            tokio::time::sleep(std::mem::take(&mut ctx.wait)).await;
+        let now = gateway.now_ms();
+        let live = failover::Live {
+            candidates: &ctx.candidates,
+            now_ms: now,
+        };
+        let jitter: f64 = rand::random();
+        let candidate = match ctx.failover.next(ctx.started.elapsed(), jitter, &live) {
+            Step::Attempt(c) => c,
+            Step::Wait(wait) => {
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            Step::GiveUp(error_type, retry_after) => {
+                ctx.error_type = Some(error_type);
+                ctx.retry_after = retry_after;
+                return Error::e_explain(
+                    PingoraErrorType::ConnectNoRoute,
+                    "no endpoint left to try for this request",
+                );
+            }
+        };
+        if !failover::switch_to(ctx, candidate) {
+            continue;
         }
         let Some(plan) = ctx.plan.as_ref() else {
             return Error::e_explain(PingoraErrorType::InternalError, "no upstream plan");
         };
         let provider = plan.provider.clone();
-        let now = gateway.now_ms();
-        let endpoint = provider.select_endpoint(now, &ctx.tried);
+        let (tried, tried_keys) = ctx.failover.tried();
+        let endpoint = provider.select_endpoint(now, tried);
         let key = if provider.needs_key() {
-            provider
-                .pick_key(now, &ctx.tried_keys)
-                .map(|(i, _)| Some(i))
+            provider.pick_key(now, tried_keys).map(|(i, _)| Some(i))
         } else {
             Some(None)
         };
-        if let (Some((addr, endpoint)), Some(key)) = (endpoint, key) {
-            let peer = build_peer(&provider, addr, endpoint, plan.stream);
-            ctx.attempt = Some(Attempt {
-                addr,
-                endpoint,
-                key,
-                started: Instant::now(),
-            });
-            return Ok(Box::new(peer));
-        }
-        // This candidate has nothing left: the next one, or another round after a backoff.
-        if failover::advance(ctx) {
+        let (Some((addr, endpoint)), Some(key)) = (endpoint, key) else {
+            // What the plan saw as usable was taken meanwhile (a breaker's one probe).
+            ctx.failover.pass_over();
             continue;
-        }
-        if ctx.last_failure.is_some() && failover::start_next_round(ctx, &gateway).is_ok() {
-            continue;
-        }
-        ctx.error_type = Some(failover::no_route(ctx));
-        return Error::e_explain(
-            PingoraErrorType::ConnectNoRoute,
-            "no endpoint left to try for this request",
-        );
+        };
+        let peer = build_peer(&provider, addr, endpoint, plan.stream);
+        ctx.failover.attempt_started();
+        ctx.attempt = Some(Attempt {
+            addr,
+            endpoint,
+            key,
+            started: Instant::now(),
+        });
+        return Ok(Box::new(peer));
     }
 }
 

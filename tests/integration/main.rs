@@ -9,6 +9,7 @@ mod demo;
 mod dialect_errors;
 mod errors;
 mod failover;
+mod failover_plan;
 mod governance;
 mod headers;
 mod matrix;

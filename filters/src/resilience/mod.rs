@@ -5,9 +5,11 @@
 mod backoff;
 mod breaker;
 mod budget;
+mod plan;
 mod policy;
 
 pub use backoff::backoff_delay;
 pub use breaker::{BreakerConfig, CircuitBreaker};
 pub use budget::RetryBudget;
+pub use plan::{Availability, Plan, PlanSettings, Skip, Step, Verdict};
 pub use policy::{auth_failure_ejects_key, classify, AttemptFailure, Next, RetryDecision};

@@ -3,6 +3,7 @@
 //! never when the request itself is at fault (400, 413, 422, a too-long context): another
 //! provider would refuse it the same way, and a retry would only double the bill.
 
+use crate::ErrorType;
 use std::time::Duration;
 
 /// What went wrong with one attempt, before anything reached the client.
@@ -20,6 +21,41 @@ pub enum AttemptFailure {
         status: u16,
         retry_after: Option<Duration>,
     },
+}
+
+impl AttemptFailure {
+    /// The bounded label of the attempt's outcome (metrics and the access log's trail).
+    pub fn outcome(self) -> &'static str {
+        match self {
+            AttemptFailure::Connect => "connect_error",
+            AttemptFailure::FirstByteTimeout => "timeout",
+            AttemptFailure::ConnectionLost { .. } => "connection_lost",
+            AttemptFailure::Status { status: 429, .. } => "http_429",
+            AttemptFailure::Status {
+                status: 401 | 403, ..
+            } => "http_auth",
+            AttemptFailure::Status { status, .. } if status >= 500 => "http_5xx",
+            AttemptFailure::Status { .. } => "http_4xx",
+        }
+    }
+
+    /// What the failure is, as the client's error when no attempt follows.
+    pub fn error_type(self) -> ErrorType {
+        match self {
+            AttemptFailure::Connect | AttemptFailure::ConnectionLost { .. } => {
+                ErrorType::UpstreamUnreachable
+            }
+            AttemptFailure::FirstByteTimeout => ErrorType::UpstreamTimeout,
+            AttemptFailure::Status { status: 429, .. } => ErrorType::UpstreamRateLimited,
+            AttemptFailure::Status {
+                status: 401 | 403, ..
+            } => ErrorType::UpstreamAuthFailed,
+            AttemptFailure::Status {
+                status: 503 | 529, ..
+            } => ErrorType::UpstreamOverloaded,
+            AttemptFailure::Status { .. } => ErrorType::UpstreamError,
+        }
+    }
 }
 
 /// Where the next attempt should go.
