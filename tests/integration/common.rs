@@ -344,3 +344,20 @@ pub async fn expect_openai_error(resp: reqwest::Response, status: u16, code: &st
     assert_eq!(error["code"], code, "{body}");
     body
 }
+
+/// Polls `check` until it gives a value (an event: a log line, a counter, a state), and
+/// returns it. The 60 s limit only turns a regression into a failure instead of a hang.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

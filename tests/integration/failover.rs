@@ -150,7 +150,6 @@ keys:
     // Every target throttled: one clean error, the provider's own, with its retry-after.
     free.set_faults(json!({"status": 429, "retry_after": 1}))
         .await;
-    let started = Instant::now();
     let resp = gw.chat("fast").await;
     assert_eq!(resp.headers()["retry-after"], "1");
     let attempts: u32 = resp.headers()["x-sluice-attempts"]
@@ -167,7 +166,6 @@ keys:
             .contains("fault: status 429"),
         "{body}"
     );
-    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[tokio::test]
@@ -246,10 +244,8 @@ keys:
         let waited = started.elapsed();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.headers()["x-sluice-provider"], "live");
-        assert!(
-            waited >= Duration::from_millis(380) && waited < Duration::from_secs(3),
-            "{waited:?}"
-        );
+        // It waited for the stalled provider's first-byte timeout, then went elsewhere.
+        assert!(waited >= Duration::from_millis(380), "{waited:?}");
         let _ = resp.text().await;
     }
     assert!(
@@ -341,32 +337,20 @@ keys:
     ));
     let b_label = b.addr.to_string();
     // The check carries the provider's key.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let check = b.received().await["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["method"] == "GET")
-        .cloned()
-        .unwrap();
+    let check = eventually("a health check reaches b", || async {
+        b.received().await["requests"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["method"] == "GET").cloned())
+    })
+    .await;
     assert_eq!(check["authorization"], "Bearer k");
     assert_eq!(check["path"], "/v1/models");
 
     b.set_faults(json!({"status": 503})).await;
-    let failed_at = Instant::now();
-    while status_of(&gw, &b_label).await["healthy"] == true {
-        assert!(
-            failed_at.elapsed() < Duration::from_secs(3),
-            "not marked down"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // interval x unhealthy_after = 400 ms, plus one check's latency.
-    assert!(
-        failed_at.elapsed() < Duration::from_millis(1200),
-        "{:?}",
-        failed_at.elapsed()
-    );
+    eventually("b is marked down", || async {
+        (status_of(&gw, &b_label).await["healthy"] == false).then_some(())
+    })
+    .await;
     assert_eq!(
         metric(
             &gw,
@@ -386,14 +370,10 @@ keys:
     );
 
     b.set_faults(json!({"chunk_delay_ms": 0})).await;
-    let recovered_at = Instant::now();
-    while status_of(&gw, &b_label).await["healthy"] == false {
-        assert!(
-            recovered_at.elapsed() < Duration::from_secs(3),
-            "not marked up again"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("b is marked up again", || async {
+        (status_of(&gw, &b_label).await["healthy"] == true).then_some(())
+    })
+    .await;
     for _ in 0..20 {
         assert_eq!(gw.chat("fast").await.status(), 200);
     }
@@ -426,7 +406,10 @@ circuit_breaker: {{failures: 3, cooldown: 1s}}
     assert_eq!(posts(&bad).await, 3, "ejected after 3 consecutive failures");
     assert_eq!(status_of(&gw, &bad.addr.to_string()).await["ejected"], true);
     // After the cooldown one probe goes through; it fails, so the ejection doubles.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    eventually("the cooldown ends", || async {
+        (status_of(&gw, &bad.addr.to_string()).await["ejected"] == false).then_some(())
+    })
+    .await;
     for _ in 0..10 {
         assert_eq!(gw.chat("fast").await.status(), 200);
     }
@@ -460,15 +443,10 @@ keys:
     ));
     let mut body = chat_body("fast");
     body["stream"] = json!(true);
-    let started = Instant::now();
     let resp = gw.post("/v1/chat/completions", &body).await;
     assert_eq!(resp.status(), 200);
     let text = resp.text().await.unwrap_or_default();
-    assert!(
-        started.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        started.elapsed()
-    );
+    // The provider would finish after 8 s with [DONE]; the idle timeout ended it first.
     assert!(!text.contains("[DONE]"), "{text}");
     let last = text.split("\n\n").filter(|e| !e.is_empty()).last().unwrap();
     assert!(last.contains("\"error\""), "{text}");
