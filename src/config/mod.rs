@@ -499,6 +499,21 @@ pub struct ModelConfig {
     /// `max_output_tokens`); more is a 400. Default `DEFAULT_MAX_OUTPUT_TOKENS`.
     #[serde(default)]
     pub max_output_tokens: Option<u64>,
+    /// How requests are spread over the targets, and over each target's endpoints.
+    #[serde(default)]
+    pub balance: Balance,
+}
+
+/// How a model spreads its requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    /// Exactly by weight (smooth weighted round robin).
+    #[default]
+    Weighted,
+    /// Toward what answers faster and fails less (peak-EWMA latency x requests in flight,
+    /// power of two choices), weights scaling the shares.
+    Adaptive,
 }
 
 /// The output ceiling of a model that sets none: above every model's real maximum today

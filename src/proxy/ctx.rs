@@ -11,6 +11,7 @@ use crate::routing::{Gateway, Model, Provider, VirtualKey};
 use crate::state::Grant;
 use bytes::Bytes;
 use sluice_filters::api::route::Route;
+use sluice_filters::balance::InFlight;
 use sluice_filters::canonical::Usage;
 use sluice_filters::resilience::Plan;
 use sluice_filters::translate::{ClientDialect, StreamTranslator};
@@ -60,6 +61,33 @@ pub struct Attempt {
     pub endpoint: usize,
     pub key: Option<usize>,
     pub started: Instant,
+    /// The attempt counted on its endpoint's and (adaptive models) its target's load tracker,
+    /// until it is reported as a latency or a failure, or dropped.
+    pub endpoint_load: Option<InFlight>,
+    pub target_load: Option<InFlight>,
+}
+
+impl Attempt {
+    /// Reports the attempt's latency (to its response head) to the load trackers.
+    pub fn answered(&mut self, now_ms: u64) {
+        let latency = self.started.elapsed();
+        for load in [self.endpoint_load.take(), self.target_load.take()]
+            .into_iter()
+            .flatten()
+        {
+            load.on_success(latency, now_ms);
+        }
+    }
+
+    /// Reports the attempt as failed by its provider to the load trackers.
+    pub fn failed(&mut self, now_ms: u64) {
+        for load in [self.endpoint_load.take(), self.target_load.take()]
+            .into_iter()
+            .flatten()
+        {
+            load.on_failure(now_ms);
+        }
+    }
 }
 
 /// A finished attempt, for the access log and the attempt metric.

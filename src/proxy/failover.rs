@@ -175,12 +175,13 @@ fn record(ctx: &mut RequestCtx, outcome: &'static str) {
 
 /// The attempt got a response the client will see: its endpoint and key are fine.
 pub fn attempt_succeeded(ctx: &mut RequestCtx) {
-    if let (Some(plan), Some(attempt)) = (ctx.plan.as_ref(), ctx.attempt.as_ref()) {
+    let now = ctx.gateway.as_ref().map_or(0, |g| g.now_ms());
+    if let (Some(plan), Some(attempt)) = (ctx.plan.as_ref(), ctx.attempt.as_mut()) {
         plan.provider.endpoint_succeeded(attempt.endpoint);
         if let Some(key) = attempt.key {
-            plan.provider
-                .key_succeeded(key, ctx.gateway.as_ref().map_or(0, |g| g.now_ms()));
+            plan.provider.key_succeeded(key, now);
         }
+        attempt.answered(now);
     }
     record(ctx, "success");
 }
@@ -214,6 +215,13 @@ pub fn attempt_failed(ctx: &mut RequestCtx, failure: AttemptFailure) -> bool {
             (verdict.key_failure, key, failure)
         {
             provider.key_failed(k, status, now, &gateway.breaker, verdict.retry_after);
+        }
+    }
+    if let Some(attempt) = ctx.attempt.as_mut() {
+        if verdict.endpoint_failure {
+            attempt.failed(now);
+        } else if verdict.provider_answered {
+            attempt.answered(now);
         }
     }
     record(ctx, verdict.outcome);

@@ -204,7 +204,12 @@ async fn proxied_request(
     }
 
     gateway.retry_budget.deposit(gateway.now_ms());
-    let first = model.pick();
+    let now = gateway.now_ms();
+    let first = model.first_target(now, |t| {
+        model.targets[t]
+            .provider
+            .usable_within(now, std::time::Duration::ZERO, &[], &[])
+    });
     if route == Route::CountTokens
         && model.targets[first].provider.dialect != UpstreamDialect::Anthropic
     {

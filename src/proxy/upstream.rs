@@ -52,24 +52,28 @@ pub async fn upstream_peer(ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer
         };
         let provider = plan.provider.clone();
         let (tried, tried_keys) = ctx.failover.tried();
-        let endpoint = provider.select_endpoint(now, tried);
+        let adaptive = plan.model.adaptive.as_ref();
+        let endpoint = provider.select_endpoint(now, tried, adaptive.is_some());
         let key = if provider.needs_key() {
             provider.pick_key(now, tried_keys).map(|(i, _)| Some(i))
         } else {
             Some(None)
         };
-        let (Some((addr, endpoint)), Some(key)) = (endpoint, key) else {
+        let (Some((addr, endpoint, endpoint_load)), Some(key)) = (endpoint, key) else {
             // What the plan saw as usable was taken meanwhile (a breaker's one probe).
             ctx.failover.pass_over();
             continue;
         };
         let peer = build_peer(&provider, addr, endpoint, plan.stream);
         ctx.failover.attempt_started();
+        let target_load = adaptive.and_then(|a| a.start(plan.target));
         ctx.attempt = Some(Attempt {
             addr,
             endpoint,
             key,
             started: Instant::now(),
+            endpoint_load,
+            target_load,
         });
         return Ok(Box::new(peer));
     }

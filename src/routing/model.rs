@@ -1,8 +1,8 @@
 //! A client-facing model and its weighted targets.
 
 use super::provider::Provider;
-use crate::config::{weighted_schedule, ConfigError, ModelConfig};
-use sluice_filters::balance::WeightedSchedule;
+use crate::config::{weighted_schedule, Balance, ConfigError, ModelConfig};
+use sluice_filters::balance::{AdaptiveBalancer, AdaptiveConfig, WeightedSchedule};
 use sluice_filters::governance::{builtin_price, Price};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +23,9 @@ pub struct Model {
     pub price: Option<Price>,
     /// The most output tokens a request may ask for.
     pub max_output_tokens: u64,
+    /// With `balance: adaptive`, the targets' load trackers (the first pick is by latency and
+    /// load, and so is each endpoint of the target's provider).
+    pub adaptive: Option<AdaptiveBalancer>,
     weights: Vec<u32>,
     schedule: WeightedSchedule,
     next: AtomicUsize,
@@ -69,6 +72,10 @@ impl Model {
             max_output_tokens: config
                 .max_output_tokens
                 .unwrap_or(crate::config::DEFAULT_MAX_OUTPUT_TOKENS),
+            adaptive: (config.balance == Balance::Adaptive).then(|| {
+                let weights: Vec<u32> = config.targets.iter().map(|t| t.weight).collect();
+                AdaptiveBalancer::new(&weights, AdaptiveConfig::default())
+            }),
             weights: config.targets.iter().map(|t| t.weight).collect(),
             schedule,
             next: AtomicUsize::new(0),
@@ -96,5 +103,16 @@ impl Model {
     pub fn pick(&self) -> usize {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         self.schedule.pick(n)
+    }
+
+    /// The first target of a request: by weight, or (adaptive) by latency and load among the
+    /// targets `usable` says can take it now.
+    pub fn first_target(&self, now_ms: u64, usable: impl FnMut(usize) -> bool) -> usize {
+        let Some(adaptive) = self.adaptive.as_ref() else {
+            return self.pick();
+        };
+        adaptive
+            .pick(usable, rand::random(), now_ms)
+            .map_or_else(|| self.pick(), |pick| pick.index())
     }
 }

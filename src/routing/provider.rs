@@ -9,6 +9,7 @@ use crate::telemetry::metrics::{ENDPOINT_EJECTED, ENDPOINT_HEALTHY};
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::{Backends, LoadBalancer};
 use sluice_filters::balance::WeightedSchedule;
+use sluice_filters::balance::{AdaptiveBalancer, AdaptiveConfig, InFlight};
 use sluice_filters::providers::ForwardHeaders;
 use sluice_filters::resilience::auth_failure_ejects_key;
 use sluice_filters::resilience::{BreakerConfig, CircuitBreaker};
@@ -55,6 +56,9 @@ pub struct Provider {
     pub health_checked: bool,
     /// The client headers this provider receives.
     pub forward_headers: ForwardHeaders,
+    /// Each endpoint's latency and requests in flight (every attempt is counted; adaptive
+    /// models pick endpoints by them).
+    pub endpoint_load: AdaptiveBalancer,
     /// When each API key last got an answer (unix ms): a 401/403 on a key that works for
     /// other requests is blamed on the request, not the key.
     key_last_success: Vec<AtomicU64>,
@@ -156,6 +160,14 @@ impl Provider {
             next_key: AtomicUsize::new(0),
             timeouts: config.timeouts.clone(),
             health_checked: config.health_check.is_some(),
+            endpoint_load: AdaptiveBalancer::new(
+                &config
+                    .endpoints
+                    .iter()
+                    .map(|e| e.weight)
+                    .collect::<Vec<_>>(),
+                AdaptiveConfig::default(),
+            ),
             forward_headers: ForwardHeaders::new(&config.forward_headers)
                 .map_err(|e| ConfigError::new(format!("providers.{name}.forward_headers"), e))?,
         })
@@ -174,12 +186,18 @@ impl Provider {
     }
 
     /// An endpoint for the next attempt: healthy by the active checks, not yet tried by this
-    /// request, and let through by its circuit breaker (which may make this the probe).
+    /// request, and let through by its circuit breaker (which may make this the probe); by
+    /// Pingora's round robin, or (`adaptive`) by latency and load. The guard counts the
+    /// attempt on the endpoint until it is reported or dropped.
     pub fn select_endpoint(
         &self,
         now_ms: u64,
         tried: &[SocketAddr],
-    ) -> Option<(SocketAddr, usize)> {
+        adaptive: bool,
+    ) -> Option<(SocketAddr, usize, Option<InFlight>)> {
+        if adaptive {
+            return self.select_adaptive(now_ms, tried);
+        }
         let backend = self.lb.select_with(b"", 256, |backend, healthy| {
             let Some(addr) = backend.addr.as_inet() else {
                 return false;
@@ -192,7 +210,50 @@ impl Provider {
                 .is_some_and(|b| b.allow(now_ms))
         })?;
         let addr = *backend.addr.as_inet()?;
-        Some((addr, self.resolved_index(&addr)?))
+        let index = self.resolved_index(&addr)?;
+        Some((addr, index, self.endpoint_load.start(index)))
+    }
+
+    /// The address of endpoint `index` this request may use: resolved, healthy, not tried.
+    fn usable_addr(&self, index: usize, tried: &[SocketAddr]) -> Option<SocketAddr> {
+        self.lb.backends().get_backend().iter().find_map(|b| {
+            let addr = b.addr.as_inet()?;
+            (self.resolved_index(addr) == Some(index)
+                && !tried.contains(addr)
+                && self.lb.backends().ready(b))
+            .then_some(*addr)
+        })
+    }
+
+    fn select_adaptive(
+        &self,
+        now_ms: u64,
+        tried: &[SocketAddr],
+    ) -> Option<(SocketAddr, usize, Option<InFlight>)> {
+        let mut lost_probe: Vec<usize> = Vec::new();
+        // Each round either returns or adds an endpoint to `lost_probe`: it ends.
+        for _ in 0..=self.endpoints.len() {
+            let eligible = |i: usize| {
+                !lost_probe.contains(&i)
+                    && self
+                        .endpoint_breakers
+                        .get(i)
+                        .is_some_and(|b| !b.is_open(now_ms))
+                    && self.usable_addr(i, tried).is_some()
+            };
+            let pick = self.endpoint_load.pick(eligible, rand::random(), now_ms)?;
+            let index = pick.index();
+            let allowed = self
+                .endpoint_breakers
+                .get(index)
+                .is_some_and(|b| b.allow(now_ms));
+            match (allowed, self.usable_addr(index, tried)) {
+                (true, Some(addr)) => return Some((addr, index, Some(pick))),
+                // Another request took the breaker's one probe: pick again without it.
+                _ => lost_probe.push(index),
+            }
+        }
+        None
     }
 
     /// Whether this provider authenticates with an API key.

@@ -3,6 +3,7 @@
 mod common;
 
 mod admin;
+mod balance;
 mod check;
 mod client_conduct;
 mod demo;
