@@ -1,12 +1,14 @@
 //! The `sluice` command: serve a config, check one, run a mock provider, or run the demo.
 
 mod admin;
+mod clock;
 mod config;
 mod demo;
 mod listener;
 mod mock;
 mod proxy;
 mod routing;
+mod runtime;
 mod server;
 mod state;
 mod telemetry;

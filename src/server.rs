@@ -7,6 +7,7 @@ use crate::config::{Config, ConfigError};
 use crate::listener::FirstBytesDeadline;
 use crate::proxy::SluiceProxy;
 use crate::routing::Gateway;
+use crate::runtime::Runtime;
 use crate::state::Governor;
 use crate::telemetry::audit::AuditLog;
 use arc_swap::ArcSwap;
@@ -17,6 +18,7 @@ use pingora::server::Server;
 use pingora::services::background::GenBackgroundService;
 use pingora::services::listening::Service;
 use pingora::services::ServiceWithDependents;
+use sluice_filters::resilience::RetryBudget;
 use std::sync::Arc;
 
 /// How the process was started: Pingora's own switches.
@@ -56,11 +58,12 @@ pub fn build_server(
         )),
         None => None,
     };
-    let gateway = Arc::new(ArcSwap::from_pointee(Gateway::build(
-        config,
-        governor.clone(),
-        audit.clone(),
-    )?));
+    let gateway = Arc::new(ArcSwap::from_pointee(Gateway::build(config)?));
+    let runtime = Arc::new(Runtime {
+        governor: governor.clone(),
+        audit: audit.clone(),
+        retry_budget: RetryBudget::new(config.retries.budget, config.retries.budget_floor),
+    });
 
     let mut conf = ServerConf {
         threads: config.server.threads.unwrap_or_else(default_threads),
@@ -100,8 +103,10 @@ pub fn build_server(
     }
 
     let timeouts = &config.server.client_timeouts;
-    let mut app =
-        pingora::proxy::http_proxy(&server.configuration, SluiceProxy::new(gateway.clone()));
+    let mut app = pingora::proxy::http_proxy(
+        &server.configuration,
+        SluiceProxy::new(gateway.clone(), runtime.clone()),
+    );
     let mut options = HttpServerOptions::default();
     options.h2c = true;
     // An HTTP/2 connection with no stream open is closed after the same idle time as an
@@ -117,7 +122,10 @@ pub fn build_server(
     proxy_handle.add_dependencies(&discovery_handles);
 
     if let Some(admin_listen) = config.admin_listen {
-        let mut admin = Service::new("sluice admin".to_owned(), AdminApp::new(gateway.clone()));
+        let mut admin = Service::new(
+            "sluice admin".to_owned(),
+            AdminApp::new(gateway.clone(), runtime.clone()),
+        );
         admin.threads = Some(1);
         admin.add_tcp(&admin_listen.to_string());
         server.add_service(admin);

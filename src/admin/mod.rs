@@ -15,6 +15,7 @@ mod router;
 
 use crate::config::ProtectedPage;
 use crate::routing::Gateway;
+use crate::runtime::Runtime;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -34,11 +35,12 @@ const ADMIN_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct AdminApp {
     gateway: Arc<ArcSwap<Gateway>>,
+    runtime: Arc<Runtime>,
 }
 
 impl AdminApp {
-    pub fn new(gateway: Arc<ArcSwap<Gateway>>) -> Self {
-        AdminApp { gateway }
+    pub fn new(gateway: Arc<ArcSwap<Gateway>>, runtime: Arc<Runtime>) -> Self {
+        AdminApp { gateway, runtime }
     }
 
     async fn page(&self, session: &ServerSession) -> (Page, Option<&'static str>) {
@@ -80,8 +82,8 @@ impl AdminApp {
             AdminRoute::Healthz => pages::healthz(),
             AdminRoute::Readyz => pages::readyz(&gateway),
             AdminRoute::Status => pages::status(&gateway),
-            AdminRoute::Usage => pages::usage(&gateway).await,
-            AdminRoute::ResetKey(name) => pages::reset_key(&gateway, name).await,
+            AdminRoute::Usage => pages::usage(&self.runtime).await,
+            AdminRoute::ResetKey(name) => pages::reset_key(&self.runtime, name).await,
         };
         (page, None)
     }

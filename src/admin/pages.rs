@@ -2,6 +2,7 @@
 //! admin API (usage, key reset). Each returns a status and a body; `mod.rs` writes them.
 
 use crate::routing::Gateway;
+use crate::runtime::Runtime;
 use pingora_prometheus::prometheus::{self, Encoder, TextEncoder};
 
 /// A page's answer.
@@ -63,7 +64,7 @@ pub fn readyz(gateway: &Gateway) -> Page {
 /// Each provider's endpoints with their active health and breaker state, and which API keys
 /// are ejected (by index: key material never appears).
 pub fn status(gateway: &Gateway) -> Page {
-    let now = gateway.now_ms();
+    let now = crate::clock::now_ms();
     let providers: Vec<serde_json::Value> = gateway
         .providers
         .iter()
@@ -87,12 +88,12 @@ pub fn status(gateway: &Gateway) -> Page {
     Page::json(200, serde_json::json!({ "providers": providers }))
 }
 
-pub async fn usage(gateway: &Gateway) -> Page {
-    Page::json(200, gateway.governor.report().await)
+pub async fn usage(runtime: &Runtime) -> Page {
+    Page::json(200, runtime.governor.report().await)
 }
 
-pub async fn reset_key(gateway: &Gateway, name: &str) -> Page {
-    match gateway.governor.reset_key(name).await {
+pub async fn reset_key(runtime: &Runtime, name: &str) -> Page {
+    match runtime.governor.reset_key(name).await {
         Ok(true) => Page::json(200, serde_json::json!({"reset": name})),
         Ok(false) => Page::error(404, &format!("no key named '{}'", shorten(name))),
         Err(e) => Page::error(503, &e),

@@ -8,6 +8,7 @@
 
 use super::body_budget::BodyReservation;
 use crate::routing::{Gateway, Model, Provider, VirtualKey};
+use crate::runtime::Runtime;
 use crate::state::Grant;
 use bytes::Bytes;
 use sluice_filters::api::route::Route;
@@ -113,12 +114,29 @@ pub enum ResponseMode {
     Replace { body: Option<Bytes> },
 }
 
+/// What the response phases keep: how the body is handled, the usage it reported, when its
+/// first byte reached the client. Written by the last attempt only (earlier ones failed before
+/// a body was handled).
+#[derive(Default)]
+pub struct ResponseState {
+    /// The provider's status.
+    pub upstream_status: Option<u16>,
+    pub mode: Option<ResponseMode>,
+    /// Reused for each chunk a stream translator writes.
+    pub scratch: Vec<u8>,
+    pub usage: Option<Usage>,
+    /// When the first response byte went to the client (time to first token, for streams).
+    pub first_byte: Option<Instant>,
+}
+
 pub struct RequestCtx {
     pub started: Instant,
     /// Names the response when the provider gives no id (also `x-sluice-request-id`).
     pub request_id: String,
     /// The routing snapshot this request uses from start to end, even across a config reload.
     pub gateway: Option<Arc<Gateway>>,
+    /// Governance, audit and the retry budget: the process's, whatever the snapshot.
+    pub runtime: Arc<Runtime>,
     pub route: Option<Route>,
     pub client: ClientDialect,
     /// The authenticated virtual key (its name and team label logs, metrics and limits).
@@ -128,8 +146,6 @@ pub struct RequestCtx {
     pub model: Option<Arc<Model>>,
     /// The limits and budget reserved at admission, returned when the request ends.
     pub grant: Option<Grant>,
-    /// When the first response byte went to the client (time to first token, for streams).
-    pub first_byte: Option<Instant>,
     /// This request's share of the memory all bodies may take, held until it ends.
     pub body_reservation: Option<BodyReservation>,
     /// The client's body as received, re-encoded for each candidate's dialect.
@@ -145,27 +161,24 @@ pub struct RequestCtx {
     pub retry_pending: bool,
     /// The `retry-after` to give the client when the plan gave up.
     pub retry_after: Option<Duration>,
-    pub upstream_status: Option<u16>,
     /// The classified failure, when the gateway (not the provider) failed the request.
     pub error_type: Option<ErrorType>,
-    pub response: Option<ResponseMode>,
-    /// Reused for each chunk a stream translator writes.
-    pub scratch: Vec<u8>,
-    pub usage: Option<Usage>,
+    /// The response, once its head arrived.
+    pub response: ResponseState,
 }
 
 impl RequestCtx {
-    pub fn new() -> Self {
+    pub fn new(runtime: Arc<Runtime>) -> Self {
         RequestCtx {
             started: Instant::now(),
             request_id: String::new(),
             gateway: None,
+            runtime,
             route: None,
             client: ClientDialect::OpenAi,
             key: None,
             model: None,
             grant: None,
-            first_byte: None,
             body_reservation: None,
             client_body: Bytes::new(),
             candidates: Vec::new(),
@@ -175,11 +188,8 @@ impl RequestCtx {
             attempts: Vec::new(),
             retry_pending: false,
             retry_after: None,
-            upstream_status: None,
             error_type: None,
-            response: None,
-            scratch: Vec::new(),
-            usage: None,
+            response: ResponseState::default(),
         }
     }
 
@@ -201,18 +211,12 @@ impl RequestCtx {
     /// client) what was seen, with the input estimated from the request if the provider had
     /// not reported it yet.
     pub fn billable_usage(&self) -> Option<(Usage, bool)> {
-        match &self.response {
+        match &self.response.mode {
             Some(ResponseMode::Stream(t)) => {
                 let input_estimate = self.plan.as_ref().map_or(0, |p| p.body.len() as u64 / 4);
                 Some(t.billable_usage(input_estimate))
             }
-            _ => self.usage.map(|u| (u, false)),
+            _ => self.response.usage.map(|u| (u, false)),
         }
-    }
-}
-
-impl Default for RequestCtx {
-    fn default() -> Self {
-        RequestCtx::new()
     }
 }

@@ -175,7 +175,7 @@ fn record(ctx: &mut RequestCtx, outcome: &'static str) {
 
 /// The attempt got a response the client will see: its endpoint and key are fine.
 pub fn attempt_succeeded(ctx: &mut RequestCtx) {
-    let now = ctx.gateway.as_ref().map_or(0, |g| g.now_ms());
+    let now = crate::clock::now_ms();
     if let (Some(plan), Some(attempt)) = (ctx.plan.as_ref(), ctx.attempt.as_mut()) {
         plan.provider.endpoint_succeeded(attempt.endpoint);
         if let Some(key) = attempt.key {
@@ -196,7 +196,7 @@ pub fn attempt_failed(ctx: &mut RequestCtx, failure: AttemptFailure) -> bool {
     else {
         return false;
     };
-    let now = gateway.now_ms();
+    let now = crate::clock::now_ms();
     let live = Live {
         candidates: &ctx.candidates,
         now_ms: now,
@@ -233,7 +233,7 @@ pub fn attempt_failed(ctx: &mut RequestCtx, failure: AttemptFailure) -> bool {
     if matches!(failure, AttemptFailure::ConnectionLost { reused: true }) {
         return true;
     }
-    gateway.retry_budget.try_withdraw(now)
+    ctx.runtime.retry_budget.try_withdraw(now)
 }
 
 /// The `retry-after` seconds to give the client when no attempt is left.

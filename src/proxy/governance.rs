@@ -5,7 +5,7 @@
 
 use super::ctx::RequestCtx;
 use super::errors::respond_error;
-use crate::routing::{Gateway, Model};
+use crate::routing::Model;
 use crate::state::{Demand, RateInfo, Refusal, RefusalKind};
 use crate::telemetry::metrics::{LIMIT_REJECTIONS, SPEND};
 use pingora::http::ResponseHeader;
@@ -36,16 +36,14 @@ pub fn demand(ctx: &RequestCtx, max_output: Option<u64>) -> Demand {
 /// Reserves the request's demand against its key's, team's and model's limits and budgets.
 /// `Ok(true)` means it was refused and already answered.
 pub async fn admit(
-    gateway: &Gateway,
     session: &mut Session,
     ctx: &mut RequestCtx,
     model: &Model,
     demand: Demand,
 ) -> pingora::Result<bool> {
-    let scopes = gateway
-        .governor
-        .scopes_for(ctx.key_name().unwrap_or_default(), &model.name);
-    match gateway.governor.admit(scopes, demand).await {
+    let governor = ctx.runtime.governor.clone();
+    let scopes = governor.scopes_for(ctx.key_name().unwrap_or_default(), &model.name);
+    match governor.admit(scopes, demand).await {
         Ok(grant) => {
             ctx.grant = Some(grant);
             Ok(false)
@@ -57,15 +55,12 @@ pub async fn admit(
 /// Refuses a request of a key (or team) whose requests window is known to be full, before its
 /// body is read; the connection is closed, since the body was not read. `Ok(true)` means it
 /// was refused and answered.
-pub async fn refuse_early(
-    gateway: &Gateway,
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-) -> pingora::Result<bool> {
-    match gateway
+pub async fn refuse_early(session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
+    let refusal = ctx
+        .runtime
         .governor
-        .refuse_early(ctx.key_name().unwrap_or_default())
-    {
+        .refuse_early(ctx.key_name().unwrap_or_default());
+    match refusal {
         Some(refusal) => {
             let demand = Demand {
                 tokens: 0,
@@ -186,12 +181,10 @@ pub async fn settle(ctx: &mut RequestCtx) -> Charge {
         .as_ref()
         .map_or(0, |p| p.model.price_of(p.target).cost_micros(&usage));
     if let Some(grant) = ctx.grant.take() {
-        if let Some(gateway) = ctx.gateway.as_ref() {
-            gateway
-                .governor
-                .settle(grant, usage.total(), cost_micros)
-                .await;
-        }
+        ctx.runtime
+            .governor
+            .settle(grant, usage.total(), cost_micros)
+            .await;
     }
     if cost_micros > 0 {
         SPEND

@@ -19,7 +19,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
     let status_label = status.as_ref().map_or("0", |s| s.as_str());
     let error_type = match ctx.error_type {
         Some(t) => t.as_str(),
-        None if ctx.upstream_status.is_some_and(|s| s >= 400) => "upstream_error",
+        None if ctx.response.upstream_status.is_some_and(|s| s >= 400) => "upstream_error",
         None => "none",
     };
     let route = ctx.route_label();
@@ -71,6 +71,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
         let upstream = attempt.started.elapsed();
         upstream_ms = upstream.as_secs_f64() * 1000.0;
         let upstream_status = ctx
+            .response
             .upstream_status
             .and_then(|s| http::StatusCode::from_u16(s).ok());
         UPSTREAM_DURATION
@@ -129,7 +130,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
 
 /// The request's audit record, when an audit log is configured.
 fn audit(ctx: &RequestCtx, status: u16, error_type: &str, stream: bool, charge: &Charge) {
-    let Some(audit) = ctx.gateway.as_ref().and_then(|g| g.audit.as_ref()) else {
+    let Some(audit) = ctx.runtime.audit.as_ref() else {
         return;
     };
     let plan = ctx.plan.as_ref();
@@ -153,7 +154,10 @@ fn audit(ctx: &RequestCtx, status: u16, error_type: &str, stream: bool, charge: 
         usage_estimated: charge.estimated,
         cost_usd: charge.cost_micros as f64 / 1e6,
         latency_ms: ms(ctx.started.elapsed()),
-        ttft_ms: ctx.first_byte.map(|t| ms(t.duration_since(ctx.started))),
+        ttft_ms: ctx
+            .response
+            .first_byte
+            .map(|t| ms(t.duration_since(ctx.started))),
         cache: "none",
         request_body: audit
             .bodies

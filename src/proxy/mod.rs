@@ -18,6 +18,7 @@ mod upstream;
 pub use ctx::RequestCtx;
 
 use crate::routing::Gateway;
+use crate::runtime::Runtime;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -33,11 +34,12 @@ use std::time::Duration;
 
 pub struct SluiceProxy {
     gateway: Arc<ArcSwap<Gateway>>,
+    runtime: Arc<Runtime>,
 }
 
 impl SluiceProxy {
-    pub fn new(gateway: Arc<ArcSwap<Gateway>>) -> Self {
-        SluiceProxy { gateway }
+    pub fn new(gateway: Arc<ArcSwap<Gateway>>, runtime: Arc<Runtime>) -> Self {
+        SluiceProxy { gateway, runtime }
     }
 }
 
@@ -46,7 +48,7 @@ impl ProxyHttp for SluiceProxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::new()
+        RequestCtx::new(self.runtime.clone())
     }
 
     async fn early_request_filter(
@@ -145,8 +147,8 @@ impl ProxyHttp for SluiceProxy {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Option<Duration>> {
         response::response_body_filter(body, end_of_stream, ctx);
-        if ctx.first_byte.is_none() && body.as_ref().is_some_and(|b| !b.is_empty()) {
-            ctx.first_byte = Some(std::time::Instant::now());
+        if ctx.response.first_byte.is_none() && body.as_ref().is_some_and(|b| !b.is_empty()) {
+            ctx.response.first_byte = Some(std::time::Instant::now());
         }
         Ok(None)
     }
@@ -182,12 +184,12 @@ impl ProxyHttp for SluiceProxy {
             {
                 log::debug!("could not write the error response: {write_error}");
             }
-        } else if let Some(ResponseMode::Stream(translator)) = ctx.response.as_mut() {
+        } else if let Some(ResponseMode::Stream(translator)) = ctx.response.mode.as_mut() {
             // The stream broke after bytes reached the client: end it with an in-band error in
             // the client's dialect, never a clean end.
-            ctx.scratch.clear();
-            translator.finish(&mut ctx.scratch);
-            let tail = Bytes::copy_from_slice(&ctx.scratch);
+            ctx.response.scratch.clear();
+            translator.finish(&mut ctx.response.scratch);
+            let tail = Bytes::copy_from_slice(&ctx.response.scratch);
             if let Err(write_error) = session.write_response_body(Some(tail), true).await {
                 log::debug!("could not end the broken stream: {write_error}");
             }

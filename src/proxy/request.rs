@@ -114,7 +114,7 @@ async fn proxied_request(
     session: &mut Session,
     ctx: &mut RequestCtx,
 ) -> pingora::Result<bool> {
-    if governance::refuse_early(&gateway, session, ctx).await? {
+    if governance::refuse_early(session, ctx).await? {
         return Ok(true);
     }
     let limit = gateway.max_request_body;
@@ -203,8 +203,8 @@ async fn proxied_request(
         .await;
     }
 
-    gateway.retry_budget.deposit(gateway.now_ms());
-    let now = gateway.now_ms();
+    let now = crate::clock::now_ms();
+    ctx.runtime.retry_budget.deposit(now);
     let first = model.first_target(now, |t| {
         model.targets[t]
             .provider
@@ -226,7 +226,7 @@ async fn proxied_request(
         Err(e) => return refuse_request(session, ctx, e).await,
     }
     let demand = governance::demand(ctx, checked.max_output_tokens);
-    governance::admit(&gateway, session, ctx, &model, demand).await
+    governance::admit(session, ctx, &model, demand).await
 }
 
 async fn refuse_request(

@@ -26,7 +26,7 @@ pub fn upstream_response_filter(
     ctx: &mut RequestCtx,
 ) -> pingora::Result<()> {
     let status = upstream.status.as_u16();
-    ctx.upstream_status = Some(status);
+    ctx.response.upstream_status = Some(status);
     if status >= 400 {
         let failure = AttemptFailure::Status {
             status,
@@ -90,7 +90,7 @@ pub fn upstream_response_filter(
     } else {
         ResponseMode::Translate { buffer: Vec::new() }
     };
-    ctx.response = Some(mode);
+    ctx.response.mode = Some(mode);
     Ok(())
 }
 
@@ -116,7 +116,7 @@ pub fn response_filter(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingo
     response.insert_header("x-sluice-request-id", ctx.request_id.as_str())?;
     response.insert_header("x-sluice-attempts", ctx.attempts.len().to_string())?;
     super::governance::add_rate_headers(response, ctx)?;
-    let content_type = match &ctx.response {
+    let content_type = match &ctx.response.mode {
         None | Some(ResponseMode::Passthrough { .. }) => return Ok(()),
         Some(ResponseMode::Replace { body }) => {
             response.set_status(ErrorType::UpstreamAuthFailed.status())?;
@@ -150,7 +150,7 @@ pub fn response_filter(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingo
 }
 
 pub fn response_body_filter(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
-    let Some(mode) = ctx.response.as_mut() else {
+    let Some(mode) = ctx.response.mode.as_mut() else {
         return;
     };
     match mode {
@@ -162,21 +162,21 @@ pub fn response_body_filter(body: &mut Option<Bytes>, end_of_stream: bool, ctx: 
             if end_of_stream {
                 let whole = concat(kept);
                 if let Some(plan) = ctx.plan.as_ref() {
-                    ctx.usage = response_usage(plan.provider.dialect, &whole);
+                    ctx.response.usage = response_usage(plan.provider.dialect, &whole);
                 }
                 kept.clear();
             }
         }
         ResponseMode::Stream(translator) => {
-            ctx.scratch.clear();
+            ctx.response.scratch.clear();
             if let Some(chunk) = body.as_ref() {
-                translator.push(chunk, &mut ctx.scratch);
+                translator.push(chunk, &mut ctx.response.scratch);
             }
             if end_of_stream {
-                translator.finish(&mut ctx.scratch);
-                ctx.usage = Some(translator.usage());
+                translator.finish(&mut ctx.response.scratch);
+                ctx.response.usage = Some(translator.usage());
             }
-            *body = Some(Bytes::copy_from_slice(&ctx.scratch));
+            *body = Some(Bytes::copy_from_slice(&ctx.response.scratch));
         }
         ResponseMode::Translate { buffer } => {
             let overflow = take_into(buffer, body);
@@ -201,7 +201,7 @@ pub fn response_body_filter(body: &mut Option<Bytes>, end_of_stream: bool, ctx: 
             };
             let out = match out {
                 Ok((translated, usage)) => {
-                    ctx.usage = Some(usage);
+                    ctx.response.usage = Some(usage);
                     translated
                 }
                 Err(message) => {
@@ -212,7 +212,7 @@ pub fn response_body_filter(body: &mut Option<Bytes>, end_of_stream: bool, ctx: 
             };
             buffer.clear();
             *body = Some(Bytes::from(out));
-            ctx.response = Some(ResponseMode::Replace { body: None });
+            ctx.response.mode = Some(ResponseMode::Replace { body: None });
         }
         ResponseMode::TranslateError { buffer, status } => {
             let overflow = take_into(buffer, body);
@@ -224,7 +224,7 @@ pub fn response_body_filter(body: &mut Option<Bytes>, end_of_stream: bool, ctx: 
             };
             let reply = translate_error(ctx.client, plan.provider.dialect, *status, buffer, None);
             *body = Some(Bytes::from(reply.body));
-            ctx.response = Some(ResponseMode::Replace { body: None });
+            ctx.response.mode = Some(ResponseMode::Replace { body: None });
         }
         ResponseMode::Replace { body: replacement } => {
             // Emitted once, on the first call; the provider's own bytes are swallowed.

@@ -19,11 +19,8 @@ use std::time::{Duration, Instant};
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub async fn upstream_peer(ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
-    let Some(gateway) = ctx.gateway.clone() else {
-        return Error::e_explain(PingoraErrorType::InternalError, "no gateway snapshot");
-    };
     loop {
-        let now = gateway.now_ms();
+        let now = crate::clock::now_ms();
         let live = failover::Live {
             candidates: &ctx.candidates,
             now_ms: now,

@@ -11,13 +11,10 @@ pub use model::Model;
 pub use provider::Provider;
 
 use crate::config::{Config, ConfigError, RetrySettings};
-use crate::state::Governor;
-use crate::telemetry::audit::AuditLog;
 use sluice_filters::auth::{glob_match, KeyDigest, KeyTable};
-use sluice_filters::resilience::{BreakerConfig, RetryBudget};
+use sluice_filters::resilience::BreakerConfig;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A client's virtual key, as the request path needs it (the secret is not kept).
@@ -63,11 +60,6 @@ pub struct Gateway {
     pub created: u64,
     pub retries: RetrySettings,
     pub breaker: BreakerConfig,
-    /// Gateway-wide: retries may be at most a fraction of requests.
-    pub retry_budget: RetryBudget,
-    epoch: Instant,
-    pub governor: Arc<Governor>,
-    pub audit: Option<Arc<AuditLog>>,
     /// Bearer token of the admin API (none: the admin API is off).
     pub admin_token: Option<String>,
     /// Admin pages behind the token besides the admin API.
@@ -75,13 +67,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds from a validated config, with the governance state and audit log it shares with
-    /// the previous snapshot (if any).
-    pub fn build(
-        config: &Config,
-        governor: Arc<Governor>,
-        audit: Option<Arc<AuditLog>>,
-    ) -> Result<Gateway, ConfigError> {
+    /// Builds the routing snapshot from a validated config.
+    pub fn build(config: &Config) -> Result<Gateway, ConfigError> {
         let mut providers: HashMap<&str, Arc<Provider>> = HashMap::new();
         for (name, p) in &config.providers {
             let provider = Provider::build(name, p, config.server.dns_refresh.0)?;
@@ -137,18 +124,9 @@ impl Gateway {
                 cooldown: config.circuit_breaker.cooldown.0,
                 max_cooldown: config.circuit_breaker.max_cooldown.0,
             },
-            retry_budget: RetryBudget::new(config.retries.budget, config.retries.budget_floor),
-            epoch: Instant::now(),
-            governor,
-            audit,
             admin_token: config.admin.token.clone(),
             admin_protected: config.admin.protected(),
         })
-    }
-
-    /// Milliseconds on the gateway's monotonic clock, for circuit breakers.
-    pub fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
     }
 
     /// The model names `key` may use, in config order.

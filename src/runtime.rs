@@ -1,0 +1,16 @@
+//! What the proxy keeps for the life of the process, apart from the routing snapshot: the
+//! governance state, the audit writer and the retry budget. Built once in `src/server.rs`;
+//! the routing snapshot (`routing::Gateway`: routes, models, providers, keys) can be replaced
+//! without touching any of this.
+
+use crate::state::Governor;
+use crate::telemetry::audit::AuditLog;
+use sluice_filters::resilience::RetryBudget;
+use std::sync::Arc;
+
+pub struct Runtime {
+    pub governor: Arc<Governor>,
+    pub audit: Option<Arc<AuditLog>>,
+    /// Gateway-wide: retries may be at most a share of requests.
+    pub retry_budget: RetryBudget,
+}
