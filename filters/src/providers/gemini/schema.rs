@@ -66,12 +66,11 @@ pub fn clean_schema(schema: &Value, budget: &mut RefBudget) -> Value {
     let defs = schema
         .get("$defs")
         .or_else(|| schema.get("definitions"))
-        .cloned()
-        .unwrap_or(Value::Null);
+        .unwrap_or(&Value::Null);
     budget.left = budget
         .left
         .saturating_add(MAX_GROWTH.saturating_mul(nodes(schema)));
-    clean(schema, &defs, 0, &mut budget.left)
+    clean(schema, defs, 0, &mut budget.left)
 }
 
 /// The values in a JSON tree, the unit of the expansion budget.
