@@ -8,8 +8,19 @@
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::cell::Cell;
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
+
+/// The most top-level fields a request may have. The richest request shape (OpenAI chat with
+/// every optional parameter) has about 40; a body with thousands is an attack on the scanner,
+/// refused as soon as the limit is passed, before the rest is read.
+pub const MAX_TOP_LEVEL_FIELDS: usize = 256;
+
+/// Up to this many fields, duplicates are found by comparing with the fields before (no
+/// allocation); past it, with a hash set, so the check stays linear in the body.
+const LINEAR_DUPLICATE_CHECK: usize = 16;
 
 /// One top-level field: its (unescaped) key and the span of its raw value in the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +46,8 @@ pub enum ObjectScanError {
     /// The same key appears twice at the top level. Parsers disagree on which one wins, so a
     /// gateway that authorizes one copy while the provider reads the other could be tricked.
     DuplicateKey(String),
+    /// More than `MAX_TOP_LEVEL_FIELDS` top-level fields.
+    TooManyFields,
 }
 
 impl fmt::Display for ObjectScanError {
@@ -45,6 +58,10 @@ impl fmt::Display for ObjectScanError {
             ObjectScanError::DuplicateKey(key) => {
                 write!(f, "request body has the field '{key}' more than once")
             }
+            ObjectScanError::TooManyFields => write!(
+                f,
+                "request body has more than {MAX_TOP_LEVEL_FIELDS} top-level fields"
+            ),
         }
     }
 }
@@ -54,9 +71,13 @@ impl std::error::Error for ObjectScanError {}
 impl<'a> TopLevelObject<'a> {
     pub fn parse(input: &'a [u8]) -> Result<Self, ObjectScanError> {
         let mut de = serde_json::Deserializer::from_slice(input);
+        let too_many = Cell::new(false);
         let raw_fields = de
-            .deserialize_any(FieldsVisitor)
+            .deserialize_any(FieldsVisitor {
+                too_many: &too_many,
+            })
             .map_err(|e| match e.classify() {
+                _ if too_many.get() => ObjectScanError::TooManyFields,
                 serde_json::error::Category::Data => ObjectScanError::NotAnObject,
                 _ => ObjectScanError::Syntax(e.to_string()),
             })?;
@@ -65,10 +86,10 @@ impl<'a> TopLevelObject<'a> {
 
         let base = input.as_ptr() as usize;
         let mut fields: Vec<Field<'a>> = Vec::with_capacity(raw_fields.len());
+        if let Some(key) = first_duplicate(&raw_fields) {
+            return Err(ObjectScanError::DuplicateKey(key.to_owned()));
+        }
         for (key, raw) in raw_fields {
-            if fields.iter().any(|f| f.key == key) {
-                return Err(ObjectScanError::DuplicateKey(key.into_owned()));
-            }
             let value = raw.get();
             // `RawValue` borrowed from `from_slice` points into `input`; its offset is the span.
             let start = value.as_ptr() as usize - base;
@@ -144,9 +165,30 @@ impl<'a> TopLevelObject<'a> {
     }
 }
 
-struct FieldsVisitor;
+/// The first key that appears twice, in time linear in the number of fields.
+fn first_duplicate<'k>(fields: &'k [(Cow<'_, str>, &RawValue)]) -> Option<&'k str> {
+    if fields.len() <= LINEAR_DUPLICATE_CHECK {
+        return fields.iter().enumerate().find_map(|(i, (key, _))| {
+            fields[..i]
+                .iter()
+                .any(|(earlier, _)| earlier == key)
+                .then_some(key.as_ref())
+        });
+    }
+    let mut seen = HashSet::with_capacity(fields.len());
+    fields
+        .iter()
+        .map(|(key, _)| key.as_ref())
+        .find(|key| !seen.insert(*key))
+}
 
-impl<'de> Visitor<'de> for FieldsVisitor {
+struct FieldsVisitor<'c> {
+    /// Set when the object has more than `MAX_TOP_LEVEL_FIELDS` fields (serde's error type
+    /// cannot say so itself).
+    too_many: &'c Cell<bool>,
+}
+
+impl<'de> Visitor<'de> for FieldsVisitor<'_> {
     type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -154,8 +196,12 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8).min(MAX_TOP_LEVEL_FIELDS));
         while let Some(key) = map.next_key::<CowStr<'de>>()? {
+            if out.len() == MAX_TOP_LEVEL_FIELDS {
+                self.too_many.set(true);
+                return Err(de::Error::custom("too many top-level fields"));
+            }
             let value: &'de RawValue = map.next_value()?;
             out.push((key.0, value));
         }
@@ -223,6 +269,40 @@ mod tests {
         assert_eq!(
             TopLevelObject::parse(body).unwrap_err(),
             ObjectScanError::DuplicateKey("model".into())
+        );
+    }
+
+    #[test]
+    fn duplicates_are_found_past_the_linear_check_too() {
+        let mut body = String::from("{");
+        for i in 0..100 {
+            body.push_str(&format!("\"k{i}\":{i},"));
+        }
+        body.push_str("\"k\\u00350\":1}");
+        assert_eq!(
+            TopLevelObject::parse(body.as_bytes()).unwrap_err(),
+            ObjectScanError::DuplicateKey("k50".into())
+        );
+    }
+
+    #[test]
+    fn too_many_fields_are_refused() {
+        let object = |n: usize| {
+            let fields: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{i}")).collect();
+            format!("{{{}}}", fields.join(","))
+        };
+        let at_limit = object(MAX_TOP_LEVEL_FIELDS);
+        assert_eq!(
+            TopLevelObject::parse(at_limit.as_bytes())
+                .unwrap()
+                .fields()
+                .len(),
+            MAX_TOP_LEVEL_FIELDS
+        );
+        let over = object(MAX_TOP_LEVEL_FIELDS + 1);
+        assert_eq!(
+            TopLevelObject::parse(over.as_bytes()).unwrap_err(),
+            ObjectScanError::TooManyFields
         );
     }
 

@@ -28,6 +28,13 @@ pub struct SseOverflow;
 #[derive(Debug, Default)]
 pub struct SseFramer {
     buf: Vec<u8>,
+    /// Where the line being read starts in `buf`.
+    line_start: usize,
+    /// How far `buf` has been searched for the end of that line. Remembered so that an event
+    /// arriving in many small reads is searched once, not once per read (which is quadratic in
+    /// the event's size: a client or provider could slow the gateway down with it).
+    searched: usize,
+    work: Work,
 }
 
 impl SseFramer {
@@ -42,14 +49,18 @@ impl SseFramer {
         on_event: &mut dyn FnMut(SseEvent<'_>),
     ) -> Result<(), SseOverflow> {
         self.buf.extend_from_slice(input);
-        let consumed = dispatch(&self.buf, false, on_event);
-        if consumed == self.buf.len() {
-            self.buf.clear();
-        } else {
+        let complete = self.find_complete_events();
+        if complete > 0 {
+            // Only bytes up to the last blank line are parsed, so an unfinished event is
+            // parsed once, when its end arrives.
+            let consumed = dispatch(&self.buf, complete, false, on_event, &mut self.work);
+            self.work.add(self.buf.len() - consumed);
             self.buf.drain(..consumed);
+            self.line_start -= consumed;
+            self.searched -= consumed;
         }
         if self.buf.len() > MAX_PENDING {
-            self.buf.clear();
+            self.reset();
             return Err(SseOverflow);
         }
         Ok(())
@@ -60,11 +71,11 @@ impl SseFramer {
     /// SSE spec says. Returns whether bytes were left over that did not form an event: a
     /// stream cut mid-event.
     pub fn finish(&mut self, on_event: &mut dyn FnMut(SseEvent<'_>)) -> bool {
-        let consumed = dispatch(&self.buf, true, on_event);
+        let consumed = dispatch(&self.buf, self.buf.len(), true, on_event, &mut self.work);
         let leftover = self.buf[consumed..]
             .iter()
             .any(|b| !b.is_ascii_whitespace());
-        self.buf.clear();
+        self.reset();
         leftover
     }
 
@@ -72,15 +83,79 @@ impl SseFramer {
     pub fn pending(&self) -> usize {
         self.buf.len()
     }
+
+    fn reset(&mut self) {
+        self.buf.clear();
+        self.line_start = 0;
+        self.searched = 0;
+    }
+
+    /// Searches the bytes not searched yet for line ends; returns where the last blank line
+    /// (an event's end) ends, or 0 if none arrived.
+    fn find_complete_events(&mut self) -> usize {
+        let mut complete = 0;
+        loop {
+            let rest = &self.buf[self.searched..];
+            let Some(i) = rest.iter().position(|b| *b == b'\n' || *b == b'\r') else {
+                self.work.add(rest.len());
+                self.searched = self.buf.len();
+                return complete;
+            };
+            self.work.add(i + 1);
+            let at = self.searched + i;
+            let next = match (self.buf[at], self.buf.get(at + 1)) {
+                (b'\r', Some(b'\n')) => at + 2,
+                // Half of a `\r\n`, perhaps: look again when more bytes arrive.
+                (b'\r', None) => {
+                    self.searched = at;
+                    return complete;
+                }
+                _ => at + 1,
+            };
+            if at == self.line_start {
+                complete = next;
+            }
+            self.line_start = next;
+            self.searched = next;
+        }
+    }
 }
 
-/// Dispatches the complete events in `buf`; returns how many bytes they used.
-fn dispatch(buf: &[u8], at_eof: bool, on_event: &mut dyn FnMut(SseEvent<'_>)) -> usize {
+/// Bytes the framer looked at, counted in tests to prove it linear without timing anything.
+#[derive(Debug, Default)]
+struct Work {
+    #[cfg(test)]
+    bytes: usize,
+}
+
+impl Work {
+    #[inline]
+    fn add(&mut self, _bytes: usize) {
+        #[cfg(test)]
+        {
+            self.bytes += _bytes;
+        }
+    }
+}
+
+/// Dispatches the complete events in `buf[..end]` (`end` is at a line start; bytes past it are
+/// only looked at to tell a `\r\n` from a lone `\r`); returns how many bytes they used.
+fn dispatch(
+    buf: &[u8],
+    end: usize,
+    at_eof: bool,
+    on_event: &mut dyn FnMut(SseEvent<'_>),
+    work: &mut Work,
+) -> usize {
     let mut consumed = 0;
     let mut pos = 0;
     let mut event: Option<&str> = None;
     let mut data: Option<Cow<'_, str>> = None;
-    while let Some((line, next)) = next_line(buf, pos, at_eof) {
+    while pos < end {
+        let Some((line, next)) = next_line(buf, pos, at_eof) else {
+            break;
+        };
+        work.add(next - pos);
         pos = next;
         if line.is_empty() {
             if let Some(d) = data.take() {
@@ -106,12 +181,20 @@ fn dispatch(buf: &[u8], at_eof: bool, on_event: &mut dyn FnMut(SseEvent<'_>)) ->
         };
         let value = String::from_utf8_lossy(value);
         match field {
-            b"data" => {
-                data = Some(match data.take() {
-                    None => value,
-                    Some(prev) => Cow::Owned(format!("{prev}\n{value}")),
-                });
-            }
+            b"data" => match data.as_mut() {
+                None => data = Some(value),
+                // One string grows for all the lines: joining them anew per line would copy
+                // the event once per line.
+                Some(joined) => {
+                    if let Cow::Borrowed(first) = joined {
+                        work.add(first.len());
+                    }
+                    work.add(1 + value.len());
+                    let joined = joined.to_mut();
+                    joined.push('\n');
+                    joined.push_str(&value);
+                }
+            },
             b"event" => {
                 event = match value {
                     Cow::Borrowed(v) => Some(v),
@@ -241,5 +324,71 @@ mod tests {
         framer.feed(b"data: {\"cut\": tru\n", &mut |_| {}).unwrap();
         assert!(framer.finish(&mut |e| none.push(e.data.into_owned())));
         assert!(none.is_empty(), "truncated JSON at the end is not an event");
+    }
+
+    #[test]
+    fn lone_carriage_returns_end_lines_at_any_split() {
+        const CR: &[u8] = b"data: a\r\rdata: b\r\ndata: c\r\r\n: note\r\rdata: [DONE]\r\r";
+        let whole = collect(&[CR]);
+        assert_eq!(
+            whole,
+            vec![
+                (None, "a".into()),
+                (None, "b\nc".into()),
+                (None, "[DONE]".into())
+            ]
+        );
+        for i in 0..=CR.len() {
+            assert_eq!(collect(&[&CR[..i], &CR[i..]]), whole, "split at {i}");
+        }
+        let bytes: Vec<&[u8]> = CR.chunks(1).collect();
+        assert_eq!(collect(&bytes), whole);
+    }
+
+    /// Feeds `stream` in reads of `read` bytes; returns the events' data and the bytes the
+    /// framer looked at.
+    fn work_for(stream: &[u8], read: usize) -> (Vec<String>, usize) {
+        let mut framer = SseFramer::new();
+        let mut out = Vec::new();
+        for chunk in stream.chunks(read) {
+            framer
+                .feed(chunk, &mut |e| out.push(e.data.into_owned()))
+                .unwrap();
+        }
+        (out, framer.work.bytes)
+    }
+
+    #[test]
+    fn one_huge_event_in_one_byte_reads_is_read_in_linear_work() {
+        let n = 1 << 20;
+        let mut stream = b"data: ".to_vec();
+        stream.resize(n, b'x');
+        stream.extend_from_slice(b"\r\n\r\n");
+        let (events, work) = work_for(&stream, 1);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].len(), n - 6);
+        // Searched once for line ends, parsed once: about 2n. Searching the pending event
+        // anew on every read would be about n²/2.
+        assert!(work <= 3 * stream.len(), "{work} bytes looked at for {n}");
+    }
+
+    #[test]
+    fn many_data_lines_are_joined_in_linear_work() {
+        let lines = 100_000;
+        let mut stream = b"data: x\n".repeat(lines);
+        stream.extend_from_slice(b"\n");
+        let (events, work) = work_for(&stream, 7);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].len(), 2 * lines - 1);
+        // Search, parse and join, each at most once per byte.
+        assert!(work <= 4 * stream.len(), "{work} bytes looked at");
+    }
+
+    #[test]
+    fn many_small_events_in_odd_reads_are_read_in_linear_work() {
+        let stream = b"event: e\ndata: {\"i\":1}\n\n".repeat(10_000);
+        let (events, work) = work_for(&stream, 13);
+        assert_eq!(events.len(), 10_000);
+        assert!(work <= 4 * stream.len(), "{work} bytes looked at");
     }
 }

@@ -47,7 +47,8 @@ enum Inner {
     AnthropicPassthrough(anthropic::Passthrough),
     Translate {
         decoder: Decoder,
-        encoder: Encoder,
+        /// Boxed: the encoders are the largest part, and passthrough streams need none.
+        encoder: Box<Encoder>,
         unwrap: Option<StreamUnwrap>,
     },
 }
@@ -107,7 +108,7 @@ impl StreamTranslator {
             };
             Inner::Translate {
                 decoder,
-                encoder,
+                encoder: Box::new(encoder),
                 unwrap: spec.json_tool.then(StreamUnwrap::default),
             }
         };

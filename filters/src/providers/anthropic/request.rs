@@ -378,41 +378,46 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions<'_>) -> Result<Enco
 /// tool results lead their user turn, no empty text blocks, no trailing whitespace in a
 /// final assistant prefill, tool ids within `[a-zA-Z0-9_-]`.
 fn encode_messages<'a>(messages: &'a [Message<'_>]) -> Vec<MessageOut<'a>> {
-    let mut out: Vec<MessageOut<'a>> = Vec::with_capacity(messages.len() + 1);
+    // Turns whose blocks are all dropped (blank text) let the turns around them merge, so a
+    // turn collects its tool results and its other blocks apart and joins them once at the
+    // end: re-ordering the whole turn at each merge would cost the square of its length.
+    let mut turns: Vec<Turn<'a>> = Vec::with_capacity(messages.len());
     for message in messages {
-        let mut blocks: Vec<BlockOut<'a>> = Vec::with_capacity(message.content.len());
-        let mut results: Vec<BlockOut<'a>> = Vec::new();
-        for block in &message.content {
-            match encode_block(block) {
-                Some(b @ BlockOut::ToolResult { .. }) => results.push(b),
-                Some(b) => blocks.push(b),
-                None => {}
-            }
-        }
-        results.extend(blocks);
-        let blocks = results;
-        if blocks.is_empty() {
-            continue;
-        }
         let role = match message.role {
             Role::User => "user",
             Role::Assistant => "assistant",
         };
-        match out.last_mut() {
-            Some(last) if last.role == role => {
-                // Merge, keeping tool results ahead of everything else in a user turn.
-                let (mut res, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut last.content)
-                    .into_iter()
-                    .chain(blocks)
-                    .partition(|b| matches!(b, BlockOut::ToolResult { .. }));
-                res.extend(rest);
-                last.content = res;
+        let mut turn = Turn {
+            role,
+            results: Vec::new(),
+            rest: Vec::with_capacity(message.content.len()),
+        };
+        for block in &message.content {
+            match encode_block(block) {
+                Some(b @ BlockOut::ToolResult { .. }) => turn.results.push(b),
+                Some(b) => turn.rest.push(b),
+                None => {}
             }
-            _ => out.push(MessageOut {
-                role,
-                content: blocks,
-            }),
         }
+        if turn.results.is_empty() && turn.rest.is_empty() {
+            continue;
+        }
+        match turns.last_mut() {
+            Some(last) if last.role == role => {
+                last.results.append(&mut turn.results);
+                last.rest.append(&mut turn.rest);
+            }
+            _ => turns.push(turn),
+        }
+    }
+    let mut out: Vec<MessageOut<'a>> = Vec::with_capacity(turns.len() + 1);
+    for turn in turns {
+        let mut content = turn.results;
+        content.extend(turn.rest);
+        out.push(MessageOut {
+            role: turn.role,
+            content,
+        });
     }
     if out.first().is_some_and(|m| m.role == "assistant") {
         out.insert(
@@ -437,6 +442,13 @@ fn encode_messages<'a>(messages: &'a [Message<'_>]) -> Vec<MessageOut<'a>> {
         }
     }
     out
+}
+
+/// One turn being built: tool results lead it, whatever order its messages had them in.
+struct Turn<'a> {
+    role: &'static str,
+    results: Vec<BlockOut<'a>>,
+    rest: Vec<BlockOut<'a>>,
 }
 
 fn encode_block<'a>(block: &'a Block<'_>) -> Option<BlockOut<'a>> {
@@ -490,5 +502,77 @@ fn tool_id<'a>(id: &'a str) -> Cow<'a, str> {
         Cow::Borrowed("toolu_empty")
     } else {
         Cow::Owned(id.chars().map(|c| if valid(c) { c } else { '_' }).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::openai;
+    use serde_json::{json, Value};
+
+    fn encode_openai_body(body: &Value) -> Value {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let request = openai::decode_request(&bytes).unwrap();
+        let options = EncodeOptions {
+            model: "claude",
+            default_max_tokens: 16,
+        };
+        serde_json::from_slice(&encode_request(&request, options).unwrap().body).unwrap()
+    }
+
+    #[test]
+    fn turns_around_a_blank_turn_merge_with_tool_results_first() {
+        let body = json!({"model": "m", "max_tokens": 16, "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "question"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "  "}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "a", "content": "r"}]},
+        ]});
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let request = decode_request(&bytes).unwrap();
+        let options = EncodeOptions {
+            model: "claude",
+            default_max_tokens: 16,
+        };
+        let sent: Value =
+            serde_json::from_slice(&encode_request(&request, options).unwrap().body).unwrap();
+        let messages = sent["messages"].as_array().unwrap();
+        assert_eq!(
+            messages.len(),
+            1,
+            "the blank turn is dropped, the user turns merge"
+        );
+        let kinds: Vec<&str> = messages[0]["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["tool_result", "text"]);
+    }
+
+    #[test]
+    fn many_turns_merged_by_blank_ones_stay_in_order() {
+        // Each merge used to re-order the whole turn: quadratic in the turns (this input took
+        // minutes). Now each block is moved once.
+        let turns = 100_000;
+        let messages: Vec<Value> = (0..turns)
+            .map(|i| match i % 2 {
+                0 => json!({"role": "user", "content": " "}),
+                _ => json!({"role": "assistant", "content": format!("part {i}")}),
+            })
+            .chain([json!({"role": "user", "content": "go on"})])
+            .collect();
+        let sent = encode_openai_body(&json!({"model": "m", "messages": messages}));
+        let messages = sent["messages"].as_array().unwrap();
+        assert_eq!(
+            messages.len(),
+            3,
+            "continuation, one assistant turn, the user's"
+        );
+        let merged = messages[1]["content"].as_array().unwrap();
+        assert_eq!(merged.len(), turns / 2);
+        assert_eq!(merged[0]["text"], "part 1");
+        assert_eq!(merged[turns / 2 - 1]["text"], format!("part {}", turns - 1));
     }
 }

@@ -9,6 +9,7 @@ use crate::stream::decoder::fail;
 use crate::stream::{EventDecoder, SseDecoder, SseEvent};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 #[derive(Deserialize)]
 struct EventWire<'a> {
@@ -68,8 +69,9 @@ pub struct AnthropicEvents {
     ended: bool,
     finished: bool,
     /// Content-block index -> tool ordinal, for tool_use blocks. Anthropic numbers all blocks;
-    /// OpenAI numbers tool calls only, so the two must not be confused (edge case 1).
-    tool_of_block: Vec<(u32, u32)>,
+    /// OpenAI numbers tool calls only, so the two must not be confused (edge case 1). A map:
+    /// each delta looks its block up, and a stream may open thousands.
+    tool_of_block: HashMap<u32, u32>,
     next_tool: u32,
     /// Input counts arrive in `message_start`, output counts in `message_delta`.
     usage: Usage,
@@ -118,7 +120,7 @@ impl EventDecoder for AnthropicEvents {
                     "tool_use" | "server_tool_use" => {
                         let ordinal = self.next_tool;
                         self.next_tool += 1;
-                        self.tool_of_block.push((index, ordinal));
+                        self.tool_of_block.entry(index).or_insert(ordinal);
                         emit(StreamEvent::ToolStart {
                             index: ordinal,
                             id: block.id.unwrap_or_default(),
@@ -145,11 +147,7 @@ impl EventDecoder for AnthropicEvents {
                         }
                     }
                     Some("input_json_delta") => {
-                        let ordinal = self
-                            .tool_of_block
-                            .iter()
-                            .find(|(b, _)| *b == index)
-                            .map(|(_, o)| *o);
+                        let ordinal = self.tool_of_block.get(&index).copied();
                         if let (Some(ordinal), Some(fragment)) =
                             (ordinal, delta.partial_json.filter(|p| !p.is_empty()))
                         {
@@ -207,8 +205,8 @@ pub struct StreamEncoder {
     done: bool,
     next_block: u32,
     open: Option<Open>,
-    /// Tool ordinal -> content-block index.
-    tool_blocks: Vec<(u32, u32)>,
+    /// Tool ordinal -> content-block index, looked up for each argument fragment.
+    tool_blocks: HashMap<u32, u32>,
     stop: Option<StopReason>,
     usage: Usage,
     /// Prices the final `message_delta`'s usage (`usage.cost_usd`).
@@ -360,7 +358,7 @@ impl StreamEncoder {
             done: false,
             next_block: 0,
             open: None,
-            tool_blocks: Vec::new(),
+            tool_blocks: HashMap::new(),
             stop: None,
             usage: Usage::default(),
             price: None,
@@ -501,12 +499,12 @@ impl StreamEncoder {
                     },
                 );
                 self.open = Some(Open::Tool(block));
-                self.tool_blocks.push((*index, block));
+                self.tool_blocks.entry(*index).or_insert(block);
             }
             StreamEvent::ToolArgs { index, fragment } => {
                 // Fragments of an earlier call (servers that interleave parallel calls) go to
                 // that call's block by index; Anthropic's SDKs accumulate by index.
-                if let Some((_, block)) = self.tool_blocks.iter().find(|(t, _)| t == index) {
+                if let Some(block) = self.tool_blocks.get(index) {
                     Self::delta(
                         out,
                         *block,

@@ -10,5 +10,5 @@ mod wire;
 pub use error::decode_error;
 pub use request::{encode_request, EncodeOptions};
 pub use response::decode_response;
-pub use schema::clean_schema;
+pub use schema::{clean_schema, RefBudget};
 pub use stream::StreamDecoder;

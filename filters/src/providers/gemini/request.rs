@@ -2,7 +2,7 @@
 //! `systemInstruction`, `functionCall`/`functionResponse` parts (names looked up from the
 //! calls, results wrapped in objects, parallel results in one turn), cleaned tool schemas.
 
-use super::schema::clean_schema;
+use super::schema::{clean_schema, RefBudget};
 use crate::api::RequestError;
 use crate::canonical::{Block, Image, Request, ResponseFormat, Role, ToolChoice};
 use serde::Serialize;
@@ -247,6 +247,7 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions) -> Result<Vec<u8>,
             },
         );
     }
+    let mut budget = RefBudget::default();
     let tools = if req.tools.is_empty() {
         Vec::new()
     } else {
@@ -261,7 +262,7 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions) -> Result<Vec<u8>,
                         .parameters
                         .as_ref()
                         .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
-                        .map(|v| clean_schema(&v))
+                        .map(|v| clean_schema(&v, &mut budget))
                         // A function without arguments is declared without parameters.
                         .filter(|s| {
                             s.get("properties").is_some()
@@ -308,7 +309,7 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions) -> Result<Vec<u8>,
             config.response_schema = schema
                 .as_ref()
                 .and_then(|s| serde_json::from_str::<Value>(s.get()).ok())
-                .map(|v| clean_schema(&v));
+                .map(|v| clean_schema(&v, &mut budget));
         }
         _ => {}
     }

@@ -9,6 +9,7 @@ use crate::stream::decoder::fail;
 use crate::stream::{EventDecoder, SseDecoder, SseEvent};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 #[derive(Deserialize)]
 struct ChunkWire<'a> {
@@ -90,8 +91,9 @@ pub struct OpenAiEvents {
     finished: bool,
     ended: bool,
     saw_tool: bool,
-    /// Tool calls opened so far, by OpenAI index (a start is emitted once per call).
-    opened_tools: Vec<u32>,
+    /// Tool calls opened so far, by OpenAI index (a start is emitted once per call). A set:
+    /// every tool chunk is looked up, and a stream may open thousands.
+    opened_tools: HashSet<u32>,
 }
 
 impl EventDecoder for OpenAiEvents {
@@ -153,8 +155,7 @@ impl EventDecoder for OpenAiEvents {
                         Some(f) => (f.name, f.arguments),
                         None => (None, None),
                     };
-                    if !self.opened_tools.contains(&call.index) {
-                        self.opened_tools.push(call.index);
+                    if self.opened_tools.insert(call.index) {
                         self.saw_tool = true;
                         emit(StreamEvent::ToolStart {
                             index: call.index,

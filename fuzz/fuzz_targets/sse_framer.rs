@@ -1,0 +1,42 @@
+//! The SSE framer, differentially: the same bytes fed whole, split at a chosen point, and one
+//! byte at a time must give the same events (network reads split a stream anywhere).
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sluice_filters::stream::SseFramer;
+
+type Event = (Option<String>, String, Vec<u8>);
+
+fn run(pieces: &mut dyn Iterator<Item = &[u8]>) -> (Vec<Event>, bool, bool) {
+    let mut framer = SseFramer::new();
+    let mut events = Vec::new();
+    let mut overflow = false;
+    for piece in pieces {
+        overflow |= framer
+            .feed(piece, &mut |e| {
+                events.push((e.event.map(str::to_owned), e.data.into_owned(), e.raw.to_vec()))
+            })
+            .is_err();
+    }
+    let leftover = framer.finish(&mut |e| {
+        events.push((e.event.map(str::to_owned), e.data.into_owned(), e.raw.to_vec()))
+    });
+    (events, leftover, overflow)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&split, stream)) = data.split_first() else {
+        return;
+    };
+    let whole = run(&mut std::iter::once(stream));
+    let at = (split as usize * stream.len()) / 255;
+    let (head, tail) = stream.split_at(at);
+    assert_eq!(run(&mut [head, tail].into_iter()), whole, "split at {at}");
+    assert_eq!(run(&mut stream.chunks(1)), whole, "byte by byte");
+    let read = split as usize % 7 + 2;
+    assert_eq!(run(&mut stream.chunks(read)), whole, "reads of {read}");
+    // Raw bytes are the input, in order, without gaps.
+    let raw: Vec<u8> = whole.0.iter().flat_map(|e| e.2.iter().copied()).collect();
+    assert!(stream.len() >= raw.len());
+});
