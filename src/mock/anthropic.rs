@@ -1,16 +1,34 @@
 //! The mock's Anthropic dialect: `/v1/messages` whole and streamed, checked as strictly as the
 //! real API checks what translation must get right (max_tokens, first turn and alternation,
-//! tool results leading the turn after the calls, non-empty text, temperature range).
+//! tool results leading the turn after the calls, non-empty text, temperature range), and what
+//! the betas Claude Code and the SDKs send allow, only when their `anthropic-beta` is given:
+//! system messages mid-conversation, `output_config.effort`, `context_management`, message
+//! threads (`thread`, continued from the stored conversation).
 
 use super::openai::random_id;
 use super::scenario::{self, Conversation, MockUsage, Reply};
 use super::{Answer, Faults, MockRequest};
 use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Conversations of message threads, by the id of the message that ends them.
+#[derive(Default)]
+pub struct Threads(Mutex<HashMap<String, Vec<Value>>>);
+
+/// Conversations kept at most (oldest forgotten first is not needed for a test mock: cleared).
+const KEPT_THREADS: usize = 10_000;
+
+/// Whether the request's `anthropic-beta` header names a beta starting with `prefix`.
+fn beta(req: &MockRequest, prefix: &str) -> bool {
+    req.header("anthropic-beta")
+        .is_some_and(|v| v.split(',').any(|b| b.trim().starts_with(prefix)))
+}
 
 /// Cached input tokens the mock reports, so clients see Anthropic's cache accounting.
 const CACHE_READ: u64 = 3;
 
-pub fn handle(req: &MockRequest, name: &str, faults: &Faults) -> Answer {
+pub fn handle(req: &MockRequest, name: &str, faults: &Faults, threads: &Threads) -> Answer {
     let path = req.path.split('?').next().unwrap_or(&req.path);
     if !path.ends_with("/v1/messages") && !path.ends_with("/v1/messages/count_tokens") {
         return Answer::json(404, error(404, &format!("Not found: {path}")));
@@ -27,7 +45,28 @@ pub fn handle(req: &MockRequest, name: &str, faults: &Faults) -> Answer {
             error(400, "There was an error parsing the body of your request"),
         );
     };
-    let conv = match read_conversation(body, path.ends_with("count_tokens")) {
+    if let Err(message) = check_betas(req, body) {
+        return Answer::json(400, error(400, &message));
+    }
+    // A continued thread: the stored conversation, then this request's messages.
+    let mut body = body.clone();
+    let thread = body.get("thread").cloned();
+    if let Some(thread) = &thread {
+        if thread["type"] == "continue" {
+            let previous = thread["previous_message_id"].as_str().unwrap_or_default();
+            let stored = threads.0.lock().ok().and_then(|t| t.get(previous).cloned());
+            let Some(mut history) = stored else {
+                return Answer::json(
+                    404,
+                    error(404, &format!("thread message {previous} not found")),
+                );
+            };
+            history.extend(body["messages"].as_array().cloned().unwrap_or_default());
+            body["messages"] = Value::Array(history);
+        }
+    }
+    let body = &body;
+    let conv = match read_conversation(body, path.ends_with("count_tokens"), req) {
         Ok(c) => c,
         Err(message) => return Answer::json(400, error(400, &message)),
     };
@@ -44,15 +83,26 @@ pub fn handle(req: &MockRequest, name: &str, faults: &Faults) -> Answer {
         "x-mock-usage".to_owned(),
         format!("prompt={},output={}", usage.prompt, usage.output),
     )];
+    let (content, stop) = blocks(&reply);
+    let id = random_id("msg_01", 22);
+    if thread.is_some() {
+        let mut conversation = body["messages"].as_array().cloned().unwrap_or_default();
+        conversation.push(json!({"role": "assistant", "content": content}));
+        if let Ok(mut threads) = threads.0.lock() {
+            if threads.len() >= KEPT_THREADS {
+                threads.clear();
+            }
+            threads.insert(id.clone(), conversation);
+        }
+    }
     if body["stream"] == true {
         return Answer::Stream {
-            events: stream(&reply, &conv.model, usage, faults.chunks),
+            events: stream(&id, &content, stop, &conv.model, usage, faults.chunks),
             headers,
         };
     }
-    let (content, stop) = blocks(&reply);
     let message = json!({
-        "id": random_id("msg_01", 22), "type": "message", "role": "assistant", "model": conv.model,
+        "id": id, "type": "message", "role": "assistant", "model": conv.model,
         "content": content, "stop_reason": stop, "stop_sequence": null,
         "usage": usage_json(usage, usage.output)
     });
@@ -86,7 +136,66 @@ fn blocks(reply: &Reply) -> (Value, &'static str) {
     }
 }
 
-fn read_conversation(body: &Value, counting: bool) -> Result<Conversation, String> {
+/// Fields only a beta allows, and the values the API accepts for them.
+fn check_betas(req: &MockRequest, body: &Value) -> Result<(), String> {
+    match body["thinking"]["type"].as_str() {
+        None | Some("disabled") | Some("adaptive") => {}
+        Some("enabled") => {
+            let budget = body["thinking"]["budget_tokens"].as_u64().unwrap_or(0);
+            if budget < 1024 {
+                return Err(
+                    "thinking.budget_tokens: Input should be greater than or equal to 1024".into(),
+                );
+            }
+        }
+        Some(other) => return Err(format!("thinking.type: unknown type {other:?}")),
+    }
+    if let Some(config) = body.get("output_config") {
+        if !beta(req, "effort-") {
+            return Err(
+                "output_config: Extra inputs are not permitted (needs the effort beta)".into(),
+            );
+        }
+        let effort = config["effort"].as_str().unwrap_or_default();
+        if !["low", "medium", "high", "max"].contains(&effort) {
+            return Err(format!("output_config.effort: unknown effort {effort:?}"));
+        }
+    }
+    if let Some(management) = body.get("context_management") {
+        if !beta(req, "context-management-") {
+            return Err("context_management: Extra inputs are not permitted (needs the context-management beta)".into());
+        }
+        for edit in management["edits"].as_array().into_iter().flatten() {
+            let kind = edit["type"].as_str().unwrap_or_default();
+            if !kind.starts_with("clear_thinking_") && !kind.starts_with("clear_tool_uses_") {
+                return Err(format!("context_management.edits: unknown edit {kind:?}"));
+            }
+        }
+    }
+    if let Some(thread) = body.get("thread") {
+        if !beta(req, "message-threads-") {
+            return Err(
+                "thread: Extra inputs are not permitted (needs the message-threads beta)".into(),
+            );
+        }
+        match thread["type"].as_str() {
+            Some("create") => {}
+            Some("continue") if thread["previous_message_id"].is_string() => {}
+            _ => {
+                return Err(
+                    "thread: type must be create, or continue with previous_message_id".into(),
+                )
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_conversation(
+    body: &Value,
+    counting: bool,
+    req: &MockRequest,
+) -> Result<Conversation, String> {
     let model = body["model"].as_str().ok_or("model: Field required")?;
     if !counting && !body["max_tokens"].is_u64() {
         return Err("max_tokens: Field required".into());
@@ -117,9 +226,20 @@ fn read_conversation(body: &Value, counting: bool) -> Result<Conversation, Strin
     }
     let mut expected_results: Vec<String> = Vec::new();
     let mut previous_role = "";
+    let mid_conversation_system = beta(req, "mid-conversation-system-");
+    let mut first_turn = true;
     for (i, m) in messages.iter().enumerate() {
         let role = m["role"].as_str().unwrap_or_default();
-        if i == 0 && role != "user" {
+        if role == "system" && mid_conversation_system {
+            // An instruction at its place: text, and no part in the alternation.
+            let text = scenario::text_of(&m["content"]);
+            if text.trim().is_empty() {
+                return Err(format!("messages.{i}.content: system messages need text"));
+            }
+            conv.prompt_chars += text.len();
+            continue;
+        }
+        if std::mem::take(&mut first_turn) && role != "user" {
             return Err("messages: first message must use the \"user\" role".into());
         }
         if role == previous_role {
@@ -269,52 +389,50 @@ fn event(name: &str, data: Value) -> String {
     format!("event: {name}\ndata: {data}\n\n")
 }
 
-fn stream(reply: &Reply, model: &str, usage: MockUsage, chunks: usize) -> Vec<(String, bool)> {
+/// The events of an answer whose blocks are `content` (the same blocks, ids included, as the
+/// whole answer would carry).
+fn stream(
+    id: &str,
+    content: &Value,
+    stop: &str,
+    model: &str,
+    usage: MockUsage,
+    chunks: usize,
+) -> Vec<(String, bool)> {
     let mut events = vec![
         (
             event(
                 "message_start",
                 json!({"type": "message_start", "message": {
-                "id": random_id("msg_01", 22), "type": "message", "role": "assistant", "model": model,
+                "id": id, "type": "message", "role": "assistant", "model": model,
                 "content": [], "stop_reason": null, "stop_sequence": null, "usage": usage_json(usage, 1)}}),
             ),
             false,
         ),
         (event("ping", json!({"type": "ping"})), false),
     ];
-    let stop = match reply {
-        Reply::Text(text) => {
-            events.push((event("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})), false));
+    for (i, block) in content.as_array().into_iter().flatten().enumerate() {
+        if block["type"] == "tool_use" {
+            events.push((event("content_block_start", json!({"type": "content_block_start", "index": i, "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}})), true));
+            let (a, b) = scenario::split_json(&block["input"]);
+            for part in ["".to_owned(), a, b] {
+                events.push((event("content_block_delta", json!({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": part}})), true));
+            }
+        } else {
+            events.push((event("content_block_start", json!({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}})), false));
+            let text = block["text"].as_str().unwrap_or_default();
             for piece in scenario::split_pieces(text, chunks) {
-                events.push((event("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})), true));
+                events.push((event("content_block_delta", json!({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": piece}})), true));
             }
-            events.push((
-                event(
-                    "content_block_stop",
-                    json!({"type": "content_block_stop", "index": 0}),
-                ),
-                false,
-            ));
-            "end_turn"
         }
-        Reply::Tools(calls) => {
-            for (i, call) in calls.iter().enumerate() {
-                events.push((event("content_block_start", json!({"type": "content_block_start", "index": i, "content_block": {"type": "tool_use", "id": random_id("toolu_01", 22), "name": call.name, "input": {}}})), true));
-                let (a, b) = scenario::split_json(&call.args);
-                for part in ["".to_owned(), a, b] {
-                    events.push((event("content_block_delta", json!({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": part}})), true));
-                }
-                events.push((
-                    event(
-                        "content_block_stop",
-                        json!({"type": "content_block_stop", "index": i}),
-                    ),
-                    false,
-                ));
-            }
-            "tool_use"
-        }
-    };
+        events.push((
+            event(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": i}),
+            ),
+            false,
+        ));
+    }
     events.push((event("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": usage.output}})), false));
     events.push((
         event("message_stop", json!({"type": "message_stop"})),

@@ -42,6 +42,8 @@ pub struct MockProvider {
     kind: MockKind,
     faults: RwLock<Faults>,
     stats: Mutex<Stats>,
+    /// Anthropic message threads: each answered message's id, with the conversation it ends.
+    threads: anthropic::Threads,
 }
 
 /// A listening service running one mock provider on `addr`.
@@ -58,6 +60,7 @@ pub fn mock_service(
             kind,
             faults: RwLock::new(faults),
             stats: Mutex::new(Stats::default()),
+            threads: anthropic::Threads::default(),
         },
     );
     service.add_tcp(addr);
@@ -225,7 +228,7 @@ impl MockProvider {
         match self.kind {
             MockKind::Openai => openai::handle(req, &self.name, faults, openai::Flavor::OpenAi),
             MockKind::Azure => openai::handle(req, &self.name, faults, openai::Flavor::Azure),
-            MockKind::Anthropic => anthropic::handle(req, &self.name, faults),
+            MockKind::Anthropic => anthropic::handle(req, &self.name, faults, &self.threads),
             MockKind::Gemini => gemini::handle(req, &self.name, faults),
         }
     }

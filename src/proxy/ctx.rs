@@ -37,6 +37,8 @@ pub struct UpstreamPlan {
     pub client_wants_usage: bool,
     /// JSON mode became a forced tool call whose input is the answer (Anthropic).
     pub json_tool: bool,
+    /// Client fields left out of this translation because they cannot change the answer.
+    pub dropped: Vec<String>,
 }
 
 impl UpstreamPlan {

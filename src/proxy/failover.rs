@@ -97,6 +97,7 @@ pub fn prepare_plan(ctx: &RequestCtx, index: usize) -> Result<UpstreamPlan, Requ
         stream: prepared.stream,
         client_wants_usage: prepared.client_wants_usage,
         json_tool: prepared.json_tool,
+        dropped: prepared.dropped,
         provider,
         candidate: index,
         target: candidate.target,

@@ -99,7 +99,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
     }
     info!(
         target: "access",
-        "{} {} status={} model={} provider={} stream={} key={} error_type={} attempts={} trail={} skipped={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} cost_usd={:.6} upstream_ms={:.1} total_ms={:.1}",
+        "{} {} status={} model={} provider={} stream={} key={} error_type={} attempts={} trail={} skipped={} dropped={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} cost_usd={:.6} upstream_ms={:.1} total_ms={:.1}",
         session.req_header().method,
         route,
         status_label,
@@ -111,6 +111,10 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
         ctx.attempts.len(),
         trail,
         skipped,
+        ctx.plan
+            .as_ref()
+            .filter(|p| !p.dropped.is_empty())
+            .map_or_else(|| "-".to_owned(), |p| p.dropped.join(",")),
         usage.prompt_total(),
         usage.cache_read,
         usage.output,

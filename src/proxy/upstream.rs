@@ -153,7 +153,16 @@ pub fn upstream_request_filter(
         .map_err(|e| Error::because(PingoraErrorType::InternalError, "upstream path", e))?;
     upstream.set_uri(uri);
 
-    forward_only_allowed_headers(upstream, provider, plan.passthrough(ctx.client));
+    let same_dialect = plan.passthrough(ctx.client);
+    // An Anthropic client speaking to an Anthropic provider chose its API version for the body
+    // it sent (newer features need newer versions): it is kept when it looks like one.
+    let client_version = upstream
+        .headers
+        .get("anthropic-version")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| same_dialect && is_api_version(v))
+        .map(str::to_owned);
+    forward_only_allowed_headers(upstream, provider, same_dialect);
     scope_idempotency_key(upstream, ctx)?;
     upstream.insert_header(http::header::HOST, endpoint.host_header.as_str())?;
     if let Some(api_key) = attempt.key.and_then(|k| provider.api_key(k)) {
@@ -164,11 +173,22 @@ pub fn upstream_request_filter(
         upstream.insert_header(name, value)?;
     }
     if provider.dialect == UpstreamDialect::Anthropic {
-        upstream.insert_header("anthropic-version", provider.anthropic_version.as_str())?;
+        let version = client_version.unwrap_or_else(|| provider.anthropic_version.clone());
+        upstream.insert_header("anthropic-version", version)?;
     }
     upstream.insert_header(http::header::CONTENT_LENGTH, plan.body.len().to_string())?;
     upstream.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     Ok(())
+}
+
+/// An API version date, `YYYY-MM-DD`.
+fn is_api_version(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 /// Removes every client header the provider's allow-list does not name (see

@@ -104,8 +104,8 @@ async fn only_allowed_client_headers_reach_the_provider() {
         "another tenant's same key is another key upstream"
     );
 
-    // Anthropic clients to an Anthropic provider keep their betas and Claude Code's headers;
-    // the version is the provider's.
+    // Anthropic clients to an Anthropic provider keep their betas, their API version and
+    // Claude Code's headers.
     let resp = client()
         .post(gw.url("/v1/messages"))
         .header("x-api-key", CLIENT_KEY)
@@ -121,9 +121,21 @@ async fn only_allowed_client_headers_reach_the_provider() {
     let seen = headers_of(&anthropic.last_request().await);
     assert_eq!(seen["anthropic-beta"], "interleaved-thinking-2025-05-14");
     assert_eq!(seen["x-app"], "cli");
-    assert_eq!(seen["anthropic-version"], "2023-06-01");
+    assert_eq!(seen["anthropic-version"], "2023-01-01");
     assert!(!seen.contains_key("anthropic-workspace-id"), "{seen:?}");
     assert_eq!(seen["x-api-key"], UPSTREAM_KEY);
+    // Something that is not a version date: the provider's configured version.
+    let resp = client()
+        .post(gw.url("/v1/messages"))
+        .header("x-api-key", CLIENT_KEY)
+        .header("anthropic-version", "latest")
+        .json(&json!({"model": "sonnet", "max_tokens": 20, "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = headers_of(&anthropic.last_request().await);
+    assert_eq!(seen["anthropic-version"], "2023-06-01");
 }
 
 #[tokio::test]

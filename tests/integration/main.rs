@@ -5,6 +5,7 @@ mod common;
 mod admin;
 mod balance;
 mod check;
+mod claude_code;
 mod client_conduct;
 mod demo;
 mod dialect_errors;

@@ -14,6 +14,8 @@ pub enum Route {
     Messages,
     /// Anthropic's token counting.
     CountTokens,
+    /// `GET /` or `HEAD /`: the reachability probe clients send (Claude Code's `HEAD /`).
+    Root,
 }
 
 impl Route {
@@ -26,12 +28,13 @@ impl Route {
             Route::GetModel => "/v1/models/{model}",
             Route::Messages => "/v1/messages",
             Route::CountTokens => "/v1/messages/count_tokens",
+            Route::Root => "/",
         }
     }
 
     /// Whether the request is proxied to a provider (as opposed to answered by the gateway).
     pub fn is_proxied(self) -> bool {
-        !matches!(self, Route::ListModels | Route::GetModel)
+        !matches!(self, Route::ListModels | Route::GetModel | Route::Root)
     }
 
     /// The dialect the client speaks on this route (errors are written in it).
@@ -64,6 +67,12 @@ pub enum RouteMatch<'a> {
 
 pub fn match_route<'a>(method: &str, path: &'a str) -> RouteMatch<'a> {
     let path = path.split('?').next().unwrap_or(path);
+    if path == "/" {
+        return match method {
+            "GET" | "HEAD" => RouteMatch::Found(Route::Root),
+            _ => RouteMatch::MethodNotAllowed("GET, HEAD"),
+        };
+    }
     let api = path.strip_prefix("/v1").unwrap_or(path);
     let (route, allow) = match api {
         "/chat/completions" => (Route::ChatCompletions, "POST"),
@@ -129,5 +138,11 @@ mod tests {
         );
         assert_eq!(match_route("POST", "/v1/nope"), RouteMatch::NotFound);
         assert_eq!(match_route("GET", "/v1/models/"), RouteMatch::NotFound);
+        assert_eq!(match_route("HEAD", "/"), RouteMatch::Found(Route::Root));
+        assert_eq!(match_route("GET", "/?x"), RouteMatch::Found(Route::Root));
+        assert_eq!(
+            match_route("POST", "/"),
+            RouteMatch::MethodNotAllowed("GET, HEAD")
+        );
     }
 }

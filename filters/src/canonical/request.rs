@@ -8,6 +8,9 @@ pub enum Role {
     #[default]
     User,
     Assistant,
+    /// An instruction at its place in the conversation (Anthropic's mid-conversation system
+    /// messages). Instructions at the start are `Request::system`.
+    System,
 }
 
 /// One piece of a message. Tool results are blocks of a user message (Anthropic's shape);
@@ -122,6 +125,9 @@ pub enum Reasoning {
     Effort(Effort),
     /// Anthropic's `thinking.budget_tokens`.
     Budget(u64),
+    /// Anthropic's `thinking: {type: adaptive}`: the model decides how much to think, within
+    /// `output_config.effort` when given.
+    Adaptive(Option<Effort>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,16 +179,23 @@ impl Effort {
 }
 
 impl Reasoning {
+    /// A thinking budget for providers that take tokens (adaptive without an effort: the
+    /// medium budget).
     pub fn budget_tokens(self) -> u64 {
         match self {
-            Reasoning::Effort(e) => e.budget_tokens(),
+            Reasoning::Effort(e) | Reasoning::Adaptive(Some(e)) => e.budget_tokens(),
             Reasoning::Budget(b) => b,
+            Reasoning::Adaptive(None) => Effort::Medium.budget_tokens(),
         }
     }
+
+    /// An effort level for providers that take one (adaptive without an effort: medium, the
+    /// level OpenAI uses when none is given).
     pub fn effort(self) -> Effort {
         match self {
-            Reasoning::Effort(e) => e,
+            Reasoning::Effort(e) | Reasoning::Adaptive(Some(e)) => e,
             Reasoning::Budget(b) => Effort::from_budget(b),
+            Reasoning::Adaptive(None) => Effort::Medium,
         }
     }
 }
@@ -211,6 +224,25 @@ pub struct Request<'a> {
     pub stream: bool,
     /// The client asked for usage in the stream (OpenAI's `stream_options.include_usage`).
     pub include_usage: bool,
+}
+
+impl Request<'_> {
+    /// Every system instruction as one text, for dialects that take them in one place
+    /// (Anthropic's `system`, Gemini's `systemInstruction`): the leading ones, then those
+    /// given mid-conversation, in order. `None` when there are none.
+    pub fn system_text(&self) -> Option<String> {
+        let mid = self
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::System)
+            .flat_map(|m| &m.content)
+            .filter_map(|b| match b {
+                Block::Text(t) => Some(t.as_ref()),
+                _ => None,
+            });
+        let all: Vec<&str> = self.system.iter().map(Cow::as_ref).chain(mid).collect();
+        (!all.is_empty()).then(|| all.join("\n\n"))
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 mod error;
 mod estimate;
+mod fields;
 mod json_tool;
 mod path;
 mod request;
@@ -13,6 +14,7 @@ mod stream;
 
 pub use error::{decode_failure, gateway_error_body, translate_error, ErrorReply};
 pub use estimate::estimate_input_tokens;
+pub use fields::check_translated_fields;
 pub use path::{upstream_path, Api};
 pub use request::{prepare_request, PreparedRequest, Target};
 pub use response::{response_usage, translate_response, ResponseSpec};

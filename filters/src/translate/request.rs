@@ -30,6 +30,8 @@ pub struct PreparedRequest {
     pub client_wants_usage: bool,
     /// JSON mode became a forced tool call (Anthropic); its input is the answer.
     pub json_tool: bool,
+    /// Fields left out because they cannot change the answer (see `check_translated_fields`).
+    pub dropped: Vec<String>,
 }
 
 pub fn prepare_request(
@@ -66,6 +68,7 @@ fn prepare_embeddings(body: &[u8], target: &Target<'_>) -> Result<PreparedReques
         stream: false,
         client_wants_usage: false,
         json_tool: false,
+        dropped: Vec::new(),
     })
 }
 
@@ -86,6 +89,7 @@ fn prepare_count_tokens(
         stream: false,
         client_wants_usage: false,
         json_tool: false,
+        dropped: Vec::new(),
     })
 }
 
@@ -143,6 +147,7 @@ fn passthrough_chat(
         stream: view.stream,
         client_wants_usage,
         json_tool: false,
+        dropped: Vec::new(),
     })
 }
 
@@ -151,6 +156,7 @@ fn translated_chat(
     body: &[u8],
     target: &Target<'_>,
 ) -> Result<PreparedRequest, RequestError> {
+    let dropped = super::check_translated_fields(client, body, target.dialect.as_str())?;
     let request: Request<'_> = match client {
         ClientDialect::OpenAi => openai::decode_request(body)?,
         ClientDialect::Anthropic => anthropic::decode_request(body)?,
@@ -183,5 +189,6 @@ fn translated_chat(
         stream: request.stream,
         client_wants_usage: request.include_usage,
         json_tool,
+        dropped,
     })
 }

@@ -4,7 +4,7 @@
 use super::wire::{BlockOut, BlockWire, MessagesRequestWire, SourceOut};
 use crate::api::RequestError;
 use crate::canonical::{
-    Block, Image, Message, Reasoning, Request, ResponseFormat, Role, Tool, ToolChoice,
+    Block, Effort, Image, Message, Reasoning, Request, ResponseFormat, Role, Tool, ToolChoice,
 };
 use crate::providers::json_util::{empty_object, object_from_raw, TextOrParts};
 use serde::Serialize;
@@ -31,9 +31,23 @@ pub fn decode_request(body: &[u8]) -> Result<Request<'_>, RequestError> {
         user: wire.metadata.and_then(|m| m.user_id),
         ..Request::default()
     };
-    if let Some(thinking) = wire.thinking.filter(|t| t.kind == "enabled") {
-        req.reasoning = Some(Reasoning::Budget(thinking.budget_tokens.unwrap_or(1024)));
-    }
+    let effort = match wire.output_config {
+        Some(raw) => decode_output_config(raw)?,
+        None => None,
+    };
+    req.reasoning = match wire.thinking.as_ref().map(|t| t.kind.as_str()) {
+        Some("enabled") => Some(Reasoning::Budget(
+            wire.thinking.and_then(|t| t.budget_tokens).unwrap_or(1024),
+        )),
+        Some("adaptive") => Some(Reasoning::Adaptive(effort)),
+        None | Some("disabled") => effort.map(Reasoning::Effort),
+        Some(other) => {
+            return Err(RequestError::invalid(
+                format!("unknown thinking type '{other}'"),
+                "thinking.type",
+            ))
+        }
+    };
     match wire.system {
         Some(TextOrParts::Text(t)) if !t.is_empty() => req.system.push(t),
         Some(TextOrParts::Parts(blocks)) => {
@@ -81,6 +95,8 @@ pub fn decode_request(body: &[u8]) -> Result<Request<'_>, RequestError> {
         let role = match message.role.as_ref() {
             "user" => Role::User,
             "assistant" => Role::Assistant,
+            // Mid-conversation instructions (beta `mid-conversation-system-2026-04-07`).
+            "system" => Role::System,
             other => {
                 return Err(RequestError::invalid(
                     format!("unknown role '{other}'"),
@@ -110,6 +126,32 @@ pub fn decode_request(body: &[u8]) -> Result<Request<'_>, RequestError> {
         ));
     }
     Ok(req)
+}
+
+/// `output_config`: only `effort` has a meaning other providers can be given.
+fn decode_output_config(raw: &RawValue) -> Result<Option<Effort>, RequestError> {
+    let config: serde_json::Map<String, serde_json::Value> = serde_json::from_str(raw.get())
+        .map_err(|_| RequestError::invalid("output_config must be an object", "output_config"))?;
+    let mut effort = None;
+    for (key, value) in &config {
+        match (key.as_str(), value.as_str()) {
+            ("effort", Some(level)) => {
+                effort = Some(Effort::parse(level).ok_or_else(|| {
+                    RequestError::invalid(
+                        format!("unknown effort '{level}'"),
+                        "output_config.effort",
+                    )
+                })?);
+            }
+            _ => {
+                return Err(RequestError::unsupported(
+                    format!("output_config.{key} cannot be translated for this provider"),
+                    format!("output_config.{key}"),
+                ))
+            }
+        }
+    }
+    Ok(effort)
 }
 
 fn decode_block<'a>(block: BlockWire<'a>, param: &str) -> Result<Block<'a>, RequestError> {
@@ -346,13 +388,7 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions<'_>) -> Result<Enco
     let body = MessagesOut {
         model: opts.model,
         max_tokens,
-        system: (!req.system.is_empty()).then(|| {
-            req.system
-                .iter()
-                .map(|s| s.as_ref())
-                .collect::<Vec<_>>()
-                .join("\n\n")
-        }),
+        system: req.system_text(),
         messages,
         tools,
         tool_choice,
@@ -386,6 +422,8 @@ fn encode_messages<'a>(messages: &'a [Message<'_>]) -> Vec<MessageOut<'a>> {
         let role = match message.role {
             Role::User => "user",
             Role::Assistant => "assistant",
+            // Instructions given mid-conversation join `system` (see `Request::system_text`).
+            Role::System => continue,
         };
         let mut turn = Turn {
             role,

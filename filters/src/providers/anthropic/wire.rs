@@ -29,6 +29,9 @@ pub struct MessagesRequestWire<'a> {
     pub metadata: Option<MetadataWire<'a>>,
     #[serde(default)]
     pub thinking: Option<ThinkingConfigWire>,
+    /// `{effort}` (beta `effort-2025-11-24`).
+    #[serde(default, borrow)]
+    pub output_config: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]

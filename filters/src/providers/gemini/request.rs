@@ -4,7 +4,7 @@
 
 use super::schema::{clean_schema, RefBudget};
 use crate::api::RequestError;
-use crate::canonical::{Block, Image, Request, ResponseFormat, Role, ToolChoice};
+use crate::canonical::{Block, Image, Reasoning, Request, ResponseFormat, Role, ToolChoice};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -148,7 +148,7 @@ struct GenerationConfigOut<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ThinkingOut {
-    thinking_budget: u64,
+    thinking_budget: i64,
     include_thoughts: bool,
 }
 
@@ -167,6 +167,9 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions) -> Result<Vec<u8>,
         let role = match message.role {
             Role::User => "user",
             Role::Assistant => "model",
+            // Gemini has no system turn: mid-conversation instructions join
+            // `systemInstruction` (see `Request::system_text`).
+            Role::System => continue,
         };
         let mut parts = Vec::with_capacity(message.content.len());
         // Function responses lead the turn, in call order, like Anthropic's tool results.
@@ -315,22 +318,19 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions) -> Result<Vec<u8>,
     }
     if let Some(reasoning) = req.reasoning {
         config.thinking_config = Some(ThinkingOut {
-            thinking_budget: reasoning.budget_tokens(),
+            // Adaptive thinking without an effort is Gemini's dynamic budget (-1).
+            thinking_budget: match reasoning {
+                Reasoning::Adaptive(None) => -1,
+                other => i64::try_from(other.budget_tokens()).unwrap_or(i64::MAX),
+            },
             include_thoughts: opts.include_thoughts,
         });
     }
 
     let body = GenerateOut {
         contents,
-        system_instruction: (!req.system.is_empty()).then(|| SystemOut {
-            parts: [TextOut {
-                text: req
-                    .system
-                    .iter()
-                    .map(Cow::as_ref)
-                    .collect::<Vec<_>>()
-                    .join("\n\n"),
-            }],
+        system_instruction: req.system_text().map(|text| SystemOut {
+            parts: [TextOut { text }],
         }),
         tools,
         tool_config,

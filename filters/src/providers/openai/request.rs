@@ -529,6 +529,19 @@ fn join(parts: &[Cow<'_, str>]) -> String {
 
 fn encode_message<'a>(message: &'a Message<'_>, out: &mut Vec<MessageOut<'a>>) {
     match message.role {
+        // An instruction mid-conversation stays at its place: OpenAI's chat takes system
+        // messages anywhere.
+        Role::System => {
+            let text = blocks_text(&message.content);
+            if !text.is_empty() {
+                out.push(MessageOut {
+                    role: "system",
+                    content: Some(ContentOut::Text(Cow::Owned(text))),
+                    tool_calls: Vec::new(),
+                    tool_call_id: None,
+                });
+            }
+        }
         Role::User => {
             // Tool results become `tool` messages, which must directly follow the assistant turn.
             let mut rest: Vec<PartOut<'a>> = Vec::new();
