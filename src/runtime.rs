@@ -1,8 +1,9 @@
 //! What the proxy keeps for the life of the process, apart from the routing snapshot: the
-//! governance state, the audit writer and the retry budget. Built once in `src/server.rs`;
+//! governance state, the audit writer, the retry budget and the conversation store. Built once in `src/server.rs`;
 //! the routing snapshot (`routing::Gateway`: routes, models, providers, keys) can be replaced
 //! without touching any of this.
 
+use crate::state::conversations::Conversations;
 use crate::state::Governor;
 use crate::telemetry::audit::AuditLog;
 use sluice_filters::resilience::RetryBudget;
@@ -13,4 +14,6 @@ pub struct Runtime {
     pub audit: Option<Arc<AuditLog>>,
     /// Gateway-wide: retries may be at most a share of requests.
     pub retry_budget: RetryBudget,
+    /// The turns of conversations sluice continues (message threads).
+    pub conversations: Conversations,
 }

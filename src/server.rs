@@ -3,11 +3,12 @@
 //! listener, and any extra services (the demo's mock providers).
 
 use crate::admin::AdminApp;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, StateBackendKind};
 use crate::listener::FirstBytesDeadline;
 use crate::proxy::SluiceProxy;
 use crate::routing::Gateway;
 use crate::runtime::Runtime;
+use crate::state::conversations::Conversations;
 use crate::state::Governor;
 use crate::telemetry::audit::AuditLog;
 use arc_swap::ArcSwap;
@@ -33,12 +34,15 @@ pub struct RunMode {
 pub struct Durables {
     pub governor: Arc<Governor>,
     pub audit: Option<Arc<AuditLog>>,
+    pub runtime: Arc<Runtime>,
 }
 
 impl Durables {
-    /// Writes the spend ledger and the audit log out (after a SIGTERM, nothing is lost).
+    /// Writes the spend ledger, the held conversation turns and the audit log out (after a
+    /// SIGTERM, nothing is lost).
     pub fn close(&self) {
         self.governor.flush();
+        self.runtime.conversations.flush_held();
         if let Some(audit) = &self.audit {
             audit.close();
         }
@@ -63,6 +67,7 @@ pub fn build_server(
         governor: governor.clone(),
         audit: audit.clone(),
         retry_budget: RetryBudget::new(config.retries.budget, config.retries.budget_floor),
+        conversations: conversation_store(config)?,
     });
 
     let mut conf = ServerConf {
@@ -133,7 +138,31 @@ pub fn build_server(
     for service in extra_services {
         server.add_boxed_service(service);
     }
-    Ok((server, Durables { governor, audit }))
+    Ok((
+        server,
+        Durables {
+            governor,
+            audit,
+            runtime,
+        },
+    ))
+}
+
+/// Where conversation turns are kept: beside the spend ledger, or in the shared Redis.
+fn conversation_store(config: &Config) -> Result<Conversations, ConfigError> {
+    let retention = config.state.conversation_retention.0;
+    match config.state.backend {
+        StateBackendKind::Embedded => Ok(Conversations::embedded(
+            std::path::Path::new(&config.state.path),
+            retention,
+        )),
+        StateBackendKind::Redis => Conversations::redis(
+            config.state.url.as_deref().unwrap_or_default(),
+            &config.state.prefix,
+            retention,
+        )
+        .map_err(|e| ConfigError::new("state.url", e)),
+    }
 }
 
 /// The most attempts a request's plan can make: one per candidate (every target of the model

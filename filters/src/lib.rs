@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod balance;
 pub mod canonical;
+pub mod conversation;
 pub mod error_type;
 pub mod governance;
 pub mod json;

@@ -134,6 +134,8 @@ pub struct StateConfig {
     pub on_error: StateFailure,
     /// Redis: a key prefix, so several gateways (or tests) can share a server.
     pub prefix: String,
+    /// How long stored conversation turns (Anthropic message threads) are kept.
+    pub conversation_retention: Dur,
 }
 
 impl Default for StateConfig {
@@ -145,6 +147,7 @@ impl Default for StateConfig {
             flush_interval: Dur(Duration::from_secs(1)),
             on_error: StateFailure::FailClosed,
             prefix: "sluice".into(),
+            conversation_retention: Dur(Duration::from_secs(30 * 86_400)),
         }
     }
 }

@@ -230,8 +230,19 @@ fn read_conversation(
     let mut first_turn = true;
     for (i, m) in messages.iter().enumerate() {
         let role = m["role"].as_str().unwrap_or_default();
-        if role == "system" && mid_conversation_system {
-            // An instruction at its place: text, and no part in the alternation.
+        if role == "system" {
+            // An instruction at its place: after a user turn, and last or followed by the
+            // assistant's; no part in the alternation. Without the beta, refused in the words
+            // Claude Code recognizes (it then folds the text into the user turn).
+            if !mid_conversation_system {
+                return Err(format!(
+                    "messages.{i}.role: role 'system' is not supported on this model"
+                ));
+            }
+            let next = messages[i + 1..].iter().find(|m| m["role"] != "system");
+            if previous_role != "user" || next.is_some_and(|m| m["role"] != "assistant") {
+                return Err(format!("messages.{i}: a system message must follow a user message and come last or before an assistant message"));
+            }
             let text = scenario::text_of(&m["content"]);
             if text.trim().is_empty() {
                 return Err(format!("messages.{i}.content: system messages need text"));

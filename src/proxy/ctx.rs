@@ -167,6 +167,11 @@ pub struct RequestCtx {
     pub error_type: Option<ErrorType>,
     /// The response, once its head arrived.
     pub response: ResponseState,
+    /// An Anthropic message thread this request continues or starts.
+    pub thread: Option<super::threads::ThreadState>,
+    /// The id of the turn this request's answer completed, held in the conversation store
+    /// until the logging phase writes it.
+    pub thread_answer: Option<String>,
 }
 
 impl RequestCtx {
@@ -192,6 +197,8 @@ impl RequestCtx {
             retry_after: None,
             error_type: None,
             response: ResponseState::default(),
+            thread: None,
+            thread_answer: None,
         }
     }
 

@@ -65,7 +65,7 @@ pub fn prepare_plan(ctx: &RequestCtx, index: usize) -> Result<UpstreamPlan, Requ
     let api = ctx.route.map_or(Route::ChatCompletions, |r| r).api();
     let prepared = prepare_request(
         ctx.client,
-        &ctx.client_body,
+        super::threads::body_for(ctx, &provider.name, provider.dialect),
         &Target {
             dialect: provider.dialect,
             model: &target.model,
@@ -90,9 +90,10 @@ pub fn prepare_plan(ctx: &RequestCtx, index: usize) -> Result<UpstreamPlan, Requ
         )
     })?;
     Ok(UpstreamPlan {
-        body: prepared
-            .body
-            .map_or_else(|| ctx.client_body.clone(), Bytes::from),
+        body: prepared.body.map_or_else(
+            || super::threads::body_for(ctx, &provider.name, provider.dialect).clone(),
+            Bytes::from,
+        ),
         path,
         stream: prepared.stream,
         client_wants_usage: prepared.client_wants_usage,

@@ -18,7 +18,11 @@ use sluice_filters::ErrorType;
 /// estimate (4 bytes a token, an overestimate for JSON) plus its output cap, or the provider's
 /// default cap when the client set none.
 pub fn demand(ctx: &RequestCtx, max_output: Option<u64>) -> Demand {
-    let input = ctx.client_body.len() as u64 / 4;
+    let input = ctx
+        .plan
+        .as_ref()
+        .map_or(ctx.client_body.len(), |p| p.body.len()) as u64
+        / 4;
     let mut tokens = input;
     let mut cost_micros = 0;
     for c in &ctx.candidates {

@@ -13,6 +13,7 @@ mod governance;
 mod logging;
 mod request;
 mod response;
+mod threads;
 mod upstream;
 
 pub use ctx::RequestCtx;
@@ -201,6 +202,11 @@ impl ProxyHttp for SluiceProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        if let Some(id) = ctx.thread_answer.take() {
+            if let Err(e) = ctx.runtime.conversations.store(&id).await {
+                log::error!("storing the thread turn {id} failed: {e}");
+            }
+        }
         let charge = governance::settle(ctx).await;
         logging::log_request(session, e, ctx, &charge);
     }

@@ -221,6 +221,11 @@ async fn proxied_request(
     {
         return count_tokens_locally(session, ctx, &body).await;
     }
+    if route == Route::Messages {
+        if let Err(e) = super::threads::prepare(ctx, &body).await {
+            return refuse_thread(session, ctx, e).await;
+        }
+    }
     let (candidates, plan) = failover::plan(&gateway, &model, first, &key);
     ctx.candidates = candidates;
     ctx.failover = plan;
@@ -233,6 +238,47 @@ async fn proxied_request(
     }
     let demand = governance::demand(ctx, checked.max_output_tokens);
     governance::admit(session, ctx, &model, demand).await
+}
+
+/// A threaded request that cannot be served. An unknown message gets Anthropic's
+/// `thread_not_found` (in `error.details.error_code`), from which the SDKs recover by sending
+/// the whole conversation again as a new thread.
+async fn refuse_thread(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    e: super::threads::ThreadError,
+) -> pingora::Result<bool> {
+    use super::threads::ThreadError;
+    match e {
+        ThreadError::Invalid(e) => refuse_request(session, ctx, e).await,
+        ThreadError::NotFound(id) => {
+            ctx.error_type = Some(ErrorType::InvalidRequest);
+            let body = serde_json::json!({
+                "type": "error",
+                "error": {
+                    "type": "not_found_error",
+                    "message": format!("thread message '{}' was not found", truncate(&id)),
+                    "details": {"error_code": "thread_not_found"},
+                },
+                "request_id": ctx.request_id,
+            });
+            write_json(session, 404, Bytes::from(body.to_string()), &[], false).await?;
+            Ok(true)
+        }
+        ThreadError::Store(message) => {
+            log::error!("conversation store unavailable: {message}");
+            respond_error(
+                session,
+                ctx,
+                ErrorType::StateUnavailable,
+                "the gateway cannot reach its conversation store",
+                None,
+                &[("retry-after", "1")],
+                false,
+            )
+            .await
+        }
+    }
 }
 
 async fn refuse_request(

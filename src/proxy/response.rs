@@ -150,6 +150,18 @@ pub fn response_filter(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingo
 }
 
 pub fn response_body_filter(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
+    let stream = matches!(ctx.response.mode, Some(ResponseMode::Stream(_)));
+    translate_body(body, end_of_stream, ctx);
+    if ctx.thread.is_some() {
+        super::threads::capture(ctx, body.as_ref());
+        if end_of_stream {
+            ctx.thread_answer = super::threads::hold(ctx, stream);
+        }
+    }
+}
+
+/// Runs the body through the response's mode.
+fn translate_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
     let Some(mode) = ctx.response.mode.as_mut() else {
         return;
     };

@@ -4,6 +4,7 @@
 //! memory, spend in SQLite) and `redis` (everything in Redis, updated by Lua scripts, for
 //! several gateway processes).
 
+pub mod conversations;
 mod embedded;
 mod ledger;
 mod redis_backend;

@@ -234,7 +234,10 @@ async fn a_tool_loop_built_from_claude_codes_request_completes_on_every_provider
             let mut body = capture.body.clone();
             body["model"] = json!(format!("via-{kind}"));
             body["stream"] = json!(stream);
-            body["tools"].as_array_mut().unwrap().insert(0, weather.clone());
+            body["tools"]
+                .as_array_mut()
+                .unwrap()
+                .insert(0, weather.clone());
             body["messages"] = json!([{"role": "user", "content": "What is the weather in Oslo?"}]);
             let (blocks, stop) = content_of(send(&s.gateway, &capture, &body).await, stream).await;
             assert_eq!(stop, "tool_use", "{kind} stream={stream}: {blocks:?}");
@@ -276,8 +279,8 @@ async fn system_messages_mid_conversation_keep_their_place_or_join_the_instructi
     for (kind, mock) in KINDS.iter().zip(&s.mocks) {
         let body = json!({"model": format!("via-{kind}"), "max_tokens": 100, "messages": [
             {"role": "user", "content": "Hello"},
-            {"role": "assistant", "content": "Hi there"},
             {"role": "system", "content": "From now on, answer in French."},
+            {"role": "assistant", "content": "Bonjour"},
             {"role": "user", "content": "How are you?"}
         ]});
         let resp = send(&s.gateway, &capture, &body).await;
@@ -285,17 +288,17 @@ async fn system_messages_mid_conversation_keep_their_place_or_join_the_instructi
         let sent = mock.last_request().await["body"].clone();
         let note = "From now on, answer in French.";
         match *kind {
-            "anthropic" => assert_eq!(sent["messages"][2]["role"], "system"),
+            "anthropic" => assert_eq!(sent["messages"][1]["role"], "system"),
             "openai" | "azure" => {
-                // At its place: after the assistant's turn, before the user's.
+                // At its place: after the user's turn it follows, before the assistant's.
                 let roles: Vec<&str> = sent["messages"]
                     .as_array()
                     .unwrap()
                     .iter()
                     .map(|m| m["role"].as_str().unwrap())
                     .collect();
-                assert_eq!(roles, ["user", "assistant", "system", "user"], "{sent}");
-                assert_eq!(sent["messages"][2]["content"], note);
+                assert_eq!(roles, ["user", "system", "assistant", "user"], "{sent}");
+                assert_eq!(sent["messages"][1]["content"], note);
             }
             "gemini" => {
                 let instruction = sent["systemInstruction"]["parts"][0]["text"]

@@ -19,4 +19,5 @@ mod metrics;
 mod request_body;
 mod routing;
 mod streaming;
+mod threads;
 mod validation;
