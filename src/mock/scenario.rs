@@ -53,15 +53,21 @@ pub fn decide(conv: &Conversation, mock_name: &str, configured: Option<&str>) ->
         if cities.is_empty() {
             cities.push("Oslo");
         }
-        return Reply::Tools(
-            cities
-                .into_iter()
-                .map(|city| ToolCall {
-                    name: conv.tool_names[0].clone(),
+        // The weather tool (the first tool when none is named so); with "time" asked too and a
+        // time tool offered, a call of each per city (a two-tool turn).
+        let named = |word: &str| conv.tool_names.iter().find(|n| n.contains(word)).cloned();
+        let weather = named("weather").unwrap_or_else(|| conv.tool_names[0].clone());
+        let time = named("time").filter(|_| text.contains("time"));
+        let mut calls = Vec::new();
+        for city in cities {
+            for name in std::iter::once(weather.clone()).chain(time.clone()) {
+                calls.push(ToolCall {
+                    name,
                     args: json!({ "city": city }),
-                })
-                .collect(),
-        );
+                });
+            }
+        }
+        return Reply::Tools(calls);
     }
     let echoed: String = conv.last_user_text.chars().take(80).collect();
     if !conv.images.is_empty() {

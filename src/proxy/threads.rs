@@ -117,7 +117,7 @@ pub fn hold(ctx: &mut RequestCtx, stream: bool) -> Option<String> {
     let (Some(t), Some(plan)) = (ctx.thread.as_mut(), ctx.plan.as_ref()) else {
         return None;
     };
-    if !ctx.response.upstream_status.is_some_and(|s| s < 300) {
+    if ctx.response.upstream_status.is_none_or(|s| s >= 300) {
         return None;
     }
     let capture = std::mem::take(&mut t.capture);

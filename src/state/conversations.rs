@@ -53,11 +53,13 @@ enum Backend {
         dir: std::path::PathBuf,
         conn: std::sync::OnceLock<Result<Arc<Mutex<Connection>>, String>>,
     },
-    Redis {
-        client: redis::Client,
-        prefix: String,
-        conn: OnceCell<ConnectionManager>,
-    },
+    Redis(Box<RedisStore>),
+}
+
+struct RedisStore {
+    client: redis::Client,
+    prefix: String,
+    conn: OnceCell<ConnectionManager>,
 }
 
 pub struct Conversations {
@@ -94,11 +96,11 @@ impl Conversations {
     pub fn redis(url: &str, prefix: &str, retention: Duration) -> Result<Conversations, String> {
         let client = redis::Client::open(url).map_err(|e| format!("invalid redis url: {e}"))?;
         Ok(Conversations {
-            backend: Backend::Redis {
+            backend: Backend::Redis(Box::new(RedisStore {
                 client,
                 prefix: prefix.to_owned(),
                 conn: OnceCell::new(),
-            },
+            })),
             retention,
             recent: Mutex::default(),
         })
@@ -196,9 +198,9 @@ impl Conversations {
                 .await
                 .map_err(|e| e.to_string())?
             }
-            Backend::Redis { prefix, .. } => {
+            Backend::Redis(store) => {
                 let mut conn = self.redis_conn().await?;
-                let key = format!("{prefix}:conv:{id}");
+                let key = format!("{}:conv:{id}", store.prefix);
                 let mut pipe = redis::pipe();
                 pipe.atomic()
                     .cmd("HSET")
@@ -259,10 +261,10 @@ impl Conversations {
                 .await
                 .map_err(|e| e.to_string())??
             }
-            Backend::Redis { prefix, .. } => {
+            Backend::Redis(store) => {
                 let mut conn = self.redis_conn().await?;
                 let fields: Vec<Option<String>> = redis::cmd("HMGET")
-                    .arg(format!("{prefix}:conv:{id}"))
+                    .arg(format!("{}:conv:{id}", store.prefix))
                     .arg(
                         &[
                             "owner", "previous", "messages", "output", "provider", "settings",
@@ -343,9 +345,10 @@ impl Conversations {
     }
 
     async fn redis_conn(&self) -> Result<ConnectionManager, String> {
-        let Backend::Redis { client, conn, .. } = &self.backend else {
+        let Backend::Redis(store) = &self.backend else {
             return Err("not a redis store".into());
         };
+        let (client, conn) = (&store.client, &store.conn);
         conn.get_or_try_init(|| async {
             let config = redis::aio::ConnectionManagerConfig::new()
                 .set_connection_timeout(Duration::from_secs(1))
