@@ -44,6 +44,15 @@ pub fn decide(conv: &Conversation, mock_name: &str, configured: Option<&str>) ->
         return Reply::Text(format!("Tool results: {}", conv.tool_results.join("; ")));
     }
     let text = conv.last_user_text.to_lowercase();
+    // An agent's shell tool (Claude Code's `Bash`): "run `command`" calls it with the command.
+    if let Some(command) = command_to_run(&conv.last_user_text) {
+        if !conv.tools_disabled && conv.tool_names.iter().any(|n| n == "Bash") {
+            return Reply::Tools(vec![ToolCall {
+                name: "Bash".into(),
+                args: json!({"command": command, "description": "Run the command the user asked for"}),
+            }]);
+        }
+    }
     if !conv.tool_names.is_empty() && !conv.tools_disabled && text.contains("weather") {
         let mut cities: Vec<&str> = CITIES
             .iter()
@@ -81,6 +90,14 @@ pub fn decide(conv: &Conversation, mock_name: &str, configured: Option<&str>) ->
         "Hello from {mock_name} ({}). You said: {echoed}",
         conv.model
     ))
+}
+
+/// The command in "run `command`", if the text asks to run one.
+fn command_to_run(text: &str) -> Option<&str> {
+    let at = text.to_lowercase().find("run `")?;
+    let rest = text.get(at + "run `".len()..)?;
+    let end = rest.find('`')?;
+    Some(&rest[..end]).filter(|c| !c.is_empty())
 }
 
 /// Token counts the mock reports: deterministic, so tests can predict them.
