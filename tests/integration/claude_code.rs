@@ -341,3 +341,43 @@ async fn the_reachability_probe_answers() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["status"], "ok");
 }
+
+/// A translated Anthropic stream reports the input tokens in `message_start` when the provider
+/// gives them up front (Gemini), and in the final `message_delta` when it reports them only at
+/// the end (OpenAI-dialect providers).
+#[tokio::test]
+async fn input_tokens_are_reported_as_early_as_the_provider_gives_them() {
+    let s = setup();
+    let capture = capture();
+    for (kind, early) in [("gemini", true), ("openai", false)] {
+        let body = json!({"model": format!("via-{kind}"), "max_tokens": 100, "stream": true,
+            "messages": [{"role": "user", "content": "Hello"}]});
+        let text = send(&s.gateway, &capture, &body)
+            .await
+            .text()
+            .await
+            .unwrap();
+        let events: Vec<Value> = text
+            .split("\n\n")
+            .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let start = events
+            .iter()
+            .find(|e| e["type"] == "message_start")
+            .unwrap();
+        let delta = events
+            .iter()
+            .find(|e| e["type"] == "message_delta")
+            .unwrap();
+        let at_start = start["message"]["usage"]["input_tokens"]
+            .as_u64()
+            .unwrap_or(0);
+        let at_end = delta["usage"]["input_tokens"].as_u64().unwrap_or(0);
+        if early {
+            assert!(at_start > 0, "{kind}: {start}");
+        } else {
+            assert!(at_end > 0, "{kind}: {delta}");
+        }
+    }
+}
