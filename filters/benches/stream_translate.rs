@@ -58,6 +58,7 @@ fn translate(chunks: &[Vec<u8>], client: ClientDialect, upstream: UpstreamDialec
         client_wants_usage: true,
         json_tool: false,
         price: None,
+        request: b"{}",
     });
     let mut out = Vec::with_capacity(1024);
     let mut total = 0;

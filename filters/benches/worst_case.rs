@@ -342,6 +342,7 @@ fn translate_between(
         client_wants_usage: true,
         json_tool: false,
         price: None,
+        request: b"{}",
     });
     let mut out = Vec::new();
     for chunk in stream.chunks(read) {

@@ -42,6 +42,7 @@ fn client_name(c: ClientDialect) -> &'static str {
     match c {
         ClientDialect::OpenAi => "openai",
         ClientDialect::Anthropic => "anthropic",
+        ClientDialect::Responses => "responses",
     }
 }
 
@@ -63,6 +64,7 @@ fn run_stream(case: &StreamCase, pieces: &[&[u8]]) -> (Vec<u8>, Usage, StreamOut
         client_wants_usage: case.usage,
         json_tool: false,
         price: None,
+        request: b"{}",
     });
     let mut out = Vec::new();
     for piece in pieces {
@@ -291,6 +293,7 @@ fn streams_report_their_cost_in_the_final_usage() {
             client_wants_usage: true,
             json_tool: false,
             price,
+            request: b"{}",
         };
         let mut priced = StreamTranslator::new(spec(Some(price)));
         let mut out = Vec::new();
@@ -397,6 +400,7 @@ fn response_case(case: ResponseCase) -> Usage {
             id: "gw-req-1",
             model: "test-model",
             created: CREATED,
+            request: b"{}",
             json_tool: false,
         },
         &input,

@@ -18,6 +18,7 @@ fn translate(client: ClientDialect, upstream: UpstreamDialect, stream: &str) -> 
         client_wants_usage: true,
         json_tool: false,
         price: None,
+        request: b"{}",
     });
     let mut out = Vec::new();
     t.push(stream.as_bytes(), &mut out);

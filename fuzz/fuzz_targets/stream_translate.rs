@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let read = usize::from(shape >> 2).max(1);
-    for client in [ClientDialect::OpenAi, ClientDialect::Anthropic] {
+    for client in [
+        ClientDialect::OpenAi,
+        ClientDialect::Anthropic,
+        ClientDialect::Responses,
+    ] {
         for upstream in [
             UpstreamDialect::OpenAi,
             UpstreamDialect::Azure,

@@ -8,7 +8,11 @@ use libfuzzer_sys::fuzz_target;
 use sluice_filters::translate::{prepare_request, Api, ClientDialect, Target, UpstreamDialect};
 
 fuzz_target!(|data: &[u8]| {
-    for client in [ClientDialect::OpenAi, ClientDialect::Anthropic] {
+    for client in [
+        ClientDialect::OpenAi,
+        ClientDialect::Anthropic,
+        ClientDialect::Responses,
+    ] {
         for dialect in [
             UpstreamDialect::OpenAi,
             UpstreamDialect::Azure,

@@ -12,7 +12,7 @@ use crate::routing::{Gateway, VirtualKey};
 use bytes::Bytes;
 use pingora::proxy::Session;
 use sluice_filters::api::openai::{
-    model_list_body, model_object_body, ChatRequest, EmbeddingsRequest,
+    model_list_body, model_object_body, ChatRequest, EmbeddingsRequest, ResponsesRequest,
 };
 use sluice_filters::api::route::{match_route, Route, RouteMatch};
 use sluice_filters::api::shape::{self, BodyKind};
@@ -150,10 +150,12 @@ async fn proxied_request(
     // happens per attempt.
     let model_name = match route {
         Route::Embeddings => EmbeddingsRequest::parse(&body).map(|r| r.model.into_owned()),
+        Route::Responses => ResponsesRequest::parse(&body).map(|r| r.model.into_owned()),
         _ => ChatRequest::parse(&body).map(|r| r.model.into_owned()),
     };
     let shape = match route {
         Route::Embeddings => BodyKind::Embeddings,
+        Route::Responses => BodyKind::Responses,
         Route::CountTokens => BodyKind::AnthropicCountTokens,
         Route::Messages => BodyKind::AnthropicMessages,
         _ => BodyKind::OpenAiChat,

@@ -82,6 +82,7 @@ pub fn upstream_response_filter(
             client_wants_usage: plan.client_wants_usage,
             json_tool: plan.json_tool,
             price: Some(plan.model.price_of(plan.target)),
+            request: &ctx.client_body,
         })))
     } else if passthrough {
         ResponseMode::Passthrough {
@@ -129,7 +130,7 @@ pub fn response_filter(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingo
         Some(ResponseMode::TranslateError { status, .. }) => {
             let kind = FailureKind::from_status(*status);
             let mapped = match ctx.client {
-                ClientDialect::OpenAi => kind.openai_status(*status),
+                ClientDialect::OpenAi | ClientDialect::Responses => kind.openai_status(*status),
                 ClientDialect::Anthropic => kind.anthropic_status(*status),
             };
             response.set_status(mapped)?;
@@ -205,6 +206,7 @@ fn translate_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Reque
                 model: plan.upstream_model(),
                 created: unix_now(),
                 json_tool: plan.json_tool,
+                request: &ctx.client_body,
             };
             let out = if overflow {
                 Err("the upstream response is too large to translate".to_owned())

@@ -17,6 +17,7 @@ mod headers;
 mod matrix;
 mod metrics;
 mod request_body;
+mod responses;
 mod routing;
 mod streaming;
 mod threads;

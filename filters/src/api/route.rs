@@ -16,6 +16,8 @@ pub enum Route {
     CountTokens,
     /// `GET /` or `HEAD /`: the reachability probe clients send (Claude Code's `HEAD /`).
     Root,
+    /// OpenAI's Responses API.
+    Responses,
 }
 
 impl Route {
@@ -29,6 +31,7 @@ impl Route {
             Route::Messages => "/v1/messages",
             Route::CountTokens => "/v1/messages/count_tokens",
             Route::Root => "/",
+            Route::Responses => "/v1/responses",
         }
     }
 
@@ -41,6 +44,7 @@ impl Route {
     pub fn client_dialect(self) -> ClientDialect {
         match self {
             Route::Messages | Route::CountTokens => ClientDialect::Anthropic,
+            Route::Responses => ClientDialect::Responses,
             _ => ClientDialect::OpenAi,
         }
     }
@@ -80,6 +84,7 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> RouteMatch<'a> {
         "/models" => (Route::ListModels, "GET"),
         "/messages" => (Route::Messages, "POST"),
         "/messages/count_tokens" => (Route::CountTokens, "POST"),
+        "/responses" => (Route::Responses, "POST"),
         _ => match api.strip_prefix("/models/") {
             Some(id) if !id.is_empty() => {
                 return if method == "GET" {

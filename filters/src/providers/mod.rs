@@ -6,5 +6,6 @@ mod forward_headers;
 pub mod gemini;
 mod json_util;
 pub mod openai;
+pub mod responses;
 
 pub use forward_headers::{ForwardHeaders, GATEWAY_OWNED};

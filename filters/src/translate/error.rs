@@ -41,7 +41,7 @@ pub fn translate_error(
         failure.message = format!("{} (retry after {secs}s)", failure.message).into();
     }
     let (status, body) = match client {
-        ClientDialect::OpenAi => (
+        ClientDialect::OpenAi | ClientDialect::Responses => (
             failure.kind.openai_status(status),
             openai::encode_error(
                 failure.kind.openai_type(),
@@ -71,7 +71,7 @@ pub fn gateway_error_body(
     param: Option<&str>,
 ) -> Vec<u8> {
     match client {
-        ClientDialect::OpenAi => openai::encode_error(
+        ClientDialect::OpenAi | ClientDialect::Responses => openai::encode_error(
             error_type.openai_type(),
             error_type.as_str(),
             message,

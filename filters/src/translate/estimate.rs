@@ -15,6 +15,7 @@ pub fn estimate_input_tokens(client: ClientDialect, body: &[u8]) -> Result<u64, 
     let request: Request<'_> = match client {
         ClientDialect::OpenAi => openai::decode_request(body)?,
         ClientDialect::Anthropic => anthropic::decode_request(body)?,
+        ClientDialect::Responses => crate::providers::responses::decode_request(body)?,
     };
     let mut chars: u64 = request.system.iter().map(|s| s.len() as u64).sum();
     let mut extra = 0;

@@ -59,6 +59,34 @@ fn openai_policy(name: &str) -> Option<Policy> {
     })
 }
 
+fn responses_policy(name: &str) -> Option<Policy> {
+    use Policy::*;
+    Some(match name {
+        "model"
+        | "input"
+        | "instructions"
+        | "tools"
+        | "tool_choice"
+        | "parallel_tool_calls"
+        | "text"
+        | "reasoning"
+        | "max_output_tokens"
+        | "temperature"
+        | "top_p"
+        | "user"
+        | "stream" => Translated,
+        // Repeated in the answer or a hint to OpenAI's own caching and tiers: the answer is
+        // the same. (`truncation` only matters past the context window, which a translated
+        // request meets as an error either way.)
+        "metadata" | "service_tier" | "prompt_cache_key" | "safety_identifier" | "truncation"
+        | "stream_options" => Dropped,
+        "store" => Dropped,
+        "include" => DroppedWhen(&["[]", "null"]),
+        "background" => DroppedWhen(&["false", "null"]),
+        _ => return None,
+    })
+}
+
 fn anthropic_policy(name: &str) -> Option<Policy> {
     use Policy::*;
     Some(match name {
@@ -120,6 +148,7 @@ pub fn check_translated_fields(
         let policy = match client {
             ClientDialect::OpenAi => openai_policy(name),
             ClientDialect::Anthropic => anthropic_policy(name),
+            ClientDialect::Responses => responses_policy(name),
         };
         let drop = match policy {
             Some(Policy::Translated) => false,

@@ -25,6 +25,9 @@ pub use stream::{StreamOutcome, StreamSpec, StreamTranslator};
 pub enum ClientDialect {
     OpenAi,
     Anthropic,
+    /// OpenAI's Responses API: errors in OpenAI's shape, always translated (sluice keeps the
+    /// conversation state, so no provider is ever asked to).
+    Responses,
 }
 
 /// The API dialect of an upstream provider.

@@ -160,6 +160,7 @@ fn translated_chat(
     let request: Request<'_> = match client {
         ClientDialect::OpenAi => openai::decode_request(body)?,
         ClientDialect::Anthropic => anthropic::decode_request(body)?,
+        ClientDialect::Responses => crate::providers::responses::decode_request(body)?,
     };
     let mut json_tool = false;
     let encoded = match target.dialect {

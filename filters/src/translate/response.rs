@@ -3,7 +3,7 @@
 use super::json_tool::unwrap_response;
 use super::{ClientDialect, UpstreamDialect};
 use crate::canonical::{Response, Usage};
-use crate::providers::{anthropic, gemini, openai};
+use crate::providers::{anthropic, gemini, openai, responses};
 
 /// Usage in a same-dialect response body, which is passed through as is.
 pub fn response_usage(upstream: UpstreamDialect, body: &[u8]) -> Option<Usage> {
@@ -23,6 +23,8 @@ pub struct ResponseSpec<'a> {
     pub model: &'a str,
     pub created: u64,
     pub json_tool: bool,
+    /// The client's request (a Responses answer repeats some of its fields).
+    pub request: &'a [u8],
 }
 
 /// Translates a successful upstream body into the client's dialect.
@@ -44,6 +46,13 @@ pub fn translate_response(
     let out = match spec.client {
         ClientDialect::OpenAi => openai::encode_response(&response, spec.created, spec.model),
         ClientDialect::Anthropic => anthropic::encode_response(&response, spec.model),
+        ClientDialect::Responses => responses::encode_response(
+            &response,
+            &responses::Echo::from_request(spec.request),
+            &responses::Ids::new(spec.id),
+            spec.created,
+            spec.model,
+        ),
     };
     Ok((out, response.usage))
 }

@@ -7,7 +7,7 @@ use super::{is_passthrough, ClientDialect, UpstreamDialect};
 use crate::canonical::{FailureKind, StreamEvent, Usage};
 use crate::governance::Price;
 use crate::providers::openai::PassthroughEnd;
-use crate::providers::{anthropic, gemini, openai};
+use crate::providers::{anthropic, gemini, openai, responses};
 
 /// What the translator needs besides the bytes.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +22,8 @@ pub struct StreamSpec<'a> {
     pub json_tool: bool,
     /// Prices the final usage the client receives (`usage.cost_usd`); `None` reports no cost.
     pub price: Option<Price>,
+    /// The client's request (a Responses stream repeats some of its fields).
+    pub request: &'a [u8],
 }
 
 /// How the stream ended, as far as the translator has seen.
@@ -62,6 +64,7 @@ enum Decoder {
 enum Encoder {
     OpenAi(openai::StreamEncoder),
     Anthropic(anthropic::StreamEncoder),
+    Responses(responses::StreamEncoder),
 }
 
 impl Encoder {
@@ -69,6 +72,7 @@ impl Encoder {
         match self {
             Encoder::OpenAi(e) => e.encode(event, out),
             Encoder::Anthropic(e) => e.encode(event, out),
+            Encoder::Responses(e) => e.encode(event, out),
         }
     }
 }
@@ -80,7 +84,7 @@ impl StreamTranslator {
                 ClientDialect::OpenAi => Inner::OpenAiPassthrough(
                     openai::Passthrough::new(spec.client_wants_usage).reporting_cost(spec.price),
                 ),
-                ClientDialect::Anthropic => Inner::AnthropicPassthrough(
+                ClientDialect::Anthropic | ClientDialect::Responses => Inner::AnthropicPassthrough(
                     anthropic::Passthrough::new().reporting_cost(spec.price),
                 ),
             }
@@ -105,6 +109,12 @@ impl StreamTranslator {
                 ClientDialect::Anthropic => Encoder::Anthropic(
                     anthropic::StreamEncoder::new(spec.id, spec.model).reporting_cost(spec.price),
                 ),
+                ClientDialect::Responses => Encoder::Responses(responses::StreamEncoder::new(
+                    responses::Echo::from_request(spec.request),
+                    responses::Ids::new(spec.id),
+                    spec.created,
+                    spec.model,
+                )),
             };
             Inner::Translate {
                 decoder,
@@ -264,6 +274,12 @@ fn cut_stream_error(client: ClientDialect, out: &mut Vec<u8>) {
             out.extend_from_slice(&body);
             out.extend_from_slice(b"\n\n");
         }
+        ClientDialect::Responses => {
+            let body = serde_json::json!({"type": "error", "code": "server_error", "message": MESSAGE, "param": null, "sequence_number": 0});
+            out.extend_from_slice(b"event: error\ndata: ");
+            out.extend_from_slice(body.to_string().as_bytes());
+            out.extend_from_slice(b"\n\n");
+        }
     }
 }
 
@@ -281,6 +297,7 @@ mod tests {
             client_wants_usage: true,
             json_tool: false,
             price: None,
+            request: b"{}",
         })
     }
 

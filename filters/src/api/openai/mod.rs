@@ -6,4 +6,4 @@ mod request;
 
 pub use error::error_body;
 pub use models::{model_list_body, model_object_body};
-pub use request::{ChatRequest, EmbeddingsRequest};
+pub use request::{ChatRequest, EmbeddingsRequest, ResponsesRequest};

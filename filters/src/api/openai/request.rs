@@ -58,6 +58,32 @@ impl<'a> ChatRequest<'a> {
     }
 }
 
+/// `POST /v1/responses`: the model, and an input to answer.
+#[derive(Debug)]
+pub struct ResponsesRequest<'a> {
+    pub model: Cow<'a, str>,
+}
+
+impl<'a> ResponsesRequest<'a> {
+    pub fn parse(body: &'a [u8]) -> Result<Self, RequestError> {
+        let object = TopLevelObject::parse(body)?;
+        let (model, _) = required_model(&object)?;
+        match object.get("input").map(|f| f.value) {
+            None => Err(RequestError::invalid(
+                "you must provide an 'input' parameter",
+                "input",
+            )),
+            Some(v) if v.starts_with('"') || is_non_empty_array(v) => {
+                Ok(ResponsesRequest { model })
+            }
+            Some(_) => Err(RequestError::invalid(
+                "'input' must be a string or a non-empty array of items",
+                "input",
+            )),
+        }
+    }
+}
+
 /// `POST /v1/embeddings`.
 #[derive(Debug)]
 pub struct EmbeddingsRequest<'a> {

@@ -30,6 +30,8 @@ pub enum BodyKind {
     AnthropicMessages,
     /// `POST /v1/messages/count_tokens`.
     AnthropicCountTokens,
+    /// `POST /v1/responses`.
+    Responses,
 }
 
 /// What the check learned that admission needs.
@@ -48,6 +50,7 @@ pub fn check(kind: BodyKind, body: &[u8]) -> Result<Checked, RequestError> {
         BodyKind::Embeddings => openai::check_embeddings(body),
         BodyKind::AnthropicMessages => anthropic::check_messages(body, true),
         BodyKind::AnthropicCountTokens => anthropic::check_messages(body, false),
+        BodyKind::Responses => openai::check_responses(body),
     }
 }
 

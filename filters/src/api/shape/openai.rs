@@ -168,3 +168,56 @@ pub fn check_embeddings(body: &[u8]) -> Result<Checked, RequestError> {
         output_param: "max_tokens",
     })
 }
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Responses {
+    model: AnyStr,
+    input: ResponsesInput,
+    instructions: Option<AnyStr>,
+    max_output_tokens: Option<PositiveInt>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    tools: Option<Vec<TypedObject>>,
+    tool_choice: Option<StrOrObject>,
+    parallel_tool_calls: Option<bool>,
+    stream: Option<bool>,
+    store: Option<bool>,
+    text: Option<AnyObject>,
+    reasoning: Option<AnyObject>,
+    metadata: Option<AnyObject>,
+    user: Option<AnyStr>,
+    previous_response_id: Option<AnyStr>,
+    include: Option<Vec<AnyStr>>,
+}
+
+/// A Responses `input`: a string, or items (objects; each dialect item checked when decoded).
+struct ResponsesInput;
+
+impl<'de> Deserialize<'de> for ResponsesInput {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ResponsesInput;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or an array of input items")
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<ResponsesInput, E> {
+                Ok(ResponsesInput)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ResponsesInput, A::Error> {
+                while seq.next_element::<AnyObject>()?.is_some() {}
+                Ok(ResponsesInput)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+pub fn check_responses(body: &[u8]) -> Result<Checked, RequestError> {
+    let responses: Responses = parse(body)?;
+    Ok(Checked {
+        max_output_tokens: responses.max_output_tokens.map(|n| n.0),
+        output_param: "max_output_tokens",
+    })
+}

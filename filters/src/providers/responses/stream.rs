@@ -1,0 +1,297 @@
+//! Canonical stream events to Responses API events, in the order OpenAI emits them and the
+//! official SDK's accumulator checks: `response.created`, `response.in_progress`, then per
+//! output item `output_item.added`, its part (`content_part.added` /
+//! `reasoning_summary_part.added`), deltas, their `.done`, `output_item.done`; then
+//! `response.completed` (or `response.incomplete`) carrying the whole output, or
+//! `response.failed` when the provider failed after the stream began. Every event has the next
+//! `sequence_number`; item ids are stable between the events and the final object.
+
+use super::response::{
+    function_call_item, message_item, output_text, reasoning_item, response_object, status_of,
+};
+use super::{Echo, Ids};
+use crate::canonical::{StopReason, StreamEvent, Usage};
+use serde_json::{json, Value};
+
+/// The output item being streamed.
+enum Open {
+    Reasoning {
+        index: usize,
+        text: String,
+    },
+    Message {
+        index: usize,
+        text: String,
+    },
+    Call {
+        index: usize,
+        n: usize,
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
+}
+
+pub struct StreamEncoder {
+    echo: Echo,
+    ids: Ids,
+    created: u64,
+    model: String,
+    sequence: u64,
+    started: bool,
+    done: bool,
+    open: Option<Open>,
+    /// Finished output items, in order.
+    output: Vec<Value>,
+    calls: usize,
+    stop: Option<StopReason>,
+    usage: Usage,
+}
+
+impl StreamEncoder {
+    pub fn new(echo: Echo, ids: Ids, created: u64, model: &str) -> Self {
+        StreamEncoder {
+            echo,
+            ids,
+            created,
+            model: model.to_owned(),
+            sequence: 0,
+            started: false,
+            done: false,
+            open: None,
+            output: Vec::new(),
+            calls: 0,
+            stop: None,
+            usage: Usage::default(),
+        }
+    }
+
+    fn event(&mut self, out: &mut Vec<u8>, kind: &str, mut body: Value) {
+        body["type"] = json!(kind);
+        body["sequence_number"] = json!(self.sequence);
+        self.sequence += 1;
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        out.extend_from_slice(body.to_string().as_bytes());
+        out.extend_from_slice(b"\n\n");
+    }
+
+    fn object(&self, status: &str, incomplete: Value, usage: bool, error: Value) -> Value {
+        response_object(
+            &self.echo,
+            &self.ids,
+            self.created,
+            &self.model,
+            status,
+            incomplete,
+            self.output.clone(),
+            usage.then_some(&self.usage),
+            error,
+        )
+    }
+
+    fn ensure_started(&mut self, out: &mut Vec<u8>) {
+        if std::mem::replace(&mut self.started, true) {
+            return;
+        }
+        let response = self.object("in_progress", Value::Null, false, Value::Null);
+        self.event(out, "response.created", json!({"response": response}));
+        let response = self.object("in_progress", Value::Null, false, Value::Null);
+        self.event(out, "response.in_progress", json!({"response": response}));
+    }
+
+    /// Ends the open item: its `.done` events, and it joins the output.
+    fn close(&mut self, out: &mut Vec<u8>) {
+        let Some(open) = self.open.take() else { return };
+        match open {
+            Open::Reasoning { index, text } => {
+                let id = self.ids.reasoning();
+                self.event(
+                    out,
+                    "response.reasoning_summary_text.done",
+                    json!({"item_id": id, "output_index": index, "summary_index": 0, "text": text}),
+                );
+                self.event(out, "response.reasoning_summary_part.done", json!({"item_id": id, "output_index": index, "summary_index": 0, "part": {"type": "summary_text", "text": text}}));
+                let item = reasoning_item(&self.ids, &text);
+                self.event(
+                    out,
+                    "response.output_item.done",
+                    json!({"output_index": index, "item": item.clone()}),
+                );
+                self.output.push(item);
+            }
+            Open::Message { index, text } => {
+                let id = self.ids.message();
+                self.event(out, "response.output_text.done", json!({"item_id": id, "output_index": index, "content_index": 0, "text": text, "logprobs": []}));
+                self.event(out, "response.content_part.done", json!({"item_id": id, "output_index": index, "content_index": 0, "part": output_text(&text)}));
+                let item = message_item(&self.ids, &text, "completed");
+                self.event(
+                    out,
+                    "response.output_item.done",
+                    json!({"output_index": index, "item": item.clone()}),
+                );
+                self.output.push(item);
+            }
+            Open::Call {
+                index,
+                n,
+                call_id,
+                name,
+                arguments,
+            } => {
+                let arguments = if arguments.trim().is_empty() {
+                    "{}".to_owned()
+                } else {
+                    arguments
+                };
+                let id = self.ids.function_call(n);
+                self.event(out, "response.function_call_arguments.done", json!({"item_id": id, "output_index": index, "arguments": arguments, "name": name}));
+                let item =
+                    function_call_item(&self.ids, n, &call_id, &name, &arguments, "completed");
+                self.event(
+                    out,
+                    "response.output_item.done",
+                    json!({"output_index": index, "item": item.clone()}),
+                );
+                self.output.push(item);
+            }
+        }
+    }
+
+    /// The index the next output item gets.
+    fn next_index(&self) -> usize {
+        self.output.len()
+    }
+
+    pub fn encode(&mut self, event: &StreamEvent<'_>, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        match event {
+            StreamEvent::Start { model, .. } => {
+                if !model.is_empty() {
+                    self.model = model.to_string();
+                }
+                self.ensure_started(out);
+            }
+            StreamEvent::Usage(usage) => self.usage = *usage,
+            StreamEvent::Thinking(text) => {
+                self.ensure_started(out);
+                if !matches!(self.open, Some(Open::Reasoning { .. })) {
+                    self.close(out);
+                    let index = self.next_index();
+                    let item = reasoning_item(&self.ids, "");
+                    self.event(
+                        out,
+                        "response.output_item.added",
+                        json!({"output_index": index, "item": item}),
+                    );
+                    let id = self.ids.reasoning();
+                    self.event(out, "response.reasoning_summary_part.added", json!({"item_id": id, "output_index": index, "summary_index": 0, "part": {"type": "summary_text", "text": ""}}));
+                    self.open = Some(Open::Reasoning {
+                        index,
+                        text: String::new(),
+                    });
+                }
+                if let Some(Open::Reasoning { index, text: all }) = self.open.as_mut() {
+                    all.push_str(text);
+                    let index = *index;
+                    let id = self.ids.reasoning();
+                    self.event(out, "response.reasoning_summary_text.delta", json!({"item_id": id, "output_index": index, "summary_index": 0, "delta": text}));
+                }
+            }
+            StreamEvent::Text(text) => {
+                self.ensure_started(out);
+                if !matches!(self.open, Some(Open::Message { .. })) {
+                    self.close(out);
+                    let index = self.next_index();
+                    let mut item = message_item(&self.ids, "", "in_progress");
+                    item["content"] = json!([]);
+                    self.event(
+                        out,
+                        "response.output_item.added",
+                        json!({"output_index": index, "item": item}),
+                    );
+                    let id = self.ids.message();
+                    self.event(out, "response.content_part.added", json!({"item_id": id, "output_index": index, "content_index": 0, "part": output_text("")}));
+                    self.open = Some(Open::Message {
+                        index,
+                        text: String::new(),
+                    });
+                }
+                if let Some(Open::Message { index, text: all }) = self.open.as_mut() {
+                    all.push_str(text);
+                    let index = *index;
+                    let id = self.ids.message();
+                    self.event(out, "response.output_text.delta", json!({"item_id": id, "output_index": index, "content_index": 0, "delta": text, "logprobs": []}));
+                }
+            }
+            StreamEvent::ThinkingSignature(_) => {}
+            StreamEvent::ToolStart { id, name, .. } => {
+                self.ensure_started(out);
+                self.close(out);
+                let index = self.next_index();
+                let n = self.calls;
+                self.calls += 1;
+                let item = function_call_item(&self.ids, n, id, name, "", "in_progress");
+                self.event(
+                    out,
+                    "response.output_item.added",
+                    json!({"output_index": index, "item": item}),
+                );
+                self.open = Some(Open::Call {
+                    index,
+                    n,
+                    call_id: id.to_string(),
+                    name: name.to_string(),
+                    arguments: String::new(),
+                });
+            }
+            StreamEvent::ToolArgs { fragment, .. } => {
+                if let Some(Open::Call {
+                    index,
+                    n,
+                    arguments,
+                    ..
+                }) = self.open.as_mut()
+                {
+                    arguments.push_str(fragment);
+                    let (index, n) = (*index, *n);
+                    let id = self.ids.function_call(n);
+                    self.event(
+                        out,
+                        "response.function_call_arguments.delta",
+                        json!({"item_id": id, "output_index": index, "delta": fragment}),
+                    );
+                }
+            }
+            StreamEvent::Finish(stop) => self.stop = Some(*stop),
+            StreamEvent::End => {
+                self.ensure_started(out);
+                self.close(out);
+                let (status, incomplete) = status_of(self.stop.unwrap_or(StopReason::EndTurn));
+                let kind = if status == "completed" {
+                    "response.completed"
+                } else {
+                    "response.incomplete"
+                };
+                let response = self.object(status, incomplete, true, Value::Null);
+                self.event(out, kind, json!({"response": response}));
+                self.done = true;
+            }
+            StreamEvent::Error(failure) => {
+                self.ensure_started(out);
+                self.close(out);
+                let error = json!({"code": "server_error", "message": failure.message.as_ref()});
+                let response = self.object("failed", Value::Null, true, error);
+                self.event(out, "response.failed", json!({"response": response}));
+                self.done = true;
+            }
+        }
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+}
