@@ -10,6 +10,8 @@ pub enum ErrorType {
     ModelNotAllowed,
     ModelNotFound,
     RouteNotFound,
+    /// A stored response (or the one `previous_response_id` names) this key cannot see.
+    ResponseNotFound,
     MethodNotAllowed,
     InvalidJson,
     InvalidRequest,
@@ -54,6 +56,7 @@ impl ErrorType {
             ErrorType::ModelNotAllowed => "model_not_allowed",
             ErrorType::ModelNotFound => "model_not_found",
             ErrorType::RouteNotFound => "route_not_found",
+            ErrorType::ResponseNotFound => "response_not_found",
             ErrorType::MethodNotAllowed => "method_not_allowed",
             ErrorType::InvalidJson => "invalid_json",
             ErrorType::InvalidRequest => "invalid_request",
@@ -83,7 +86,9 @@ impl ErrorType {
         match self {
             ErrorType::MissingApiKey | ErrorType::InvalidApiKey => 401,
             ErrorType::ModelNotAllowed => 403,
-            ErrorType::ModelNotFound | ErrorType::RouteNotFound => 404,
+            ErrorType::ModelNotFound | ErrorType::RouteNotFound | ErrorType::ResponseNotFound => {
+                404
+            }
             ErrorType::MethodNotAllowed => 405,
             ErrorType::InvalidJson
             | ErrorType::InvalidRequest

@@ -15,7 +15,7 @@ use sluice_filters::api::route::Route;
 use sluice_filters::balance::InFlight;
 use sluice_filters::canonical::Usage;
 use sluice_filters::resilience::Plan;
-use sluice_filters::translate::{ClientDialect, StreamTranslator};
+use sluice_filters::translate::{ClientDialect, StreamTranslator, UpstreamDialect};
 use sluice_filters::ErrorType;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -129,6 +129,25 @@ pub struct ResponseState {
     pub usage: Option<Usage>,
     /// When the first response byte went to the client (time to first token, for streams).
     pub first_byte: Option<Instant>,
+    /// What the client received, kept when the answer becomes a stored conversation turn.
+    pub capture: Option<Vec<u8>>,
+}
+
+/// The longest answer kept to store as a conversation turn; a longer one is not stored.
+pub const MAX_CAPTURE: usize = 32 << 20;
+
+impl ResponseState {
+    /// Keeps what the client received of a successful answer, when a turn is to be stored.
+    pub fn keep(&mut self, out: Option<&Bytes>) {
+        let ok = self.upstream_status.is_some_and(|s| s < 300);
+        if let (Some(capture), Some(out), true) = (self.capture.as_mut(), out, ok) {
+            if capture.len() + out.len() <= MAX_CAPTURE {
+                capture.extend_from_slice(out);
+            } else {
+                self.capture = None;
+            }
+        }
+    }
 }
 
 pub struct RequestCtx {
@@ -169,9 +188,11 @@ pub struct RequestCtx {
     pub response: ResponseState,
     /// An Anthropic message thread this request continues or starts.
     pub thread: Option<super::threads::ThreadState>,
+    /// A Responses request's stored conversation.
+    pub stored: Option<super::stored_responses::StoredState>,
     /// The id of the turn this request's answer completed, held in the conversation store
     /// until the logging phase writes it.
-    pub thread_answer: Option<String>,
+    pub held_turn: Option<String>,
 }
 
 impl RequestCtx {
@@ -198,7 +219,20 @@ impl RequestCtx {
             error_type: None,
             response: ResponseState::default(),
             thread: None,
-            thread_answer: None,
+            stored: None,
+            held_turn: None,
+        }
+    }
+
+    /// The body to encode for a provider: the client's own, or the whole conversation when a
+    /// conversation this request continues is not held by that provider.
+    pub fn body_for(&self, provider: &str, dialect: UpstreamDialect) -> &Bytes {
+        if self.thread.is_some() {
+            return super::threads::body_for(self, provider, dialect);
+        }
+        match &self.stored {
+            Some(stored) => stored.body().unwrap_or(&self.client_body),
+            None => &self.client_body,
         }
     }
 

@@ -65,7 +65,7 @@ pub fn prepare_plan(ctx: &RequestCtx, index: usize) -> Result<UpstreamPlan, Requ
     let api = ctx.route.map_or(Route::ChatCompletions, |r| r).api();
     let prepared = prepare_request(
         ctx.client,
-        super::threads::body_for(ctx, &provider.name, provider.dialect),
+        ctx.body_for(&provider.name, provider.dialect),
         &Target {
             dialect: provider.dialect,
             model: &target.model,
@@ -91,7 +91,7 @@ pub fn prepare_plan(ctx: &RequestCtx, index: usize) -> Result<UpstreamPlan, Requ
     })?;
     Ok(UpstreamPlan {
         body: prepared.body.map_or_else(
-            || super::threads::body_for(ctx, &provider.name, provider.dialect).clone(),
+            || ctx.body_for(&provider.name, provider.dialect).clone(),
             Bytes::from,
         ),
         path,

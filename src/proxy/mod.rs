@@ -13,6 +13,7 @@ mod governance;
 mod logging;
 mod request;
 mod response;
+mod stored_responses;
 mod threads;
 mod upstream;
 
@@ -202,7 +203,7 @@ impl ProxyHttp for SluiceProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        if let Some(id) = ctx.thread_answer.take() {
+        if let Some(id) = ctx.held_turn.take() {
             if let Err(e) = ctx.runtime.conversations.store(&id).await {
                 log::error!("storing the thread turn {id} failed: {e}");
             }

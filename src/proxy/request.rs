@@ -36,6 +36,7 @@ pub async fn request_filter(
     let (route, model_id) = match match_route(header.method.as_str(), header.uri.path()) {
         RouteMatch::Found(route) => (route, None),
         RouteMatch::Model(id) => (Route::GetModel, Some(id.to_owned())),
+        RouteMatch::StoredResponse(route, id) => (route, Some(id.to_owned())),
         RouteMatch::MethodNotAllowed(allow) => {
             let message = format!("this endpoint only accepts {allow}");
             return respond_error(
@@ -108,6 +109,10 @@ pub async fn request_filter(
                 )
                 .await
             }
+        }
+        Route::GetResponse | Route::DeleteResponse | Route::ResponseInputItems => {
+            let id = model_id.unwrap_or_default();
+            super::stored_responses::serve(session, ctx, route, &id).await
         }
         _ => proxied_request(gateway, key, route, session, ctx).await,
     }
@@ -228,6 +233,11 @@ async fn proxied_request(
             return refuse_thread(session, ctx, e).await;
         }
     }
+    if route == Route::Responses {
+        if let Err(e) = super::stored_responses::prepare(ctx, &body).await {
+            return refuse_stored(session, ctx, e).await;
+        }
+    }
     let (candidates, plan) = failover::plan(&gateway, &model, first, &key);
     ctx.candidates = candidates;
     ctx.failover = plan;
@@ -240,6 +250,42 @@ async fn proxied_request(
     }
     let demand = governance::demand(ctx, checked.max_output_tokens);
     governance::admit(session, ctx, &model, demand).await
+}
+
+/// A Responses request whose stored conversation cannot be continued.
+async fn refuse_stored(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    e: super::stored_responses::StoredError,
+) -> pingora::Result<bool> {
+    use super::stored_responses::StoredError;
+    match e {
+        StoredError::Invalid(e) => refuse_request(session, ctx, e).await,
+        StoredError::NotFound(id) => {
+            let message = format!("Previous response with id '{}' not found.", truncate(&id));
+            reject(
+                session,
+                ctx,
+                ErrorType::ResponseNotFound,
+                &message,
+                Some("previous_response_id"),
+            )
+            .await
+        }
+        StoredError::Store(message) => {
+            log::error!("conversation store unavailable: {message}");
+            respond_error(
+                session,
+                ctx,
+                ErrorType::StateUnavailable,
+                "the gateway cannot reach its conversation store",
+                None,
+                &[("retry-after", "1")],
+                false,
+            )
+            .await
+        }
+    }
 }
 
 /// A threaded request that cannot be served. An unknown message gets Anthropic's

@@ -153,10 +153,15 @@ pub fn response_filter(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingo
 pub fn response_body_filter(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
     let stream = matches!(ctx.response.mode, Some(ResponseMode::Stream(_)));
     translate_body(body, end_of_stream, ctx);
-    if ctx.thread.is_some() {
-        super::threads::capture(ctx, body.as_ref());
+    if ctx.response.capture.is_some() {
+        ctx.response.keep(body.as_ref());
         if end_of_stream {
-            ctx.thread_answer = super::threads::hold(ctx, stream);
+            // The turn is readable the moment its last byte goes out.
+            ctx.held_turn = if ctx.thread.is_some() {
+                super::threads::hold(ctx, stream)
+            } else {
+                super::stored_responses::hold(ctx, stream)
+            };
         }
     }
 }

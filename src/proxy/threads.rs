@@ -17,9 +17,6 @@ use sluice_filters::conversation::{
 };
 use sluice_filters::translate::UpstreamDialect;
 
-/// The longest answer kept to put a turn together; a longer one is not stored.
-const MAX_CAPTURE: usize = 32 << 20;
-
 /// A threaded request's state.
 pub struct ThreadState {
     /// The answer it continues (`None`: it starts the thread).
@@ -32,8 +29,6 @@ pub struct ThreadState {
     expanded: Bytes,
     /// The provider that holds the thread, if one does.
     holder: Option<String>,
-    /// What the client received, to put the answer together.
-    capture: Vec<u8>,
 }
 
 /// Why a threaded request cannot be served.
@@ -77,8 +72,8 @@ pub async fn prepare(ctx: &mut RequestCtx, body: &Bytes) -> Result<(), ThreadErr
         settings,
         expanded: Bytes::from(expanded),
         holder,
-        capture: Vec::new(),
     });
+    ctx.response.capture = Some(Vec::new());
     Ok(())
 }
 
@@ -101,26 +96,14 @@ pub fn body_for<'a>(ctx: &'a RequestCtx, provider: &str, dialect: UpstreamDialec
     }
 }
 
-/// Keeps what the client received of a successful answer.
-pub fn capture(ctx: &mut RequestCtx, out: Option<&Bytes>) {
-    let ok = ctx.response.upstream_status.is_some_and(|s| s < 300);
-    if let (Some(t), Some(out), true) = (ctx.thread.as_mut(), out, ok) {
-        if t.capture.len() + out.len() <= MAX_CAPTURE {
-            t.capture.extend_from_slice(out);
-        }
-    }
-}
-
 /// At the answer's last byte: the turn it completes is held in the store, readable at once.
 /// Returns its id, for `store` to write after the response.
 pub fn hold(ctx: &mut RequestCtx, stream: bool) -> Option<String> {
-    let (Some(t), Some(plan)) = (ctx.thread.as_mut(), ctx.plan.as_ref()) else {
-        return None;
-    };
-    if ctx.response.upstream_status.is_none_or(|s| s >= 300) {
+    let plan = ctx.plan.as_ref()?;
+    if ctx.thread.is_none() || ctx.response.upstream_status.is_none_or(|s| s >= 300) {
         return None;
     }
-    let capture = std::mem::take(&mut t.capture);
+    let capture = ctx.response.capture.take()?;
     let answer = if stream {
         assemble_anthropic_stream(&capture)
     } else {

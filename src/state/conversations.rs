@@ -312,6 +312,29 @@ impl Conversations {
     /// `id`, oldest first, each its messages then its answer. `None` when `id` is unknown to
     /// `owner` (or a turn of the chain has expired).
     pub async fn history(&self, id: &str, owner: &str) -> Result<Option<History>, String> {
+        let Some(chain) = self.chain(id, owner).await? else {
+            return Ok(None);
+        };
+        let provider = chain.last().map(|t| t.provider.clone()).unwrap_or_default();
+        let mut messages = Vec::new();
+        let mut settings = serde_json::json!({});
+        for turn in chain {
+            if let (Some(all), Value::Object(set)) = (settings.as_object_mut(), turn.settings) {
+                all.extend(set);
+            }
+            messages.extend(turn.messages);
+            messages.push(serde_json::json!({"role": "assistant", "content": turn.output}));
+        }
+        Ok(Some(History {
+            messages,
+            settings,
+            provider,
+        }))
+    }
+
+    /// The turns of the conversation ending at `id`, oldest first; `None` when `id` is unknown
+    /// to `owner` (or a turn of the chain has expired).
+    pub async fn chain(&self, id: &str, owner: &str) -> Result<Option<Vec<Turn>>, String> {
         let mut chain: Vec<Turn> = Vec::new();
         let mut next = Some(id.to_owned());
         while let Some(at) = next.take() {
@@ -324,24 +347,40 @@ impl Conversations {
             next = turn.previous.clone();
             chain.push(turn);
         }
-        let provider = chain
-            .first()
-            .map(|t| t.provider.clone())
-            .unwrap_or_default();
-        let mut messages = Vec::new();
-        let mut settings = serde_json::json!({});
-        for turn in chain.into_iter().rev() {
-            if let (Some(all), Value::Object(set)) = (settings.as_object_mut(), turn.settings) {
-                all.extend(set);
-            }
-            messages.extend(turn.messages);
-            messages.push(serde_json::json!({"role": "assistant", "content": turn.output}));
+        chain.reverse();
+        Ok(Some(chain))
+    }
+
+    /// Deletes the turn stored under `id` if `owner` wrote it; false when there is none.
+    pub async fn delete(&self, id: &str, owner: &str) -> Result<bool, String> {
+        if self.get(id, owner).await?.is_none() {
+            return Ok(false);
         }
-        Ok(Some(History {
-            messages,
-            settings,
-            provider,
-        }))
+        if let Ok(mut recent) = self.recent.lock() {
+            recent.remove(id);
+        }
+        match &self.backend {
+            Backend::Embedded { .. } => {
+                let conn = self.sqlite()?;
+                let id = id.to_owned();
+                tokio::task::spawn_blocking(move || {
+                    let conn = conn.lock().map_err(|_| "conversation store poisoned")?;
+                    conn.execute("DELETE FROM turns WHERE id = ?1", params![id])
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())??;
+            }
+            Backend::Redis(store) => {
+                let mut conn = self.redis_conn().await?;
+                redis::cmd("DEL")
+                    .arg(format!("{}:conv:{id}", store.prefix))
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(true)
     }
 
     async fn redis_conn(&self) -> Result<ConnectionManager, String> {

@@ -235,3 +235,208 @@ async fn what_only_openai_runs_is_refused() {
         assert_eq!(mock.count().await, 0);
     }
 }
+
+fn state_config(mocks: &[Mock], state: &str) -> String {
+    let mut config = String::from("providers:\n");
+    for (kind, mock) in KINDS.iter().zip(mocks) {
+        config.push_str(&format!(
+            "  {kind}-up: {{kind: {kind}, endpoints: [{{url: \"{}\"}}], api_keys: [\"k\"]}}\n",
+            mock.url()
+        ));
+    }
+    config.push_str("models:\n");
+    for kind in KINDS {
+        config.push_str(&format!(
+            "  - {{name: via-{kind}, targets: [{{provider: {kind}-up, model: m-{kind}}}]}}\n"
+        ));
+    }
+    config.push_str(&format!(
+        "keys:\n  - {{name: one, key: \"{CLIENT_KEY}\"}}\n  - {{name: two, key: \"{OTHER_KEY}\"}}\nstate: {state}\n"
+    ));
+    config
+}
+
+async fn create(gw: &Gateway, key: &str, body: Value) -> Value {
+    let resp = client()
+        .post(gw.url("/v1/responses"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+async fn get(gw: &Gateway, key: &str, path: &str) -> (u16, Value) {
+    let resp = client()
+        .get(gw.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+async fn conversations_move_between_providers(gw: &Gateway, mocks: &[Mock]) {
+    // Three turns, each on another provider; each provider sees the whole conversation.
+    let first = create(
+        gw,
+        CLIENT_KEY,
+        json!({"model": "via-anthropic", "input": "Remember the word heron."}),
+    )
+    .await;
+    let second = create(gw, CLIENT_KEY, json!({"model": "via-gemini", "input": "And the word kestrel.", "previous_response_id": first["id"]})).await;
+    let third = create(gw, CLIENT_KEY, json!({"model": "via-openai", "input": "Which words?", "instructions": "Be brief.", "previous_response_id": second["id"], "stream": false})).await;
+    let gemini = mocks[2].last_request().await["body"].to_string();
+    assert!(
+        gemini.contains("heron") && gemini.contains("kestrel") && !gemini.contains("Which words"),
+        "{gemini}"
+    );
+    let openai = mocks[0].last_request().await["body"].to_string();
+    for word in ["heron", "kestrel", "Which words", "Hello from"] {
+        assert!(openai.contains(word), "{word}: {openai}");
+    }
+    assert!(
+        !openai.contains("previous_response_id"),
+        "never forwarded: {openai}"
+    );
+    // Stored: readable, its input listed, another key sees nothing.
+    let id = third["id"].as_str().unwrap();
+    let (status, stored) = get(gw, CLIENT_KEY, &format!("/v1/responses/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(stored["output"], third["output"]);
+    let (status, items) = get(gw, CLIENT_KEY, &format!("/v1/responses/{id}/input_items")).await;
+    assert_eq!(status, 200);
+    assert_eq!(items["object"], "list");
+    assert_eq!(items["data"][0]["content"][0]["text"], "Which words?");
+    assert!(items["data"][0]["id"].is_string());
+    let (status, error) = get(gw, OTHER_KEY, &format!("/v1/responses/{id}")).await;
+    assert_eq!(status, 404, "{error}");
+    let resp = client()
+        .post(gw.url("/v1/responses"))
+        .bearer_auth(OTHER_KEY)
+        .json(&json!({"model": "via-openai", "input": "x", "previous_response_id": id}))
+        .send()
+        .await
+        .unwrap();
+    let error = expect_openai_error(resp, 404, "response_not_found").await;
+    assert_eq!(error["error"]["param"], "previous_response_id");
+
+    // A tool loop continued with only the call's output.
+    let question = create(
+        gw,
+        CLIENT_KEY,
+        json!({"model": "via-gemini", "input": "What is the weather in Oslo?", "tools": tools()}),
+    )
+    .await;
+    let call = question["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["type"] == "function_call")
+        .unwrap()
+        .clone();
+    let answer = create(gw, CLIENT_KEY, json!({"model": "via-anthropic", "tools": tools(), "previous_response_id": question["id"],
+        "input": [{"type": "function_call_output", "call_id": call["call_id"], "output": "4°C and clear"}]})).await;
+    assert!(
+        answer["output"][0]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("4°C and clear"),
+        "{answer}"
+    );
+
+    // store: false keeps nothing; a deleted response is gone.
+    let unstored = create(
+        gw,
+        CLIENT_KEY,
+        json!({"model": "via-openai", "input": "hi", "store": false}),
+    )
+    .await;
+    let (status, _) = get(
+        gw,
+        CLIENT_KEY,
+        &format!("/v1/responses/{}", unstored["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let resp = client()
+        .delete(gw.url(&format!("/v1/responses/{id}")))
+        .bearer_auth(CLIENT_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let deleted: Value = resp.json().await.unwrap();
+    assert_eq!(deleted["deleted"], true);
+    let (status, _) = get(gw, CLIENT_KEY, &format!("/v1/responses/{id}")).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn stored_conversations_move_between_providers_on_both_backends() {
+    let mocks: Vec<Mock> = KINDS
+        .iter()
+        .map(|k| Mock::start(k, &["--kind", k]))
+        .collect();
+    let dir = temp_dir();
+    let embedded = Gateway::start(&state_config(
+        &mocks,
+        &format!("{{path: \"{}\"}}", dir.path().display()),
+    ));
+    conversations_move_between_providers(&embedded, &mocks).await;
+    let redis = Redis::start();
+    let shared = Gateway::start(&state_config(
+        &mocks,
+        &format!(
+            "{{backend: redis, url: \"{}\", prefix: responses}}",
+            redis.url()
+        ),
+    ));
+    conversations_move_between_providers(&shared, &mocks).await;
+}
+
+#[tokio::test]
+async fn a_streamed_response_is_stored_at_once_and_survives_a_restart() {
+    let mocks: Vec<Mock> = KINDS
+        .iter()
+        .map(|k| Mock::start(k, &["--kind", k]))
+        .collect();
+    let dir = temp_dir();
+    let state = format!("{{path: \"{}\"}}", dir.path().display());
+    let mut gw = Gateway::start(&state_config(&mocks, &state));
+    let text = gw
+        .post(
+            "/v1/responses",
+            &json!({"model": "via-anthropic", "input": "Remember the word heron.", "stream": true}),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let first = check_stream("anthropic stream", &text);
+    // Continued at once, on another provider.
+    let next = create(
+        &gw,
+        CLIENT_KEY,
+        json!({"model": "via-openai", "input": "Which word?", "previous_response_id": first["id"]}),
+    )
+    .await;
+    gw.proc.signal_and_wait("TERM");
+    let gw = Gateway::start(&state_config(&mocks, &state));
+    create(
+        &gw,
+        CLIENT_KEY,
+        json!({"model": "via-gemini", "input": "Spell it.", "previous_response_id": next["id"]}),
+    )
+    .await;
+    let gemini = mocks[2].last_request().await["body"].to_string();
+    assert!(
+        gemini.contains("heron") && gemini.contains("Which word?"),
+        "{gemini}"
+    );
+}

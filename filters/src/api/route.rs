@@ -18,6 +18,12 @@ pub enum Route {
     Root,
     /// OpenAI's Responses API.
     Responses,
+    /// `GET /v1/responses/{id}`: a stored response.
+    GetResponse,
+    /// `DELETE /v1/responses/{id}`.
+    DeleteResponse,
+    /// `GET /v1/responses/{id}/input_items`.
+    ResponseInputItems,
 }
 
 impl Route {
@@ -32,19 +38,32 @@ impl Route {
             Route::CountTokens => "/v1/messages/count_tokens",
             Route::Root => "/",
             Route::Responses => "/v1/responses",
+            Route::GetResponse | Route::DeleteResponse => "/v1/responses/{id}",
+            Route::ResponseInputItems => "/v1/responses/{id}/input_items",
         }
     }
 
     /// Whether the request is proxied to a provider (as opposed to answered by the gateway).
     pub fn is_proxied(self) -> bool {
-        !matches!(self, Route::ListModels | Route::GetModel | Route::Root)
+        !matches!(
+            self,
+            Route::ListModels
+                | Route::GetModel
+                | Route::Root
+                | Route::GetResponse
+                | Route::DeleteResponse
+                | Route::ResponseInputItems
+        )
     }
 
     /// The dialect the client speaks on this route (errors are written in it).
     pub fn client_dialect(self) -> ClientDialect {
         match self {
             Route::Messages | Route::CountTokens => ClientDialect::Anthropic,
-            Route::Responses => ClientDialect::Responses,
+            Route::Responses
+            | Route::GetResponse
+            | Route::DeleteResponse
+            | Route::ResponseInputItems => ClientDialect::Responses,
             _ => ClientDialect::OpenAi,
         }
     }
@@ -64,6 +83,8 @@ pub enum RouteMatch<'a> {
     Found(Route),
     /// `GET /v1/models/{id}`, with the id.
     Model(&'a str),
+    /// A stored response's route, with its id.
+    StoredResponse(Route, &'a str),
     /// The path exists but not for this method; the value is the `Allow` header.
     MethodNotAllowed(&'static str),
     NotFound,
@@ -85,21 +106,44 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> RouteMatch<'a> {
         "/messages" => (Route::Messages, "POST"),
         "/messages/count_tokens" => (Route::CountTokens, "POST"),
         "/responses" => (Route::Responses, "POST"),
-        _ => match api.strip_prefix("/models/") {
-            Some(id) if !id.is_empty() => {
-                return if method == "GET" {
-                    RouteMatch::Model(id)
-                } else {
-                    RouteMatch::MethodNotAllowed("GET")
-                };
+        _ => {
+            if let Some(rest) = api.strip_prefix("/responses/") {
+                return stored_response(method, rest);
             }
-            _ => return RouteMatch::NotFound,
-        },
+            match api.strip_prefix("/models/") {
+                Some(id) if !id.is_empty() => {
+                    return if method == "GET" {
+                        RouteMatch::Model(id)
+                    } else {
+                        RouteMatch::MethodNotAllowed("GET")
+                    };
+                }
+                _ => return RouteMatch::NotFound,
+            }
+        }
     };
     if method == allow {
         RouteMatch::Found(route)
     } else {
         RouteMatch::MethodNotAllowed(allow)
+    }
+}
+
+/// `/v1/responses/{id}` (GET, DELETE) and `/v1/responses/{id}/input_items` (GET).
+fn stored_response<'a>(method: &str, rest: &'a str) -> RouteMatch<'a> {
+    let (id, items) = match rest.strip_suffix("/input_items") {
+        Some(id) => (id, true),
+        None => (rest, false),
+    };
+    if id.is_empty() || id.contains('/') {
+        return RouteMatch::NotFound;
+    }
+    match (method, items) {
+        ("GET", false) => RouteMatch::StoredResponse(Route::GetResponse, id),
+        ("DELETE", false) => RouteMatch::StoredResponse(Route::DeleteResponse, id),
+        ("GET", true) => RouteMatch::StoredResponse(Route::ResponseInputItems, id),
+        (_, false) => RouteMatch::MethodNotAllowed("GET, DELETE"),
+        (_, true) => RouteMatch::MethodNotAllowed("GET"),
     }
 }
 
@@ -148,6 +192,26 @@ mod tests {
         assert_eq!(
             match_route("POST", "/"),
             RouteMatch::MethodNotAllowed("GET, HEAD")
+        );
+        assert_eq!(
+            match_route("GET", "/v1/responses/resp_1"),
+            RouteMatch::StoredResponse(Route::GetResponse, "resp_1")
+        );
+        assert_eq!(
+            match_route("DELETE", "/v1/responses/resp_1"),
+            RouteMatch::StoredResponse(Route::DeleteResponse, "resp_1")
+        );
+        assert_eq!(
+            match_route("GET", "/v1/responses/resp_1/input_items?limit=5"),
+            RouteMatch::StoredResponse(Route::ResponseInputItems, "resp_1")
+        );
+        assert_eq!(
+            match_route("GET", "/v1/responses/a/b"),
+            RouteMatch::NotFound
+        );
+        assert_eq!(
+            match_route("POST", "/v1/responses/resp_1"),
+            RouteMatch::MethodNotAllowed("GET, DELETE")
         );
     }
 }

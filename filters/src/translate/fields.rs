@@ -80,7 +80,8 @@ fn responses_policy(name: &str) -> Option<Policy> {
         // request meets as an error either way.)
         "metadata" | "service_tier" | "prompt_cache_key" | "safety_identifier" | "truncation"
         | "stream_options" => Dropped,
-        "store" => Dropped,
+        // Served by sluice before translation (the stored turns are written into `input`).
+        "store" | "previous_response_id" => Dropped,
         "include" => DroppedWhen(&["[]", "null"]),
         "background" => DroppedWhen(&["false", "null"]),
         _ => return None,
