@@ -4,24 +4,26 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sluice_filters::stream::SseFramer;
+use sluice_filters::stream::{SseEvent, SseFramer};
 
 type Event = (Option<String>, String, Vec<u8>);
+
+fn owned(e: SseEvent<'_>) -> Event {
+    (
+        e.event.map(str::to_owned),
+        e.data.into_owned(),
+        e.raw.to_vec(),
+    )
+}
 
 fn run(pieces: &mut dyn Iterator<Item = &[u8]>) -> (Vec<Event>, bool, bool) {
     let mut framer = SseFramer::new();
     let mut events = Vec::new();
     let mut overflow = false;
     for piece in pieces {
-        overflow |= framer
-            .feed(piece, &mut |e| {
-                events.push((e.event.map(str::to_owned), e.data.into_owned(), e.raw.to_vec()))
-            })
-            .is_err();
+        overflow |= framer.feed(piece, &mut |e| events.push(owned(e))).is_err();
     }
-    let leftover = framer.finish(&mut |e| {
-        events.push((e.event.map(str::to_owned), e.data.into_owned(), e.raw.to_vec()))
-    });
+    let leftover = framer.finish(&mut |e| events.push(owned(e)));
     (events, leftover, overflow)
 }
 
@@ -36,7 +38,13 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(run(&mut stream.chunks(1)), whole, "byte by byte");
     let read = split as usize % 7 + 2;
     assert_eq!(run(&mut stream.chunks(read)), whole, "reads of {read}");
-    // Raw bytes are the input, in order, without gaps.
-    let raw: Vec<u8> = whole.0.iter().flat_map(|e| e.2.iter().copied()).collect();
-    assert!(stream.len() >= raw.len());
+    // Each event's raw bytes are a piece of the input, after the previous event's.
+    let mut at = 0;
+    for (_, _, raw) in &whole.0 {
+        let found = stream[at..]
+            .windows(raw.len().max(1))
+            .position(|w| w == raw.as_slice())
+            .expect("an event's raw bytes are in the input");
+        at += found + raw.len();
+    }
 });

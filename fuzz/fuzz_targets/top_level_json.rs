@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
         let found = object.get(&field.key).expect("a scanned key is found");
         assert_eq!(found.span, field.span);
         assert_eq!(&data[field.span.clone()], field.value.as_bytes());
-        assert_eq!(object.splice(field.span.clone(), b"null").len(), data.len() - field.span.len() + 4);
+        assert_eq!(
+            object.splice(field.span.clone(), b"null").len(),
+            data.len() - field.span.len() + 4
+        );
     }
     // An appended field keeps the object valid and is found again.
     if object.get(APPENDED).is_none() && object.fields().len() < 256 {
