@@ -12,7 +12,10 @@ use sluice_filters::providers::anthropic;
 fuzz_target!(|data: &[u8]| {
     if let Ok(view) = ChatRequest::parse(data) {
         let _ = view.with_model("claude-fuzz");
-        let _ = view.max_output_tokens();
+        let _ = sluice_filters::api::shape::check(
+            sluice_filters::api::shape::BodyKind::AnthropicMessages,
+            data,
+        );
     }
     if let Ok(request) = anthropic::decode_request(data) {
         let options = anthropic::EncodeOptions {

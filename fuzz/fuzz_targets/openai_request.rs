@@ -11,7 +11,10 @@ use sluice_filters::providers::openai;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(view) = ChatRequest::parse(data) {
-        let _ = view.max_output_tokens();
+        let _ = sluice_filters::api::shape::check(
+            sluice_filters::api::shape::BodyKind::OpenAiChat,
+            data,
+        );
         if let Some(renamed) = view.with_model("fuzz-\"model\"\u{7}") {
             let again = ChatRequest::parse(&renamed).expect("a renamed body stays valid");
             assert_eq!(again.model, "fuzz-\"model\"\u{7}");

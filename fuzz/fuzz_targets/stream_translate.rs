@@ -54,6 +54,7 @@ fuzz_target!(|data: &[u8]| {
                     cached_input: 0.5,
                     cache_write: 1.25,
                 }),
+                request: b"{}",
             };
             let whole = run(spec, std::iter::once(stream));
             let pieces = run(spec, stream.chunks(read));
