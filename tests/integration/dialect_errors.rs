@@ -302,13 +302,17 @@ async fn usage_is_metered_when_the_client_leaves_mid_stream() {
     }
     // Every dialect bills an abandoned stream the same way: an estimate, even where the
     // provider had reported a provisional count (Anthropic's `message_start`).
-    let log = s.gateway.proc.log();
     for provider in ["anthropic", "openai", "gemini"] {
         let model = format!("model=via-{provider} ");
-        let line = log
-            .lines()
-            .find(|l| l.contains(&model) && l.contains("stream=true"))
-            .unwrap_or_else(|| panic!("no access line for {provider}:\n{log}"));
+        let line = eventually("the abandoned stream's access line", || async {
+            s.gateway
+                .proc
+                .log()
+                .lines()
+                .find(|l| l.contains(&model) && l.contains("stream=true"))
+                .map(str::to_owned)
+        })
+        .await;
         assert!(
             line.contains("usage_estimated=true"),
             "{provider}: abandoned streams are marked estimated: {line}"
