@@ -1080,7 +1080,13 @@ async fn refusals_are_recorded_under_the_model_they_named() {
         let series = format!(
             "sluice_requests_total{{error_type=\"{error_type}\",model=\"fast\",route=\"/v1/chat/completions\",status=\"{status}\"}}"
         );
-        assert_eq!(metric(&gateway, &series).await, 1.0, "{series}");
+        // Counted in the logging phase, just after the response.
+        let counted = eventually(&series, || async {
+            let n = metric(&gateway, &series).await;
+            (n > 0.0).then_some(n)
+        })
+        .await;
+        assert_eq!(counted, 1.0, "{series}");
     }
     gateway.proc.signal_and_wait("TERM");
     let records = audit_records(&audit);
