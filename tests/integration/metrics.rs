@@ -11,14 +11,20 @@ async fn metrics_count_requests_by_route_model_and_status() {
     }
     assert_eq!(gw.chat("nope").await.status(), 404);
 
-    let text = client()
-        .get(gw.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // Requests are counted in the logging phase, just after their response: wait for the last.
+    let done = r#"sluice_requests_total{error_type="model_not_found",model="-",route="/v1/chat/completions",status="404"}"#;
+    let text = eventually("the last request is counted", || async {
+        let text = client()
+            .get(gw.admin_url("/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains(done).then_some(text)
+    })
+    .await;
     let line = |needle: &str| -> f64 {
         text.lines()
             .find(|l| l.starts_with(needle))
