@@ -38,6 +38,26 @@ pub async fn reject(
     respond_error(session, ctx, error_type, message, param, &[], false).await
 }
 
+/// The conversation store (threads, stored responses) could not be reached: 503, logged with
+/// the cause (which the client does not see).
+pub async fn store_unavailable(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    cause: &str,
+) -> pingora::Result<bool> {
+    log::error!("conversation store unavailable: {cause}");
+    respond_error(
+        session,
+        ctx,
+        ErrorType::StateUnavailable,
+        "the gateway cannot reach its conversation store",
+        None,
+        &[("retry-after", "1")],
+        false,
+    )
+    .await
+}
+
 /// Writes a complete JSON response.
 pub async fn write_json(
     session: &mut Session,

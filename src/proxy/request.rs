@@ -5,7 +5,7 @@
 use super::body::{self, BodyError};
 use super::body_budget::BodyReservation;
 use super::ctx::RequestCtx;
-use super::errors::{reject, respond_error, write_json};
+use super::errors::{reject, respond_error, store_unavailable, write_json};
 use super::failover;
 use super::governance;
 use crate::routing::{Gateway, VirtualKey};
@@ -272,19 +272,7 @@ async fn refuse_stored(
             )
             .await
         }
-        StoredError::Store(message) => {
-            log::error!("conversation store unavailable: {message}");
-            respond_error(
-                session,
-                ctx,
-                ErrorType::StateUnavailable,
-                "the gateway cannot reach its conversation store",
-                None,
-                &[("retry-after", "1")],
-                false,
-            )
-            .await
-        }
+        StoredError::Store(message) => store_unavailable(session, ctx, &message).await,
     }
 }
 
@@ -313,19 +301,7 @@ async fn refuse_thread(
             write_json(session, 404, Bytes::from(body.to_string()), &[], false).await?;
             Ok(true)
         }
-        ThreadError::Store(message) => {
-            log::error!("conversation store unavailable: {message}");
-            respond_error(
-                session,
-                ctx,
-                ErrorType::StateUnavailable,
-                "the gateway cannot reach its conversation store",
-                None,
-                &[("retry-after", "1")],
-                false,
-            )
-            .await
-        }
+        ThreadError::Store(message) => store_unavailable(session, ctx, &message).await,
     }
 }
 

@@ -5,7 +5,7 @@
 //! delete what was kept. Another key's id is unknown, as in OpenAI's API.
 
 use super::ctx::RequestCtx;
-use super::errors::{respond_error, write_json};
+use super::errors::{respond_error, store_unavailable, write_json};
 use crate::state::conversations::Turn;
 use bytes::Bytes;
 use pingora::proxy::Session;
@@ -132,19 +132,7 @@ pub async fn serve(
             )
             .await
         }
-        Err(e) => {
-            log::error!("conversation store unavailable: {e}");
-            respond_error(
-                session,
-                ctx,
-                ErrorType::StateUnavailable,
-                "the gateway cannot reach its conversation store",
-                None,
-                &[("retry-after", "1")],
-                false,
-            )
-            .await
-        }
+        Err(e) => store_unavailable(session, ctx, &e).await,
     }
 }
 

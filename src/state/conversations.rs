@@ -108,23 +108,33 @@ impl Conversations {
 
     /// Makes a turn readable at once, in memory, until `store` writes it to the backend: the
     /// client may continue the conversation the moment it has the answer.
+    /// A full backlog (the backend failing for long) refuses the turn, loudly.
     pub fn hold(&self, id: &str, turn: Turn) {
-        if let Ok(mut recent) = self.recent.lock() {
-            if recent.len() < MAX_RECENT {
+        let held = match self.recent.lock() {
+            Ok(mut recent) if recent.len() < MAX_RECENT => {
                 recent.insert(id.to_owned(), turn);
+                true
             }
+            _ => false,
+        };
+        if !held {
+            log::error!(
+                "conversation store backlog is full ({MAX_RECENT} unwritten turns): turn {id} is not kept"
+            );
         }
     }
 
-    /// Writes a held turn to the backend, then lets go of it.
+    /// Writes a held turn to the backend, then lets go of it. A turn the write failed for
+    /// stays held (bounded by `MAX_RECENT`): it is still readable on this node, and a write
+    /// cancelled by a shutdown is made by `flush_held` once the server has stopped.
     pub async fn store(&self, id: &str) -> Result<(), String> {
         let turn = self.recent.lock().ok().and_then(|r| r.get(id).cloned());
         let Some(turn) = turn else { return Ok(()) };
-        let stored = self.put(id, &turn).await;
+        self.put(id, &turn).await?;
         if let Ok(mut recent) = self.recent.lock() {
             recent.remove(id);
         }
-        stored
+        Ok(())
     }
 
     /// Writes every held turn to the embedded store now (at shutdown: a turn whose response

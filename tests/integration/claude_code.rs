@@ -48,20 +48,11 @@ fn setup() -> Setup {
         .iter()
         .map(|k| Mock::start(k, &["--kind", k, "--chunks", "3"]))
         .collect();
-    let mut config = String::from("providers:\n");
-    for (kind, mock) in KINDS.iter().zip(&mocks) {
-        config.push_str(&format!(
-            "  {kind}-up: {{kind: {kind}, endpoints: [{{url: \"{}\"}}], api_keys: [\"k-{kind}\"]}}\n",
-            mock.url()
-        ));
-    }
-    config.push_str("models:\n");
-    for kind in KINDS {
-        config.push_str(&format!(
-            "  - {{name: via-{kind}, targets: [{{provider: {kind}-up, model: m-{kind}}}]}}\n"
-        ));
-    }
-    config.push_str(&format!("keys:\n  - {{name: cc, key: \"{CLIENT_KEY}\"}}\n"));
+    let config = kinds_config(
+        &KINDS,
+        &mocks,
+        &format!("keys:\n  - {{name: cc, key: \"{CLIENT_KEY}\"}}\n"),
+    );
     Setup {
         gateway: Gateway::start(&config),
         mocks,

@@ -14,11 +14,22 @@ pub const CLIENT_KEY: &str = "sk-test-client-0001";
 pub const OTHER_KEY: &str = "sk-test-limited-0002";
 pub const UPSTREAM_KEY: &str = "sk-upstream-secret-key";
 
+/// A loopback port nothing listens on, never handed out before in this test process: the OS
+/// may give the same free port to two binds in a row, and two servers of one test (or of two
+/// tests running at once) must not be given the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A child process that is killed on drop.
@@ -360,4 +371,25 @@ where
         assert!(Instant::now() < deadline, "never happened: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Providers `{kind}-up` (one per mock, of that kind) and models `via-{kind}` routed to them
+/// as `m-{kind}`, then `tail` (keys, state, ...): the setup of the tests that run one request
+/// through every provider kind.
+pub fn kinds_config(kinds: &[&str], mocks: &[Mock], tail: &str) -> String {
+    let mut config = String::from("providers:\n");
+    for (kind, mock) in kinds.iter().zip(mocks) {
+        config.push_str(&format!(
+            "  {kind}-up: {{kind: {kind}, endpoints: [{{url: \"{}\"}}], api_keys: [\"k-{kind}\"]}}\n",
+            mock.url()
+        ));
+    }
+    config.push_str("models:\n");
+    for kind in kinds {
+        config.push_str(&format!(
+            "  - {{name: via-{kind}, targets: [{{provider: {kind}-up, model: m-{kind}}}]}}\n"
+        ));
+    }
+    config.push_str(tail);
+    config
 }

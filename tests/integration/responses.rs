@@ -13,20 +13,11 @@ fn setup() -> (Gateway, Vec<Mock>) {
         .iter()
         .map(|k| Mock::start(k, &["--kind", k, "--chunks", "4"]))
         .collect();
-    let mut config = String::from("providers:\n");
-    for (kind, mock) in KINDS.iter().zip(&mocks) {
-        config.push_str(&format!(
-            "  {kind}-up: {{kind: {kind}, endpoints: [{{url: \"{}\"}}], api_keys: [\"k\"]}}\n",
-            mock.url()
-        ));
-    }
-    config.push_str("models:\n");
-    for kind in KINDS {
-        config.push_str(&format!(
-            "  - {{name: via-{kind}, targets: [{{provider: {kind}-up, model: m-{kind}}}]}}\n"
-        ));
-    }
-    config.push_str(&format!("keys:\n  - {{name: r, key: \"{CLIENT_KEY}\"}}\n"));
+    let config = kinds_config(
+        &KINDS,
+        &mocks,
+        &format!("keys:\n  - {{name: r, key: \"{CLIENT_KEY}\"}}\n"),
+    );
     (Gateway::start(&config), mocks)
 }
 
@@ -237,23 +228,11 @@ async fn what_only_openai_runs_is_refused() {
 }
 
 fn state_config(mocks: &[Mock], state: &str) -> String {
-    let mut config = String::from("providers:\n");
-    for (kind, mock) in KINDS.iter().zip(mocks) {
-        config.push_str(&format!(
-            "  {kind}-up: {{kind: {kind}, endpoints: [{{url: \"{}\"}}], api_keys: [\"k\"]}}\n",
-            mock.url()
-        ));
-    }
-    config.push_str("models:\n");
-    for kind in KINDS {
-        config.push_str(&format!(
-            "  - {{name: via-{kind}, targets: [{{provider: {kind}-up, model: m-{kind}}}]}}\n"
-        ));
-    }
-    config.push_str(&format!(
-        "keys:\n  - {{name: one, key: \"{CLIENT_KEY}\"}}\n  - {{name: two, key: \"{OTHER_KEY}\"}}\nstate: {state}\n"
-    ));
-    config
+    kinds_config(
+        &KINDS,
+        mocks,
+        &format!("keys:\n  - {{name: one, key: \"{CLIENT_KEY}\"}}\n  - {{name: two, key: \"{OTHER_KEY}\"}}\nstate: {state}\n"),
+    )
 }
 
 async fn create(gw: &Gateway, key: &str, body: Value) -> Value {

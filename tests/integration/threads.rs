@@ -10,23 +10,11 @@ use serde_json::{json, Value};
 const KINDS: [&str; 3] = ["anthropic", "openai", "gemini"];
 
 fn config(mocks: &[Mock], state: &str) -> String {
-    let mut config = String::from("providers:\n");
-    for (kind, mock) in KINDS.iter().zip(mocks) {
-        config.push_str(&format!(
-            "  {kind}-up: {{kind: {kind}, endpoints: [{{url: \"{}\"}}], api_keys: [\"k\"]}}\n",
-            mock.url()
-        ));
-    }
-    config.push_str("models:\n");
-    for kind in KINDS {
-        config.push_str(&format!(
-            "  - {{name: via-{kind}, targets: [{{provider: {kind}-up, model: m}}]}}\n"
-        ));
-    }
-    config.push_str(&format!(
-        "keys:\n  - {{name: one, key: \"{CLIENT_KEY}\"}}\n  - {{name: two, key: \"{OTHER_KEY}\"}}\nstate: {state}\n"
-    ));
-    config
+    kinds_config(
+        &KINDS,
+        mocks,
+        &format!("keys:\n  - {{name: one, key: \"{CLIENT_KEY}\"}}\n  - {{name: two, key: \"{OTHER_KEY}\"}}\nstate: {state}\n"),
+    )
 }
 
 async fn messages(gw: &Gateway, key: &str, body: &Value) -> (u16, Value) {
@@ -236,6 +224,7 @@ async fn a_thread_survives_a_restart_and_moves_between_providers() {
     .await;
     assert_eq!(status, 200, "{first}");
     gw.proc.signal_and_wait("TERM");
+    let first_log = gw.proc.log();
     let gw = Gateway::start(&config(&mocks, &state));
     // Turn two on another provider, after the restart.
     let (status, second) = messages(
@@ -248,7 +237,7 @@ async fn a_thread_survives_a_restart_and_moves_between_providers() {
         }),
     )
     .await;
-    assert_eq!(status, 200, "{second}");
+    assert_eq!(status, 200, "{second}\n{first_log}");
     let sent = mocks[1].last_request().await["body"].clone();
     let text = sent["messages"].to_string();
     assert!(
