@@ -7,6 +7,7 @@ mod demo;
 mod listener;
 mod mock;
 mod proxy;
+mod reload;
 mod routing;
 mod runtime;
 mod server;
@@ -15,7 +16,7 @@ mod telemetry;
 
 use clap::{Parser, Subcommand};
 use config::Config;
-use server::{build_server, RunMode};
+use server::{build_server, ConfigSource, RunMode};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,11 +104,19 @@ fn main() -> ExitCode {
             upgrade,
             daemon,
         } => {
-            let config = match Config::load(&config) {
-                Ok(c) => c,
+            let loaded = Config::read(&config).and_then(|text| {
+                let parsed = Config::parse(&text, &|name| std::env::var(name).ok())?;
+                Ok((parsed, sluice_filters::auth::sha256_hex(&text)))
+            });
+            let (parsed, sha256) = match loaded {
+                Ok(loaded) => loaded,
                 Err(e) => return config_error(&e),
             };
-            run(&config, RunMode { upgrade, daemon }, Vec::new())
+            let source = ConfigSource {
+                path: Some(config),
+                sha256,
+            };
+            run(&parsed, source, RunMode { upgrade, daemon }, Vec::new())
         }
         Command::Check { config: path } => match Config::load(&path) {
             Ok(config) => {
@@ -164,7 +173,11 @@ fn main() -> ExitCode {
             };
             println!("{}", demo::banner(&config));
             let mocks = demo::mock_services(&config);
-            run(&config, RunMode::default(), mocks)
+            let source = ConfigSource {
+                path: None,
+                sha256: String::new(),
+            };
+            run(&config, source, RunMode::default(), mocks)
         }
         Command::HashKey { secret } => {
             println!("{}", sluice_filters::auth::sha256_hex(&secret));
@@ -175,15 +188,20 @@ fn main() -> ExitCode {
 
 fn run(
     config: &Config,
+    source: ConfigSource,
     mode: RunMode,
     extra: Vec<Box<dyn pingora::services::ServiceWithDependents>>,
 ) -> ExitCode {
     telemetry::metrics::init();
-    match build_server(config, mode, extra) {
+    reload::signal::survive_hangups();
+    match build_server(config, source, mode, extra) {
         Ok((server, durables)) => {
             // `run` returns once a graceful shutdown (SIGTERM) has drained the requests; only
             // then is the spend ledger flushed and the audit log closed, so nothing is lost.
-            server.run(pingora::server::RunArgs::default());
+            let signals = reload::signal::SignalWatch::new(durables.reloader.clone());
+            server.run(pingora::server::RunArgs {
+                shutdown_signal: Box::new(signals),
+            });
             durables.close();
             ExitCode::SUCCESS
         }

@@ -6,6 +6,9 @@ use crate::admin::AdminApp;
 use crate::config::{Config, ConfigError, StateBackendKind};
 use crate::listener::FirstBytesDeadline;
 use crate::proxy::SluiceProxy;
+use crate::reload::watch::ConfigWatch;
+use crate::reload::Reloader;
+use crate::routing::upkeep::ProviderUpkeep;
 use crate::routing::Gateway;
 use crate::runtime::Runtime;
 use crate::state::conversations::Conversations;
@@ -20,6 +23,7 @@ use pingora::services::background::GenBackgroundService;
 use pingora::services::listening::Service;
 use pingora::services::ServiceWithDependents;
 use sluice_filters::resilience::RetryBudget;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// How the process was started: Pingora's own switches.
@@ -30,11 +34,13 @@ pub struct RunMode {
     pub daemon: bool,
 }
 
-/// What must be flushed when the server has stopped.
+/// What must be flushed when the server has stopped, and the reloader its signal watch
+/// drives.
 pub struct Durables {
     pub governor: Arc<Governor>,
     pub audit: Option<Arc<AuditLog>>,
     pub runtime: Arc<Runtime>,
+    pub reloader: Arc<Reloader>,
 }
 
 impl Durables {
@@ -49,8 +55,16 @@ impl Durables {
     }
 }
 
+/// Where the config came from: the file reloads read again (none for the demo) and the
+/// SHA-256 of the text in force.
+pub struct ConfigSource {
+    pub path: Option<PathBuf>,
+    pub sha256: String,
+}
+
 pub fn build_server(
     config: &Config,
+    source: ConfigSource,
     mode: RunMode,
     extra_services: Vec<Box<dyn ServiceWithDependents>>,
 ) -> Result<(Server, Durables), ConfigError> {
@@ -62,7 +76,10 @@ pub fn build_server(
         )),
         None => None,
     };
-    let gateway = Arc::new(ArcSwap::from_pointee(Gateway::build(config)?));
+    let gateway = Arc::new(ArcSwap::from_pointee(Gateway::build(
+        config,
+        governor.scopes(),
+    )?));
     let runtime = Arc::new(Runtime {
         governor: governor.clone(),
         audit: audit.clone(),
@@ -78,7 +95,7 @@ pub fn build_server(
         upgrade_sock: config.server.upgrade_sock.clone(),
         // Pingora's own cap on attempts per request; the failover plan decides, so this only
         // has to be above what any plan can make.
-        max_retries: attempt_ceiling(config),
+        max_retries: config.attempt_ceiling(),
         ..ServerConf::default()
     };
     conf.version = 1;
@@ -98,13 +115,24 @@ pub fn build_server(
             provider.api_keys.len()
         );
     }
-    let mut discovery_handles = Vec::new();
-    for provider in &gateway.load().providers {
-        let service = GenBackgroundService::new(
-            format!("endpoints of {}", provider.name),
-            provider.lb.clone(),
-        );
-        discovery_handles.push(server.add_service(service));
+    let (upkeep, upkeep_handle) = ProviderUpkeep::new(gateway.load().providers.clone());
+    let upkeep = server.add_service(GenBackgroundService::new(
+        "provider endpoints".to_owned(),
+        Arc::new(upkeep),
+    ));
+    let reloader = Arc::new(Reloader::new(
+        source.path,
+        config,
+        source.sha256,
+        gateway.clone(),
+        runtime.clone(),
+        upkeep_handle,
+    ));
+    if config.server.watch_config && reloader.path().is_some() {
+        server.add_service(GenBackgroundService::new(
+            "config watch".to_owned(),
+            Arc::new(ConfigWatch::new(reloader.clone())),
+        ));
     }
 
     let timeouts = &config.server.client_timeouts;
@@ -124,12 +152,12 @@ pub fn build_server(
     );
     proxy.add_tcp(&config.listen.to_string());
     let proxy_handle = server.add_service(proxy);
-    proxy_handle.add_dependencies(&discovery_handles);
+    proxy_handle.add_dependency(&upkeep);
 
     if let Some(admin_listen) = config.admin_listen {
         let mut admin = Service::new(
             "sluice admin".to_owned(),
-            AdminApp::new(gateway.clone(), runtime.clone()),
+            AdminApp::new(gateway.clone(), runtime.clone(), reloader.clone()),
         );
         admin.threads = Some(1);
         admin.add_tcp(&admin_listen.to_string());
@@ -144,6 +172,7 @@ pub fn build_server(
             governor,
             audit,
             runtime,
+            reloader,
         },
     ))
 }
@@ -163,26 +192,6 @@ fn conversation_store(config: &Config) -> Result<Conversations, ConfigError> {
         )
         .map_err(|e| ConfigError::new("state.url", e)),
     }
-}
-
-/// The most attempts a request's plan can make: one per candidate (every target of the model
-/// and of its fallbacks), the repeats `retries.attempts` allows, and one stale-connection
-/// retry.
-fn attempt_ceiling(config: &Config) -> usize {
-    let targets = |name: &str| {
-        config
-            .models
-            .iter()
-            .find(|m| m.name == name)
-            .map_or(0, |m| m.targets.len())
-    };
-    let candidates = config
-        .models
-        .iter()
-        .map(|m| m.targets.len() + m.fallbacks.iter().map(|f| targets(f)).sum::<usize>())
-        .max()
-        .unwrap_or(1);
-    candidates + config.retries.attempts as usize + 1
 }
 
 fn default_threads() -> usize {

@@ -1,7 +1,8 @@
 //! The admin listener: `/metrics` (Prometheus text), `/healthz` (the process answers),
 //! `/readyz` (every provider has at least one resolved endpoint), `/status` (each endpoint's
 //! active health and circuit-breaker state, each key's ejection, by index, never the key), and
-//! with `admin.token` set the admin API: `GET /admin/usage` and `POST /admin/keys/{name}/reset`.
+//! with `admin.token` set the admin API: `GET /admin/usage`, `POST /admin/keys/{name}/reset`,
+//! `GET /admin/config` and `POST /admin/reload`.
 //! The admin API, and the pages listed in `admin.protect` (default: `/status` once a token is
 //! set), need `Authorization: Bearer <token>`. Keep the listener on a private address all the
 //! same.
@@ -14,6 +15,7 @@ mod pages;
 mod router;
 
 use crate::config::ProtectedPage;
+use crate::reload::Reloader;
 use crate::routing::Gateway;
 use crate::runtime::Runtime;
 use arc_swap::ArcSwap;
@@ -36,11 +38,20 @@ const ADMIN_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct AdminApp {
     gateway: Arc<ArcSwap<Gateway>>,
     runtime: Arc<Runtime>,
+    reloader: Arc<Reloader>,
 }
 
 impl AdminApp {
-    pub fn new(gateway: Arc<ArcSwap<Gateway>>, runtime: Arc<Runtime>) -> Self {
-        AdminApp { gateway, runtime }
+    pub fn new(
+        gateway: Arc<ArcSwap<Gateway>>,
+        runtime: Arc<Runtime>,
+        reloader: Arc<Reloader>,
+    ) -> Self {
+        AdminApp {
+            gateway,
+            runtime,
+            reloader,
+        }
     }
 
     async fn page(&self, session: &ServerSession) -> (Page, Option<&'static str>) {
@@ -54,7 +65,7 @@ impl AdminApp {
             AdminMatch::NotFound => {
                 let page = Page::error(
                     404,
-                    "not found: try /metrics, /healthz, /readyz, /status, GET /admin/usage or POST /admin/keys/{name}/reset",
+                    "not found: try /metrics, /healthz, /readyz, /status, GET /admin/usage, GET /admin/config, POST /admin/reload or POST /admin/keys/{name}/reset",
                 );
                 return (page, None);
             }
@@ -64,7 +75,10 @@ impl AdminApp {
             AdminRoute::Healthz | AdminRoute::Readyz => false,
             AdminRoute::Metrics => gateway.admin_protected.contains(&ProtectedPage::Metrics),
             AdminRoute::Status => gateway.admin_protected.contains(&ProtectedPage::Status),
-            AdminRoute::Usage | AdminRoute::ResetKey(_) => {
+            AdminRoute::Usage
+            | AdminRoute::ResetKey(_)
+            | AdminRoute::Config
+            | AdminRoute::Reload => {
                 if gateway.admin_token.is_none() {
                     return (
                         Page::error(404, "the admin API is off: set admin.token"),
@@ -84,6 +98,8 @@ impl AdminApp {
             AdminRoute::Status => pages::status(&gateway),
             AdminRoute::Usage => pages::usage(&self.runtime).await,
             AdminRoute::ResetKey(name) => pages::reset_key(&self.runtime, name).await,
+            AdminRoute::Config => pages::config(&self.reloader),
+            AdminRoute::Reload => pages::reload(&self.reloader).await,
         };
         (page, None)
     }

@@ -1,6 +1,7 @@
 //! What each admin page answers: Prometheus text, health, readiness, endpoint status, and the
 //! admin API (usage, key reset). Each returns a status and a body; `mod.rs` writes them.
 
+use crate::reload::{Outcome, Reloader, Trigger};
 use crate::routing::Gateway;
 use crate::runtime::Runtime;
 use pingora_prometheus::prometheus::{self, Encoder, TextEncoder};
@@ -105,5 +106,32 @@ fn shorten(name: &str) -> &str {
     match name.char_indices().nth(100) {
         Some((at, _)) => &name[..at],
         None => name,
+    }
+}
+
+/// `GET /admin/config`.
+pub fn config(reloader: &Reloader) -> Page {
+    Page::json(200, reloader.report())
+}
+
+/// `POST /admin/reload`: 200 when the file is in force (applied or unchanged), 422 with the
+/// field and the reason when it was rejected (the config in force keeps serving).
+pub async fn reload(reloader: &Reloader) -> Page {
+    match reloader.reload(Trigger::Admin).await {
+        Outcome::Applied { version } => Page::json(
+            200,
+            serde_json::json!({"result": "applied", "version": version}),
+        ),
+        Outcome::Unchanged { version } => Page::json(
+            200,
+            serde_json::json!({"result": "unchanged", "version": version}),
+        ),
+        Outcome::Rejected(error) => Page::json(
+            422,
+            serde_json::json!({
+                "result": "rejected",
+                "error": {"field": error.path, "message": error.message},
+            }),
+        ),
     }
 }

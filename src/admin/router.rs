@@ -12,6 +12,10 @@ pub enum AdminRoute<'a> {
     Usage,
     /// `POST /admin/keys/{name}/reset`.
     ResetKey(&'a str),
+    /// `GET /admin/config`: the config in force and the last reload error.
+    Config,
+    /// `POST /admin/reload`.
+    Reload,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +38,8 @@ pub fn match_admin<'a>(method: &str, path: &'a str) -> AdminMatch<'a> {
         "/readyz" => (AdminRoute::Readyz, "GET"),
         "/status" => (AdminRoute::Status, "GET"),
         "/admin/usage" => (AdminRoute::Usage, "GET"),
+        "/admin/config" => (AdminRoute::Config, "GET"),
+        "/admin/reload" => (AdminRoute::Reload, "POST"),
         other => match reset_key_name(other) {
             Some(name) => (AdminRoute::ResetKey(name), "POST"),
             None => return AdminMatch::NotFound,
@@ -73,6 +79,11 @@ mod tests {
             ("DELETE", "/status", MethodNotAllowed("GET")),
             ("GET", "/admin/usage", Found(Usage)),
             ("POST", "/admin/usage", MethodNotAllowed("GET")),
+            ("GET", "/admin/config", Found(Config)),
+            ("POST", "/admin/config", MethodNotAllowed("GET")),
+            ("POST", "/admin/reload", Found(Reload)),
+            ("POST", "/admin/reload/", Found(Reload)),
+            ("GET", "/admin/reload", MethodNotAllowed("POST")),
             (
                 "POST",
                 "/admin/keys/web-app/reset",

@@ -3,10 +3,12 @@
 
 mod error;
 mod interpolate;
+mod restart;
 mod units;
 mod validate;
 
 pub use error::ConfigError;
+pub use restart::needs_restart;
 pub use units::{ByteSize, Dur};
 pub use validate::weighted_schedule;
 
@@ -18,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 use url::Url;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where clients connect (the OpenAI-compatible API).
@@ -56,7 +58,7 @@ pub struct Config {
 }
 
 /// Rate limits of a key, team or model. Each is a sliding window: no minute ever holds more.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Requests per minute.
@@ -69,7 +71,7 @@ pub struct LimitsConfig {
 }
 
 /// A spending cap in USD per calendar period (UTC).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetConfig {
     pub usd: f64,
@@ -81,7 +83,7 @@ fn default_period() -> String {
     "monthly".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TeamConfig {
     pub name: String,
@@ -92,7 +94,7 @@ pub struct TeamConfig {
 }
 
 /// Per model USD per million tokens; overrides the built-in price table.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriceConfig {
     pub input_per_mtok: f64,
@@ -121,7 +123,7 @@ pub enum StateFailure {
     FailOpen,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
     pub backend: StateBackendKind,
@@ -152,7 +154,7 @@ impl Default for StateConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
     /// A JSON line per request goes here.
@@ -176,7 +178,7 @@ fn default_audit_keep() -> u32 {
     5
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Bearer token for the admin API (`/admin/...`); without one the admin API is off.
@@ -208,7 +210,7 @@ impl AdminConfig {
 }
 
 /// How failed attempts are retried (see `filters::resilience`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetrySettings {
     /// Bounds the repeats: attempts on a candidate (a target of the model or of a fallback)
@@ -244,7 +246,7 @@ impl Default for RetrySettings {
 }
 
 /// Passive health: when an endpoint or API key is ejected, and for how long.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerSettings {
     /// Consecutive failures (connect errors, timeouts, 5xx) that eject an endpoint.
@@ -265,7 +267,7 @@ impl Default for BreakerSettings {
 }
 
 /// Active health checks of a provider's endpoints.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthCheckConfig {
     /// Requested with GET, with the provider's credentials, below the endpoint's base path.
@@ -293,7 +295,7 @@ impl Default for HealthCheckConfig {
 }
 
 /// Process-level knobs, mapped onto Pingora's server configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
     /// Worker threads for the API listener (default: one per core).
@@ -306,6 +308,8 @@ pub struct ServerSettings {
     pub upgrade_sock: String,
     /// How long the gateway waits on its clients.
     pub client_timeouts: ClientTimeouts,
+    /// Reload the config when its file changes (SIGHUP and `POST /admin/reload` always do).
+    pub watch_config: bool,
 }
 
 impl Default for ServerSettings {
@@ -317,13 +321,14 @@ impl Default for ServerSettings {
             pid_file: "/tmp/sluice.pid".into(),
             upgrade_sock: "/tmp/sluice_upgrade.sock".into(),
             client_timeouts: ClientTimeouts::default(),
+            watch_config: true,
         }
     }
 }
 
 /// How long the gateway waits on a client before it closes the connection: each is a bound on
 /// one wait, so a slow or silent client holds a connection (and its buffers) only that long.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientTimeouts {
     /// A new connection's first bytes (a connection that sends nothing is closed after this).
@@ -384,7 +389,7 @@ impl std::fmt::Display for ProviderKind {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     pub kind: ProviderKind,
@@ -426,7 +431,7 @@ fn default_max_tokens() -> u64 {
     4096
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointConfig {
     /// Base URL; the API path (`/v1/chat/completions`) is appended to its path.
@@ -435,7 +440,7 @@ pub struct EndpointConfig {
     pub weight: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
 pub enum ApiKeyConfig {
     Plain(String),
@@ -463,7 +468,7 @@ impl ApiKeyConfig {
 /// Pingora has one upstream read timeout per connection, so the two read timeouts apply by
 /// request kind: a whole (non-streamed) answer arrives in one piece after the model is done;
 /// a stream's first chunk and every gap after it should come much sooner.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
     /// TCP (and TLS) connection setup.
@@ -484,7 +489,7 @@ impl Default for Timeouts {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// What clients send as `model`.
@@ -523,7 +528,7 @@ pub enum Balance {
 /// (128k), far below what could overflow a demand or a price.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 1_000_000;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     pub provider: String,
@@ -533,7 +538,7 @@ pub struct TargetConfig {
     pub weight: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyConfig {
     pub name: String,
@@ -570,13 +575,39 @@ fn default_weight() -> u32 {
     1
 }
 
+/// Attempts per request Pingora allows at least: room for reloads that add targets or
+/// fallbacks without a restart.
+const MIN_ATTEMPT_CEILING: usize = 16;
+
 impl Config {
+    /// The most attempts a request's plan can make (one per candidate: every target of the
+    /// model and of its fallbacks; the repeats `retries.attempts` allows; one stale-connection
+    /// retry), and never less than `MIN_ATTEMPT_CEILING`. Pingora's own cap is set to it.
+    pub fn attempt_ceiling(&self) -> usize {
+        let targets = |name: &str| {
+            self.models
+                .iter()
+                .find(|m| m.name == name)
+                .map_or(0, |m| m.targets.len())
+        };
+        let candidates = self
+            .models
+            .iter()
+            .map(|m| m.targets.len() + m.fallbacks.iter().map(|f| targets(f)).sum::<usize>())
+            .max()
+            .unwrap_or(1);
+        (candidates + self.retries.attempts as usize + 1).max(MIN_ATTEMPT_CEILING)
+    }
+
     /// Reads, interpolates, decodes and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new(path.display().to_string(), format!("cannot read: {e}"))
-        })?;
-        Config::parse(&text, &|name| std::env::var(name).ok())
+        Config::parse(&Config::read(path)?, &|name| std::env::var(name).ok())
+    }
+
+    /// A config file's text, or an error naming the file.
+    pub fn read(path: &Path) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path.display().to_string(), format!("cannot read: {e}")))
     }
 
     /// Decodes and validates config text, looking variables up with `env`.

@@ -45,8 +45,13 @@ pub async fn admit(
     model: &Model,
     demand: Demand,
 ) -> pingora::Result<bool> {
+    let scopes = match &ctx.gateway {
+        Some(gateway) => gateway
+            .scopes
+            .scopes_for(ctx.key_name().unwrap_or_default(), &model.name),
+        None => Vec::new(),
+    };
     let governor = ctx.runtime.governor.clone();
-    let scopes = governor.scopes_for(ctx.key_name().unwrap_or_default(), &model.name);
     match governor.admit(scopes, demand).await {
         Ok(grant) => {
             ctx.grant = Some(grant);
@@ -60,10 +65,12 @@ pub async fn admit(
 /// body is read; the connection is closed, since the body was not read. `Ok(true)` means it
 /// was refused and answered.
 pub async fn refuse_early(session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
-    let refusal = ctx
-        .runtime
-        .governor
-        .refuse_early(ctx.key_name().unwrap_or_default());
+    let now_ms = u64::try_from(crate::state::unix_now().as_millis()).unwrap_or(u64::MAX);
+    let refusal = ctx.gateway.as_ref().and_then(|gateway| {
+        gateway
+            .scopes
+            .refuse_early(ctx.key_name().unwrap_or_default(), now_ms)
+    });
     match refusal {
         Some(refusal) => {
             let demand = Demand {

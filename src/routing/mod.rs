@@ -6,11 +6,13 @@ mod discovery;
 mod health;
 mod model;
 mod provider;
+pub mod upkeep;
 
 pub use model::Model;
 pub use provider::Provider;
 
 use crate::config::{Config, ConfigError, RetrySettings};
+use crate::state::ScopeTable;
 use sluice_filters::auth::{glob_match, KeyDigest, KeyTable};
 use sluice_filters::resilience::BreakerConfig;
 use std::collections::HashMap;
@@ -64,20 +66,47 @@ pub struct Gateway {
     pub admin_token: Option<String>,
     /// Admin pages behind the token besides the admin API.
     pub admin_protected: Vec<crate::config::ProtectedPage>,
+    /// The governed scopes (limits and budgets) of the same config, so a request is governed
+    /// by the config it was routed by.
+    pub scopes: Arc<ScopeTable>,
 }
 
 impl Gateway {
     /// Builds the routing snapshot from a validated config.
-    pub fn build(config: &Config) -> Result<Gateway, ConfigError> {
+    pub fn build(config: &Config, scopes: Arc<ScopeTable>) -> Result<Gateway, ConfigError> {
+        Gateway::build_next(config, None, scopes)
+    }
+
+    /// Builds the snapshot of a reloaded config: the providers and models of `previous` that
+    /// it leaves unchanged are kept as they are (endpoint health, breakers, balancer state);
+    /// the others are built anew.
+    pub fn build_next(
+        config: &Config,
+        previous: Option<&Gateway>,
+        scopes: Arc<ScopeTable>,
+    ) -> Result<Gateway, ConfigError> {
+        let dns_refresh = config.server.dns_refresh.0;
         let mut providers: HashMap<&str, Arc<Provider>> = HashMap::new();
         for (name, p) in &config.providers {
-            let provider = Provider::build(name, p, config.server.dns_refresh.0)?;
-            providers.insert(name.as_str(), Arc::new(provider));
+            let kept = previous
+                .and_then(|g| g.providers.iter().find(|old| old.name == *name))
+                .filter(|old| old.built_from(p, dns_refresh));
+            let provider = match kept {
+                Some(old) => old.clone(),
+                None => Arc::new(Provider::build(name, p, dns_refresh)?),
+            };
+            providers.insert(name.as_str(), provider);
         }
         let mut models = HashMap::new();
         for (i, m) in config.models.iter().enumerate() {
-            let model = Model::build(m, &format!("models[{i}]"), &providers)?;
-            models.insert(m.name.clone(), Arc::new(model));
+            let kept = previous
+                .and_then(|g| g.models.get(&m.name))
+                .filter(|old| old.built_from(m, &providers));
+            let model = match kept {
+                Some(old) => old.clone(),
+                None => Arc::new(Model::build(m, &format!("models[{i}]"), &providers)?),
+            };
+            models.insert(m.name.clone(), model);
         }
         let mut keys = KeyTable::default();
         for k in &config.keys {
@@ -114,10 +143,15 @@ impl Gateway {
             max_bodies_in_flight: usize::try_from(config.max_bodies_in_flight.0)
                 .unwrap_or(usize::MAX),
             client_timeouts: config.server.client_timeouts.clone(),
-            created: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default(),
+            created: previous.map_or_else(
+                || {
+                    SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or_default()
+                },
+                |g| g.created,
+            ),
             retries: config.retries.clone(),
             breaker: BreakerConfig {
                 failures: config.circuit_breaker.failures,
@@ -126,6 +160,7 @@ impl Gateway {
             },
             admin_token: config.admin.token.clone(),
             admin_protected: config.admin.protected(),
+            scopes,
         })
     }
 

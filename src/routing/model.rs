@@ -29,6 +29,9 @@ pub struct Model {
     weights: Vec<u32>,
     schedule: WeightedSchedule,
     next: AtomicUsize,
+    /// The config entry this model was built from (a reload keeps an unchanged model, and
+    /// with it its round-robin position and adaptive statistics).
+    built_from: ModelConfig,
 }
 
 impl Model {
@@ -79,7 +82,23 @@ impl Model {
             weights: config.targets.iter().map(|t| t.weight).collect(),
             schedule,
             next: AtomicUsize::new(0),
+            built_from: config.clone(),
         })
+    }
+
+    /// Whether this model is what `config` would build over `providers`: the same entry, and
+    /// each target's provider the very one it holds.
+    pub(super) fn built_from(
+        &self,
+        config: &ModelConfig,
+        providers: &HashMap<&str, Arc<Provider>>,
+    ) -> bool {
+        self.built_from == *config
+            && self.targets.iter().zip(&config.targets).all(|(target, t)| {
+                providers
+                    .get(t.provider.as_str())
+                    .is_some_and(|p| Arc::ptr_eq(p, &target.provider))
+            })
     }
 
     /// The targets in the order a request tries them: `first` (the weighted pick), then the

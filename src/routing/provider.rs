@@ -62,6 +62,9 @@ pub struct Provider {
     /// When each API key last got an answer (unix ms): a 401/403 on a key that works for
     /// other requests is blamed on the request, not the key.
     key_last_success: Vec<AtomicU64>,
+    /// The config entry and DNS refresh this provider was built from: a reload that leaves
+    /// both alone keeps this provider, its health and its breakers.
+    built_from: (ProviderConfig, Duration),
 }
 
 impl Provider {
@@ -170,7 +173,13 @@ impl Provider {
             ),
             forward_headers: ForwardHeaders::new(&config.forward_headers)
                 .map_err(|e| ConfigError::new(format!("providers.{name}.forward_headers"), e))?,
+            built_from: (config.clone(), dns_refresh),
         })
+    }
+
+    /// Whether this provider is what `config` would build.
+    pub(super) fn built_from(&self, config: &ProviderConfig, dns_refresh: Duration) -> bool {
+        self.built_from.0 == *config && self.built_from.1 == dns_refresh
     }
 
     /// The index of the configured endpoint a backend address was resolved from.

@@ -5,14 +5,15 @@ use super::ledger::Ledger;
 use super::scope::{Scope, Spend};
 use super::{Demand, Grant, RateInfo, Refusal, RefusalKind};
 use sluice_filters::governance::fits;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub struct Embedded {
-    /// Opened only when some scope has a budget: a gateway without budgets writes no files.
-    ledger: Option<Ledger>,
+    /// Opened only once some scope has a budget: a gateway without budgets writes no files.
+    ledger: OnceLock<Ledger>,
+    dir: PathBuf,
     /// Held while a flush moves spend from memory to the ledger.
     flushing: std::sync::Mutex<()>,
 }
@@ -44,20 +45,30 @@ fn secs(ms: u64) -> u64 {
 
 impl Embedded {
     pub fn open(dir: &Path, with_ledger: bool) -> Result<Embedded, String> {
-        let ledger = if with_ledger {
-            Some(Ledger::open(dir)?)
-        } else {
-            None
-        };
-        Ok(Embedded {
-            ledger,
+        let embedded = Embedded {
+            ledger: OnceLock::new(),
+            dir: dir.to_owned(),
             flushing: std::sync::Mutex::new(()),
-        })
+        };
+        if with_ledger {
+            embedded.open_ledger()?;
+        }
+        Ok(embedded)
+    }
+
+    /// Opens the ledger if it is not open yet (a reload gave a scope its first budget).
+    pub fn open_ledger(&self) -> Result<(), String> {
+        if self.ledger.get().is_none() {
+            let ledger = Ledger::open(&self.dir)?;
+            // Reloads are serialized; should two race, the second ledger is simply dropped.
+            let _ = self.ledger.set(ledger);
+        }
+        Ok(())
     }
 
     fn load(&self, scope: &Scope, period: &str) -> u64 {
         self.ledger
-            .as_ref()
+            .get()
             .map_or(0, |l| l.load(scope.kind.as_str(), &scope.name, period))
     }
 
@@ -67,7 +78,7 @@ impl Embedded {
             if let Some(budget) = scope.budget {
                 let period = budget.period.id(unix_secs);
                 let spent = self.load(scope, &period);
-                *lock(&scope.spend) = Spend {
+                *lock(&scope.counters.spend) = Spend {
                     period_id: period,
                     period_ends: period_end(budget.period, unix_secs),
                     spent,
@@ -120,14 +131,14 @@ impl Embedded {
         };
         for scope in scopes {
             if let Some(limit) = scope.concurrency {
-                if scope.inflight.fetch_add(1, Ordering::AcqRel) >= limit {
-                    scope.inflight.fetch_sub(1, Ordering::AcqRel);
+                if scope.counters.inflight.fetch_add(1, Ordering::AcqRel) >= limit {
+                    scope.counters.inflight.fetch_sub(1, Ordering::AcqRel);
                     return refuse(taken, RefusalKind::Concurrency, scope, Some(1), rate);
                 }
                 taken.push(Taken::Inflight(scope));
             }
             if let Some(limit) = scope.rpm {
-                match lock(&scope.requests).try_admit(now_ms, id, 1) {
+                match lock(&scope.counters.requests).try_admit(now_ms, id, 1) {
                     Ok(a) => {
                         RateInfo::note(&mut rate.requests, limit, a.remaining, a.reset_ms);
                         taken.push(Taken::Requests(scope));
@@ -146,7 +157,7 @@ impl Embedded {
                 }
             }
             if let Some(limit) = scope.tpm {
-                match lock(&scope.tokens).try_admit(now_ms, id, demand.tokens) {
+                match lock(&scope.counters.tokens).try_admit(now_ms, id, demand.tokens) {
                     Ok(a) => {
                         RateInfo::note(&mut rate.tokens, limit, a.remaining, a.reset_ms);
                         taken.push(Taken::Tokens(scope));
@@ -164,7 +175,7 @@ impl Embedded {
                 }
             }
             if let Some(budget) = scope.budget {
-                let mut spend = lock(&scope.spend);
+                let mut spend = lock(&scope.counters.spend);
                 self.roll(scope, &mut spend, unix_secs);
                 if !fits(
                     spend.spent,
@@ -196,12 +207,12 @@ impl Embedded {
         for t in taken {
             match t {
                 Taken::Inflight(s) => {
-                    s.inflight.fetch_sub(1, Ordering::AcqRel);
+                    s.counters.inflight.fetch_sub(1, Ordering::AcqRel);
                 }
-                Taken::Requests(s) => lock(&s.requests).release(id),
-                Taken::Tokens(s) => lock(&s.tokens).release(id),
+                Taken::Requests(s) => lock(&s.counters.requests).release(id),
+                Taken::Tokens(s) => lock(&s.counters.tokens).release(id),
                 Taken::Budget(s, cost) => {
-                    let mut spend = lock(&s.spend);
+                    let mut spend = lock(&s.counters.spend);
                     spend.reserved = spend.reserved.saturating_sub(cost);
                 }
             }
@@ -211,20 +222,20 @@ impl Embedded {
     pub fn settle(&self, grant: &Grant, tokens: u64, cost_micros: u64) {
         for (i, scope) in grant.scopes.iter().enumerate() {
             if scope.concurrency.is_some() {
-                scope.inflight.fetch_sub(1, Ordering::AcqRel);
+                scope.counters.inflight.fetch_sub(1, Ordering::AcqRel);
             }
             if scope.tpm.is_some() {
-                lock(&scope.tokens).adjust(grant.id, tokens);
+                lock(&scope.counters.tokens).adjust(grant.id, tokens);
             }
             if scope.budget.is_some() {
-                let mut spend = lock(&scope.spend);
+                let mut spend = lock(&scope.counters.spend);
                 if grant.periods.get(i).and_then(|p| p.as_deref()) == Some(spend.period_id.as_str())
                 {
                     spend.reserved = spend.reserved.saturating_sub(grant.demand.cost_micros);
                 }
                 spend.spent = spend.spent.saturating_add(cost_micros);
                 spend.unflushed = spend.unflushed.saturating_add(cost_micros);
-                scope.dirty.store(true, Ordering::Release);
+                scope.counters.dirty.store(true, Ordering::Release);
             }
         }
     }
@@ -232,14 +243,15 @@ impl Embedded {
     /// Adds what every budget spent since the last flush to the ledger. One flush at a time,
     /// so the last one at shutdown also waits for the flusher thread's.
     pub fn flush<'a>(&self, scopes: impl Iterator<Item = &'a Arc<Scope>>, unix_secs: u64) {
-        let Some(ledger) = self.ledger.as_ref() else {
+        let Some(ledger) = self.ledger.get() else {
             return;
         };
         let _one_at_a_time = lock(&self.flushing);
         let mut taken = Vec::new();
-        for scope in scopes.filter(|s| s.budget.is_some() && s.dirty.swap(false, Ordering::AcqRel))
+        for scope in
+            scopes.filter(|s| s.budget.is_some() && s.counters.dirty.swap(false, Ordering::AcqRel))
         {
-            let mut spend = lock(&scope.spend);
+            let mut spend = lock(&scope.counters.spend);
             let delta = std::mem::take(&mut spend.unflushed);
             if delta > 0 {
                 taken.push((scope, spend.period_id.clone(), delta));
@@ -259,10 +271,10 @@ impl Embedded {
         if let Err(e) = ledger.add(&rows, unix_secs) {
             log::error!("writing the spend ledger failed (kept for the next flush): {e}");
             for (scope, period, delta) in taken {
-                let mut spend = lock(&scope.spend);
+                let mut spend = lock(&scope.counters.spend);
                 if spend.period_id == period {
                     spend.unflushed = spend.unflushed.saturating_add(delta);
-                    scope.dirty.store(true, Ordering::Release);
+                    scope.counters.dirty.store(true, Ordering::Release);
                 }
             }
         }
@@ -271,7 +283,7 @@ impl Embedded {
     /// Writes a scope's unflushed spend now (its period is ending).
     fn write_unflushed(&self, scope: &Scope, spend: &mut Spend, unix_secs: u64) {
         let delta = std::mem::take(&mut spend.unflushed);
-        let Some(ledger) = self.ledger.as_ref().filter(|_| delta > 0) else {
+        let Some(ledger) = self.ledger.get().filter(|_| delta > 0) else {
             return;
         };
         let row = (
@@ -288,18 +300,18 @@ impl Embedded {
     pub fn report(&self, scope: &Scope, now: Duration) -> serde_json::Value {
         let now_ms = now.as_millis() as u64;
         let mut entry = serde_json::json!({
-            "in_flight": scope.inflight.load(Ordering::Acquire),
+            "in_flight": scope.counters.inflight.load(Ordering::Acquire),
         });
         if let Some(limit) = scope.rpm {
-            let used = limit - lock(&scope.requests).peek(now_ms).remaining;
+            let used = limit - lock(&scope.counters.requests).peek(now_ms).remaining;
             entry["requests_last_minute"] = serde_json::json!({"used": used, "limit": limit});
         }
         if let Some(limit) = scope.tpm {
-            let used = limit - lock(&scope.tokens).peek(now_ms).remaining;
+            let used = limit - lock(&scope.counters.tokens).peek(now_ms).remaining;
             entry["tokens_last_minute"] = serde_json::json!({"used": used, "limit": limit});
         }
         if let Some(budget) = scope.budget {
-            let mut spend = lock(&scope.spend);
+            let mut spend = lock(&scope.counters.spend);
             self.roll(scope, &mut spend, now.as_secs());
             entry["budget"] = serde_json::json!({
                 "period": budget.period.as_str(),
@@ -315,11 +327,11 @@ impl Embedded {
     pub fn reset(&self, scope: &Scope, unix_secs: u64) -> Result<(), String> {
         if scope.budget.is_some() {
             let _no_flush_meanwhile = lock(&self.flushing);
-            let mut spend = lock(&scope.spend);
+            let mut spend = lock(&scope.counters.spend);
             self.roll(scope, &mut spend, unix_secs);
             spend.spent = 0;
             spend.unflushed = 0;
-            if let Some(ledger) = self.ledger.as_ref() {
+            if let Some(ledger) = self.ledger.get() {
                 ledger.clear(
                     scope.kind.as_str(),
                     &scope.name,
@@ -329,11 +341,11 @@ impl Embedded {
             }
         }
         if let Some(limit) = scope.rpm {
-            *lock(&scope.requests) =
+            *lock(&scope.counters.requests) =
                 sluice_filters::governance::SlidingWindow::new(limit, super::scope::MINUTE_MS);
         }
         if let Some(limit) = scope.tpm {
-            *lock(&scope.tokens) =
+            *lock(&scope.counters.tokens) =
                 sluice_filters::governance::SlidingWindow::new(limit, super::scope::MINUTE_MS);
         }
         Ok(())

@@ -9,16 +9,17 @@ mod embedded;
 mod ledger;
 mod redis_backend;
 mod scope;
+mod scopes;
 
-pub use scope::{Budget, Scope, ScopeKind};
+pub use scope::Scope;
 
 use crate::config::{Config, ConfigError, StateBackendKind, StateFailure};
+use arc_swap::ArcSwap;
 use embedded::Embedded;
 use redis_backend::RedisState;
-use sluice_filters::governance::Period;
-use std::collections::HashMap;
+pub use scopes::ScopeTable;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What a request is expected to take, estimated before it runs.
@@ -99,11 +100,11 @@ enum Backend {
 }
 
 pub struct Governor {
-    keys: HashMap<String, Arc<Scope>>,
-    teams: HashMap<String, Arc<Scope>>,
-    models: HashMap<String, Arc<Scope>>,
-    /// Which team each key belongs to.
-    key_team: HashMap<String, String>,
+    /// The scopes of the config in force, replaced whole by a reload.
+    table: ArcSwap<ScopeTable>,
+    /// Scopes a reload replaced that requests admitted before it may still settle on: flushed
+    /// with the others until nothing holds them.
+    retired: Mutex<Vec<Arc<Scope>>>,
     backend: Backend,
     on_error: StateFailure,
     next_id: AtomicU64,
@@ -113,14 +114,6 @@ pub fn unix_now() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-}
-
-fn budget_of(b: Option<&crate::config::BudgetConfig>) -> Option<Budget> {
-    let b = b?;
-    Some(Budget {
-        limit_micros: (b.usd * 1_000_000.0).round() as u64,
-        period: Period::parse(&b.period)?,
-    })
 }
 
 /// A demand larger than a whole limit can never be admitted: it is refused at once, without a
@@ -147,54 +140,14 @@ fn never_fits(scopes: &[Arc<Scope>], demand: Demand) -> Option<Box<Refusal>> {
 
 impl Governor {
     pub fn build(config: &Config) -> Result<Governor, ConfigError> {
-        let mut keys = HashMap::new();
-        let mut key_team = HashMap::new();
-        for k in &config.keys {
-            let scope = Scope::new(
-                ScopeKind::Key,
-                &k.name,
-                k.limits.as_ref(),
-                budget_of(k.budget.as_ref()),
-            );
-            keys.insert(k.name.clone(), Arc::new(scope));
-            if let Some(team) = &k.team {
-                key_team.insert(k.name.clone(), team.clone());
-            }
-        }
-        let teams = config
-            .teams
-            .iter()
-            .map(|t| {
-                let scope = Scope::new(
-                    ScopeKind::Team,
-                    &t.name,
-                    t.limits.as_ref(),
-                    budget_of(t.budget.as_ref()),
-                );
-                (t.name.clone(), Arc::new(scope))
-            })
-            .collect();
-        let models = config
-            .models
-            .iter()
-            .map(|m| {
-                (
-                    m.name.clone(),
-                    Arc::new(Scope::new(
-                        ScopeKind::Model,
-                        &m.name,
-                        m.limits.as_ref(),
-                        None,
-                    )),
-                )
-            })
-            .collect();
+        let table = ScopeTable::build(config, None);
         let backend = match config.state.backend {
             StateBackendKind::Embedded => {
-                let budgets = config.keys.iter().any(|k| k.budget.is_some())
-                    || config.teams.iter().any(|t| t.budget.is_some());
-                let embedded = Embedded::open(std::path::Path::new(&config.state.path), budgets)
-                    .map_err(|e| ConfigError::new("state.path", e))?;
+                let embedded = Embedded::open(
+                    std::path::Path::new(&config.state.path),
+                    table.has_budgets(),
+                )
+                .map_err(|e| ConfigError::new("state.path", e))?;
                 Backend::Embedded(embedded)
             }
             StateBackendKind::Redis => {
@@ -204,64 +157,45 @@ impl Governor {
                 Backend::Redis(Box::new(redis))
             }
         };
-        let governor = Governor {
-            keys,
-            teams,
-            models,
-            key_team,
+        if let Backend::Embedded(e) = &backend {
+            e.load_spend(table.all(), unix_now().as_secs());
+        }
+        Ok(Governor {
+            table: ArcSwap::from_pointee(table),
+            retired: Mutex::default(),
             backend,
             on_error: config.state.on_error,
             // Request ids name reservations in Redis, shared by every gateway process: start
             // each process at a random point so theirs never collide.
             next_id: AtomicU64::new(rand::random::<u64>() >> 2),
-        };
-        if let Backend::Embedded(e) = &governor.backend {
-            e.load_spend(governor.all_scopes(), unix_now().as_secs());
+        })
+    }
+
+    /// The scopes of a reloaded `config`, carrying the counters of the current ones; nothing
+    /// changes until `install`. Fails only if the spend ledger a first budget needs cannot be
+    /// opened.
+    pub fn prepare(&self, config: &Config) -> Result<ScopeTable, ConfigError> {
+        let next = ScopeTable::build(config, Some(&self.table.load()));
+        if let (Backend::Embedded(e), true) = (&self.backend, next.has_budgets()) {
+            e.open_ledger()
+                .map_err(|e| ConfigError::new("state.path", e))?;
         }
-        Ok(governor)
+        Ok(next)
     }
 
-    fn all_scopes(&self) -> impl Iterator<Item = &Arc<Scope>> {
-        self.keys
-            .values()
-            .chain(self.teams.values())
-            .chain(self.models.values())
+    /// The scopes in force (the routing snapshot carries them to each request).
+    pub fn scopes(&self) -> Arc<ScopeTable> {
+        self.table.load_full()
     }
 
-    /// The governed scopes a request by `key` for `model` counts against: key, team, model.
-    pub fn scopes_for(&self, key: &str, model: &str) -> Vec<Arc<Scope>> {
-        let team = self.key_team.get(key).and_then(|t| self.teams.get(t));
-        [self.keys.get(key), team, self.models.get(model)]
-            .into_iter()
-            .flatten()
-            .filter(|s| s.is_governed())
-            .cloned()
-            .collect()
-    }
-
-    /// A refusal that needs no body: the key's or its team's requests window is known to be
-    /// full until a later time (a previous request was refused). Checked before the body is
-    /// read, so a client over its limit cannot make the gateway read and parse its bodies.
-    pub fn refuse_early(&self, key: &str) -> Option<Box<Refusal>> {
-        let now_ms = u64::try_from(unix_now().as_millis()).unwrap_or(u64::MAX);
-        let team = self.key_team.get(key).and_then(|t| self.teams.get(t));
-        [self.keys.get(key), team]
-            .into_iter()
-            .flatten()
-            .find_map(|scope| {
-                let until = scope.requests_blocked_until.load(Ordering::Relaxed);
-                let wait_ms = until.checked_sub(now_ms).filter(|w| *w > 0)?;
-                let mut rate = RateInfo::default();
-                RateInfo::note(&mut rate.requests, scope.rpm.unwrap_or(0), 0, wait_ms);
-                Some(Box::new(Refusal {
-                    kind: RefusalKind::Requests,
-                    scope: scope.label(),
-                    scope_kind: scope.kind.as_str(),
-                    retry_after_secs: Some(wait_ms.div_ceil(1000).max(1)),
-                    rate,
-                    exceeds_limit: None,
-                }))
-            })
+    /// Puts a prepared table in force for flushing, reports and resets; requests take theirs
+    /// from the routing snapshot it is installed with.
+    pub fn install(&self, next: Arc<ScopeTable>) {
+        let previous = self.table.swap(next);
+        let replaced = previous.replaced_by(&self.table.load());
+        if let Ok(mut retired) = self.retired.lock() {
+            retired.extend(replaced);
+        }
     }
 
     /// Reserves the demand against every scope, or none of them.
@@ -344,19 +278,27 @@ impl Governor {
 
     /// Writes embedded spend to the ledger (the flusher's tick, and once more at shutdown).
     pub fn flush(&self) {
-        if let Backend::Embedded(e) = &self.backend {
-            e.flush(self.all_scopes(), unix_now().as_secs());
-        }
+        let Backend::Embedded(e) = &self.backend else {
+            return;
+        };
+        let table = self.table.load();
+        let Ok(mut retired) = self.retired.lock() else {
+            return;
+        };
+        e.flush(table.all().chain(retired.iter()), unix_now().as_secs());
+        // A retired scope no request holds any more has nothing left to write.
+        retired.retain(|s| Arc::strong_count(s) > 1 || s.counters.dirty.load(Ordering::Acquire));
     }
 
     /// Usage and spend of every key and team with limits or a budget, for the admin API.
     pub async fn report(&self) -> serde_json::Value {
         let now = unix_now();
         let mut out = serde_json::Map::new();
+        let table = self.table.load_full();
         for (kind, scopes) in [
-            ("keys", &self.keys),
-            ("teams", &self.teams),
-            ("models", &self.models),
+            ("keys", &table.keys),
+            ("teams", &table.teams),
+            ("models", &table.models),
         ] {
             let mut entries = serde_json::Map::new();
             let mut names: Vec<&String> = scopes.keys().collect();
@@ -379,13 +321,16 @@ impl Governor {
 
     /// Zeroes a key's spend for the current period and clears its windows; false if unknown.
     pub async fn reset_key(&self, name: &str) -> Result<bool, String> {
-        let Some(scope) = self.keys.get(name) else {
+        let Some(scope) = self.table.load().keys.get(name).cloned() else {
             return Ok(false);
         };
-        scope.requests_blocked_until.store(0, Ordering::Relaxed);
+        scope
+            .counters
+            .requests_blocked_until
+            .store(0, Ordering::Relaxed);
         match &self.backend {
-            Backend::Embedded(e) => e.reset(scope, unix_now().as_secs())?,
-            Backend::Redis(r) => r.reset(scope, unix_now()).await?,
+            Backend::Embedded(e) => e.reset(&scope, unix_now().as_secs())?,
+            Backend::Redis(r) => r.reset(&scope, unix_now()).await?,
         }
         Ok(true)
     }

@@ -1,13 +1,14 @@
-//! A governed scope (a virtual key, a team, a model): its limits and budget, and the local
-//! counters the embedded backend keeps for it.
+//! A governed scope (a virtual key, a team, a model): its limits and budget, and the counters
+//! the embedded backend keeps for it. The limits belong to one config; the counters belong to
+//! the scope's name and outlive a reload that keeps the name (`Scope::carried`).
 
 use sluice_filters::governance::{Period, SlidingWindow};
-use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub const MINUTE_MS: u64 = 60_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ScopeKind {
     Key,
     Team,
@@ -24,7 +25,7 @@ impl ScopeKind {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Budget {
     pub limit_micros: u64,
     pub period: Period,
@@ -42,15 +43,10 @@ pub struct Spend {
     pub unflushed: u64,
 }
 
+/// What a scope has used: windows, requests in flight, spend. Shared by every `Scope` built for
+/// the same name, so requests admitted under an old config settle on the same counters.
 #[derive(Debug)]
-pub struct Scope {
-    pub kind: ScopeKind,
-    pub name: String,
-    pub rpm: Option<u64>,
-    pub tpm: Option<u64>,
-    pub concurrency: Option<u64>,
-    pub budget: Option<Budget>,
-    // Embedded backend state.
+pub struct ScopeCounters {
     pub requests: Mutex<SlidingWindow>,
     pub tokens: Mutex<SlidingWindow>,
     pub inflight: AtomicU64,
@@ -60,6 +56,21 @@ pub struct Scope {
     /// Unix milliseconds until which the requests window is known to be full (learned from a
     /// refusal): a request of this key or team is refused before its body is read.
     pub requests_blocked_until: AtomicU64,
+}
+
+#[derive(Debug)]
+pub struct Scope {
+    pub kind: ScopeKind,
+    pub name: String,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub concurrency: Option<u64>,
+    pub budget: Option<Budget>,
+    pub counters: Arc<ScopeCounters>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Scope {
@@ -78,19 +89,47 @@ impl Scope {
             tpm,
             concurrency: limits.and_then(|l| l.concurrency),
             budget,
-            requests: Mutex::new(SlidingWindow::new(rpm.unwrap_or(u64::MAX), MINUTE_MS)),
-            tokens: Mutex::new(SlidingWindow::new(tpm.unwrap_or(u64::MAX), MINUTE_MS)),
-            inflight: AtomicU64::new(0),
-            spend: Mutex::new(Spend::default()),
-            dirty: AtomicBool::new(false),
-            requests_blocked_until: AtomicU64::new(0),
+            counters: Arc::new(ScopeCounters {
+                requests: Mutex::new(SlidingWindow::new(rpm.unwrap_or(u64::MAX), MINUTE_MS)),
+                tokens: Mutex::new(SlidingWindow::new(tpm.unwrap_or(u64::MAX), MINUTE_MS)),
+                inflight: AtomicU64::new(0),
+                spend: Mutex::new(Spend::default()),
+                dirty: AtomicBool::new(false),
+                requests_blocked_until: AtomicU64::new(0),
+            }),
         }
+    }
+
+    /// The scope under a reloaded config: new limits over `previous`'s counters, so a reload
+    /// resets no window and forgets no spend; a changed limit applies from the next request.
+    pub fn carried(self, previous: &Scope) -> Scope {
+        let counters = previous.counters.clone();
+        lock(&counters.requests).set_limit(self.rpm.unwrap_or(u64::MAX));
+        lock(&counters.tokens).set_limit(self.tpm.unwrap_or(u64::MAX));
+        if self.rpm != previous.rpm {
+            // Learned under the old limit: the next request asks the window again.
+            counters.requests_blocked_until.store(0, Ordering::Relaxed);
+        }
+        if self.budget.map(|b| b.period) != previous.budget.map(|b| b.period) {
+            // The next admission finds the period the new calendar says and loads its spend.
+            lock(&counters.spend).period_ends = 0;
+        }
+        Scope { counters, ..self }
+    }
+
+    /// Whether a reload changed nothing this scope enforces.
+    pub fn same_limits(&self, other: &Scope) -> bool {
+        self.rpm == other.rpm
+            && self.tpm == other.tpm
+            && self.concurrency == other.concurrency
+            && self.budget == other.budget
     }
 
     /// Records that the requests window cannot admit anything before `until_ms`.
     pub fn block_requests_until(&self, until_ms: u64) {
-        self.requests_blocked_until
-            .fetch_max(until_ms, std::sync::atomic::Ordering::Relaxed);
+        self.counters
+            .requests_blocked_until
+            .fetch_max(until_ms, Ordering::Relaxed);
     }
 
     pub fn is_governed(&self) -> bool {

@@ -139,6 +139,35 @@ pub static BODY_BYTES_IN_FLIGHT: Lazy<IntGauge> = Lazy::new(|| {
     .expect("metric definition is valid and registered once")
 });
 
+/// Config reloads by result: `applied`, `unchanged` (the file did not change) or `rejected`
+/// (invalid, or a change that needs a restart; the config in force keeps serving).
+pub static CONFIG_RELOADS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "sluice_config_reloads_total",
+        "Config reloads by result",
+        &["result"]
+    )
+    .expect("metric definition is valid and registered once")
+});
+
+/// 1 if the last reload was applied (or none was tried), 0 if it was rejected.
+pub static CONFIG_LAST_RELOAD_SUCCESSFUL: Lazy<IntGauge> = Lazy::new(|| {
+    register_int_gauge!(
+        "sluice_config_last_reload_successful",
+        "Whether the last config reload was applied (1) or rejected (0)"
+    )
+    .expect("metric definition is valid and registered once")
+});
+
+/// The version of the config in force: 1 at start, one more for each applied reload.
+pub static CONFIG_VERSION: Lazy<IntGauge> = Lazy::new(|| {
+    register_int_gauge!(
+        "sluice_config_version",
+        "Version of the config in force (1 at start, +1 per applied reload)"
+    )
+    .expect("metric definition is valid and registered once")
+});
+
 /// Registers every metric up front, at startup, so a bad definition fails there and never on
 /// the request path, and so every series family is visible on `/metrics` from the start.
 pub fn init() {
@@ -154,4 +183,7 @@ pub fn init() {
     Lazy::force(&LIMIT_REJECTIONS);
     Lazy::force(&SPEND);
     Lazy::force(&BODY_BYTES_IN_FLIGHT);
+    Lazy::force(&CONFIG_RELOADS);
+    CONFIG_LAST_RELOAD_SUCCESSFUL.set(1);
+    CONFIG_VERSION.set(1);
 }

@@ -51,14 +51,24 @@ impl Proc {
         Proc { child, log }
     }
 
-    /// Sends a signal (`TERM`, `KILL`) with `kill(1)` and waits for the process to exit.
-    pub fn signal_and_wait(&mut self, signal: &str) {
+    /// Sends a signal (`HUP`, `TERM`) with `kill(1)`.
+    pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(self.child.id().to_string())
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends a signal (`TERM`, `KILL`) with `kill(1)` and waits for the process to exit.
+    pub fn signal_and_wait(&mut self, signal: &str) {
+        self.signal(signal);
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -217,6 +227,10 @@ pub struct Gateway {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
     pub proc: Proc,
+    /// The config file it serves.
+    pub config_path: PathBuf,
+    /// The `listen` ... `server` lines every version of the file starts with.
+    header: String,
     _dir: tempfile::TempDir,
 }
 
@@ -231,14 +245,14 @@ impl Gateway {
         let dir = temp_dir();
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let config = format!(
-            "listen: {addr}\nadmin_listen: {admin}\nserver:\n  threads: 2\n  grace_period: 0s\n  pid_file: {pid}\n  upgrade_sock: {sock}\n{server_lines}{config_body}",
+        let header = format!(
+            "listen: {addr}\nadmin_listen: {admin}\nserver:\n  threads: 2\n  grace_period: 0s\n  pid_file: {pid}\n  upgrade_sock: {sock}\n{server_lines}",
             pid = dir.path().join("sluice.pid").display(),
             sock = dir.path().join("upgrade.sock").display(),
         );
-        let path = dir.path().join("sluice.yaml");
-        std::fs::write(&path, config).expect("write config");
-        let path = path.to_string_lossy().into_owned();
+        let config_path = dir.path().join("sluice.yaml");
+        std::fs::write(&config_path, format!("{header}{config_body}")).expect("write config");
+        let path = config_path.to_string_lossy().into_owned();
         let mut proc = Proc::spawn(&["serve", "-c", &path], dir.path().join("gateway.log"));
         wait_for_port(admin, &mut proc);
         wait_for_port(addr, &mut proc);
@@ -246,8 +260,32 @@ impl Gateway {
             addr,
             admin,
             proc,
+            config_path,
+            header,
             _dir: dir,
         }
+    }
+
+    /// Replaces the config file (by rename, as deploy tools do) with the same listeners and
+    /// server section and a new body.
+    pub fn write_config(&self, config_body: &str) {
+        self.write_config_text(&format!("{}{config_body}", self.header));
+    }
+
+    /// Replaces the config file with `text` as it is.
+    pub fn write_config_text(&self, text: &str) {
+        let next = self.config_path.with_extension("yaml.next");
+        std::fs::write(&next, text).expect("write config");
+        std::fs::rename(&next, &self.config_path).expect("replace config");
+    }
+
+    /// The first lines of the config file (listeners and server section).
+    pub fn config_header(&self) -> &str {
+        &self.header
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.child.id()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -274,18 +312,24 @@ impl Gateway {
     }
 }
 
-/// The sum of the gateway's metric series whose line starts with `prefix` (a name, or a name
-/// with its labels).
-pub async fn metric(gw: &Gateway, prefix: &str) -> f64 {
-    let text = client()
+/// The gateway's `/metrics` page.
+pub async fn metrics_text(gw: &Gateway) -> String {
+    client()
         .get(gw.admin_url("/metrics"))
         .send()
         .await
-        .unwrap()
+        .expect("metrics page")
         .text()
         .await
-        .unwrap();
-    text.lines()
+        .expect("metrics text")
+}
+
+/// The sum of the gateway's metric series whose line starts with `prefix` (a name, or a name
+/// with its labels).
+pub async fn metric(gw: &Gateway, prefix: &str) -> f64 {
+    metrics_text(gw)
+        .await
+        .lines()
         .filter(|l| l.starts_with(prefix))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()

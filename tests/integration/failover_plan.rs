@@ -65,15 +65,9 @@ async fn burst_then_quiet(gw: &std::sync::Arc<Gateway>, model: &'static str, pri
 }
 
 async fn failed_attempts(gw: &Gateway, provider: &str) -> f64 {
-    let text = client()
-        .get(gw.admin_url("/metrics"))
-        .send()
+    metrics_text(gw)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .filter(|l| l.starts_with("sluice_upstream_attempts_total{"))
         .filter(|l| l.contains(&format!("provider=\"{provider}\"")) && !l.contains("success"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

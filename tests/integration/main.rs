@@ -16,6 +16,7 @@ mod governance;
 mod headers;
 mod matrix;
 mod metrics;
+mod reload;
 mod request_body;
 mod responses;
 mod routing;

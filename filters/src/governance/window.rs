@@ -48,6 +48,12 @@ impl SlidingWindow {
         self.limit
     }
 
+    /// Changes the limit and keeps what the window holds (a config reload): admissions
+    /// already counted still count against the new limit.
+    pub fn set_limit(&mut self, limit: u64) {
+        self.limit = limit;
+    }
+
     /// Capacity left (none when reconciled usage took the window over its limit).
     fn left(&self) -> u64 {
         u64::try_from(u128::from(self.limit).saturating_sub(self.sum)).unwrap_or(0)
@@ -165,6 +171,19 @@ mod tests {
         assert_eq!(refused.remaining, 0);
         assert!(w.try_admit(1000, 3, 5).is_ok());
         assert_eq!(w.try_admit(1000, 4, 11).unwrap_err().retry_after_ms, 1000);
+    }
+
+    #[test]
+    fn a_new_limit_counts_what_the_window_already_holds() {
+        let mut w = SlidingWindow::new(5, 60_000);
+        for id in 0..4 {
+            w.try_admit(id, id, 1).unwrap();
+        }
+        w.set_limit(3);
+        assert_eq!(w.peek(10).remaining, 0, "lowered under what it holds");
+        assert!(w.try_admit(10, 9, 1).is_err());
+        w.set_limit(6);
+        assert_eq!(w.try_admit(11, 9, 1).unwrap().remaining, 1);
     }
 
     #[test]
