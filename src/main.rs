@@ -4,6 +4,7 @@ mod admin;
 mod clock;
 mod config;
 mod demo;
+mod drain;
 mod listener;
 mod mock;
 mod proxy;

@@ -3,6 +3,7 @@
 //! the routing snapshot (`routing::Gateway`: routes, models, providers, keys) can be replaced
 //! without touching any of this.
 
+use crate::drain::InFlight;
 use crate::state::conversations::Conversations;
 use crate::state::Governor;
 use crate::telemetry::audit::AuditLog;
@@ -16,4 +17,6 @@ pub struct Runtime {
     pub retry_budget: RetryBudget,
     /// The turns of conversations sluice continues (message threads).
     pub conversations: Conversations,
+    /// Requests and streams being served (what a shutdown waits for).
+    pub in_flight: InFlight,
 }

@@ -4,6 +4,8 @@
 
 use crate::admin::AdminApp;
 use crate::config::{Config, ConfigError, StateBackendKind};
+use crate::drain::lame_duck::MAX_LAME_DUCK;
+use crate::drain::{Drain, InFlight, LameDuck};
 use crate::listener::FirstBytesDeadline;
 use crate::proxy::SluiceProxy;
 use crate::reload::watch::ConfigWatch;
@@ -41,17 +43,21 @@ pub struct Durables {
     pub audit: Option<Arc<AuditLog>>,
     pub runtime: Arc<Runtime>,
     pub reloader: Arc<Reloader>,
+    closed: std::sync::Once,
 }
 
 impl Durables {
     /// Writes the spend ledger, the held conversation turns and the audit log out (after a
-    /// SIGTERM, nothing is lost).
+    /// SIGTERM, nothing is lost). Once: the drain and the end of `main` may both ask, and the
+    /// second waits for the first to finish.
     pub fn close(&self) {
-        self.governor.flush();
-        self.runtime.conversations.flush_held();
-        if let Some(audit) = &self.audit {
-            audit.close();
-        }
+        self.closed.call_once(|| {
+            self.governor.flush();
+            self.runtime.conversations.flush_held();
+            if let Some(audit) = &self.audit {
+                audit.close();
+            }
+        });
     }
 }
 
@@ -67,7 +73,7 @@ pub fn build_server(
     source: ConfigSource,
     mode: RunMode,
     extra_services: Vec<Box<dyn ServiceWithDependents>>,
-) -> Result<(Server, Durables), ConfigError> {
+) -> Result<(Server, Arc<Durables>), ConfigError> {
     let governor = Arc::new(Governor::build(config)?);
     governor.spawn_flusher(config.state.flush_interval.0);
     let audit = match &config.audit {
@@ -85,6 +91,7 @@ pub fn build_server(
         audit: audit.clone(),
         retry_budget: RetryBudget::new(config.retries.budget, config.retries.budget_floor),
         conversations: conversation_store(config)?,
+        in_flight: InFlight::default(),
     });
 
     let mut conf = ServerConf {
@@ -146,9 +153,13 @@ pub fn build_server(
     // HTTP/1.1 keep-alive connection.
     options.h2_idle_timeout = Some(timeouts.idle.0);
     app.server_options = Some(options);
+    let grace_period = config.server.grace_period.0;
     let mut proxy = Service::new(
         "sluice api".to_owned(),
-        FirstBytesDeadline::new(app, timeouts.header.0),
+        LameDuck::new(
+            FirstBytesDeadline::new(app, timeouts.header.0),
+            grace_period,
+        ),
     );
     proxy.add_tcp(&config.listen.to_string());
     let proxy_handle = server.add_service(proxy);
@@ -166,15 +177,22 @@ pub fn build_server(
     for service in extra_services {
         server.add_boxed_service(service);
     }
-    Ok((
-        server,
-        Durables {
-            governor,
-            audit,
-            runtime,
-            reloader,
-        },
-    ))
+    let durables = Arc::new(Durables {
+        governor,
+        audit,
+        runtime,
+        reloader,
+        closed: std::sync::Once::new(),
+    });
+    server.add_service(GenBackgroundService::new(
+        "drain".to_owned(),
+        Arc::new(Drain::new(
+            durables.clone(),
+            grace_period,
+            grace_period.min(MAX_LAME_DUCK),
+        )),
+    ));
+    Ok((server, durables))
 }
 
 /// Where conversation turns are kept: beside the spend ledger, or in the shared Redis.

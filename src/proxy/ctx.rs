@@ -193,10 +193,19 @@ pub struct RequestCtx {
     /// The id of the turn this request's answer completed, held in the conversation store
     /// until the logging phase writes it.
     pub held_turn: Option<String>,
+    /// Counted among the streams in flight (a shutdown reports them).
+    pub counted_as_stream: bool,
+}
+
+impl Drop for RequestCtx {
+    fn drop(&mut self) {
+        self.runtime.in_flight.request_ended(self.counted_as_stream);
+    }
 }
 
 impl RequestCtx {
     pub fn new(runtime: Arc<Runtime>) -> Self {
+        runtime.in_flight.request_started();
         RequestCtx {
             started: Instant::now(),
             request_id: String::new(),
@@ -221,6 +230,7 @@ impl RequestCtx {
             thread: None,
             stored: None,
             held_turn: None,
+            counted_as_stream: false,
         }
     }
 

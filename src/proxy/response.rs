@@ -92,6 +92,10 @@ pub fn upstream_response_filter(
         ResponseMode::Translate { buffer: Vec::new() }
     };
     ctx.response.mode = Some(mode);
+    if status < 300 && ctx.plan.as_ref().is_some_and(|p| p.stream) && !ctx.counted_as_stream {
+        ctx.counted_as_stream = true;
+        ctx.runtime.in_flight.stream_started();
+    }
     Ok(())
 }
 

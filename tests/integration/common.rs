@@ -39,7 +39,7 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn spawn(args: &[&str], log: PathBuf) -> Proc {
+    pub fn spawn(args: &[&str], log: PathBuf) -> Proc {
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(BIN)
             .args(args)
@@ -69,14 +69,19 @@ impl Proc {
     /// Sends a signal (`TERM`, `KILL`) with `kill(1)` and waits for the process to exit.
     pub fn signal_and_wait(&mut self, signal: &str) {
         self.signal(signal);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_exit(&format!("SIG{signal}"));
+    }
+
+    /// Waits for the process to exit (60 s at most, so a hang fails instead of blocking).
+    pub fn wait_exit(&mut self, after: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("process did not exit after SIG{signal}:\n{}", self.log());
+        panic!("process did not exit after {after}:\n{}", self.log());
     }
 
     pub fn log(&self) -> String {
@@ -245,8 +250,14 @@ impl Gateway {
         let dir = temp_dir();
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        // Tests stop at once unless they ask for a grace period.
+        let grace = if server_lines.contains("grace_period:") {
+            ""
+        } else {
+            "  grace_period: 0s\n"
+        };
         let header = format!(
-            "listen: {addr}\nadmin_listen: {admin}\nserver:\n  threads: 2\n  grace_period: 0s\n  pid_file: {pid}\n  upgrade_sock: {sock}\n{server_lines}",
+            "listen: {addr}\nadmin_listen: {admin}\nserver:\n  threads: 2\n{grace}  pid_file: {pid}\n  upgrade_sock: {sock}\n{server_lines}",
             pid = dir.path().join("sluice.pid").display(),
             sock = dir.path().join("upgrade.sock").display(),
         );
@@ -288,6 +299,32 @@ impl Gateway {
         self.proc.child.id()
     }
 
+    /// A graceful upgrade: starts `serve -u` on the same file, waits until it listens on the
+    /// upgrade socket, and sends SIGQUIT to the running process, which hands its sockets over
+    /// and drains. The new process serves from then on; the old one is returned, draining.
+    pub fn upgrade(&mut self) -> Proc {
+        let path = self.config_path.to_string_lossy().into_owned();
+        let sock = self._dir.path().join("upgrade.sock");
+        let _ = std::fs::remove_file(&sock);
+        let log = self
+            ._dir
+            .path()
+            .join(format!("gateway-{}.log", free_port()));
+        let mut next = Proc::spawn(&["serve", "-u", "-c", &path], log);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !sock.exists() {
+            assert!(
+                Instant::now() < deadline && next.alive(),
+                "the new process never waited for the sockets:\n{}",
+                next.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.proc.signal("QUIT");
+        std::mem::swap(&mut self.proc, &mut next);
+        next
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -310,6 +347,36 @@ impl Gateway {
     pub async fn chat(&self, model: &str) -> reqwest::Response {
         self.post("/v1/chat/completions", &chat_body(model)).await
     }
+}
+
+/// Every line of a JSON-lines audit log.
+pub fn audit_records(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+        .collect()
+}
+
+/// What the audit records say `key` spent, in micro-dollars.
+pub fn audit_spend(records: &[Value], key: &str) -> u64 {
+    records
+        .iter()
+        .filter(|r| r["key"] == key)
+        .map(|r| (r["cost_usd"].as_f64().unwrap_or(0.0) * 1e6).round() as u64)
+        .sum()
+}
+
+/// What the embedded spend ledger in `state_dir` holds for `key`, all periods.
+pub fn ledger_spend(state_dir: &std::path::Path, key: &str) -> u64 {
+    let conn = rusqlite::Connection::open(state_dir.join("ledger.sqlite3")).expect("ledger");
+    conn.query_row(
+        "SELECT COALESCE(SUM(spent_micros), 0) FROM spend WHERE scope = 'key' AND name = ?1",
+        [key],
+        |row| row.get::<_, i64>(0),
+    )
+    .expect("ledger query")
+    .max(0) as u64
 }
 
 /// The gateway's `/metrics` page.

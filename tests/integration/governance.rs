@@ -135,32 +135,6 @@ fn spent_micros(usage: &Value, key: &str) -> u64 {
     (usd * 1e6).round() as u64
 }
 
-fn audit_records(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
-        .collect()
-}
-
-fn audit_spend(records: &[Value], key: &str) -> u64 {
-    records
-        .iter()
-        .filter(|r| r["key"] == key)
-        .map(|r| (r["cost_usd"].as_f64().unwrap_or(0.0) * 1e6).round() as u64)
-        .sum()
-}
-
-fn ledger_spend(state_dir: &Path, key: &str) -> u64 {
-    let conn = rusqlite::Connection::open(state_dir.join("ledger.sqlite3")).expect("ledger");
-    conn.query_row(
-        "SELECT COALESCE(SUM(spent_micros), 0) FROM spend WHERE scope = 'key' AND name = ?1",
-        [key],
-        |row| row.get::<_, i64>(0),
-    )
-    .expect("ledger query") as u64
-}
-
 async fn redis_spend(url: &str, prefix: &str, key: &str) -> u64 {
     let client = redis::Client::open(url).expect("redis url");
     let mut conn = client

@@ -9,6 +9,7 @@ mod claude_code;
 mod client_conduct;
 mod demo;
 mod dialect_errors;
+mod drain;
 mod errors;
 mod failover;
 mod failover_plan;
