@@ -92,7 +92,7 @@ impl AdminApp {
             return (Page::error(401, "missing or wrong admin token"), None);
         }
         let page = match route {
-            AdminRoute::Metrics => pages::metrics(),
+            AdminRoute::Metrics => pages::metrics(&self.runtime).await,
             AdminRoute::Healthz => pages::healthz(),
             AdminRoute::Readyz => pages::readyz(&gateway),
             AdminRoute::Status => pages::status(&gateway),

@@ -4,6 +4,7 @@
 use crate::reload::{Outcome, Reloader, Trigger};
 use crate::routing::Gateway;
 use crate::runtime::Runtime;
+use crate::telemetry::metrics::BUDGET_USED;
 use pingora_prometheus::prometheus::{self, Encoder, TextEncoder};
 
 /// A page's answer.
@@ -27,7 +28,8 @@ impl Page {
     }
 }
 
-pub fn metrics() -> Page {
+pub async fn metrics(runtime: &Runtime) -> Page {
+    refresh_budget_gauges(runtime).await;
     let encoder = TextEncoder::new();
     let mut body = Vec::with_capacity(16 * 1024);
     match encoder.encode(&prometheus::gather(), &mut body) {
@@ -37,6 +39,28 @@ pub fn metrics() -> Page {
             body,
         },
         Err(e) => Page::error(500, &e.to_string()),
+    }
+}
+
+/// Sets `sluice_budget_used_ratio` from the governor's report (the store's figures, Redis
+/// included), for every key and team with a budget.
+async fn refresh_budget_gauges(runtime: &Runtime) {
+    let report = runtime.governor.report().await;
+    BUDGET_USED.reset();
+    for (kind, field) in [("key", "keys"), ("team", "teams")] {
+        let Some(scopes) = report[field].as_object() else {
+            continue;
+        };
+        for (name, entry) in scopes {
+            let budget = &entry["budget"];
+            let (Some(spent), Some(limit)) =
+                (budget["spent_usd"].as_f64(), budget["limit_usd"].as_f64())
+            else {
+                continue;
+            };
+            let ratio = if limit > 0.0 { spent / limit } else { 1.0 };
+            BUDGET_USED.with_label_values(&[kind, name]).set(ratio);
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One request, as written to the audit log.
 #[derive(serde::Serialize)]
@@ -104,17 +104,48 @@ fn open_append(path: &Path) -> Result<File, String> {
         .map_err(|e| format!("cannot open {}: {e}", path.display()))
 }
 
+/// How often the writer checks that `path` still names the file it writes.
+const REOPEN_CHECK: Duration = Duration::from_secs(1);
+
+/// The identity of an open file or of what a path names: a rename (logrotate) or a removal of
+/// the log makes the path name another file, or none.
+fn identity(metadata: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (metadata.dev(), metadata.ino())
+}
+
 fn write_lines(receiver: Receiver<Vec<u8>>, file: File, path: PathBuf, max_size: u64, keep: u32) {
     let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut open_as = file.metadata().ok().map(|m| identity(&m));
     let mut out = BufWriter::with_capacity(64 * 1024, file);
+    let mut checked = Instant::now();
     loop {
-        match receiver.recv_timeout(Duration::from_millis(500)) {
+        let received = receiver.recv_timeout(Duration::from_millis(500));
+        if checked.elapsed() >= REOPEN_CHECK {
+            checked = Instant::now();
+            let now_names = std::fs::metadata(&path).ok().map(|m| identity(&m));
+            if now_names.is_none() || now_names != open_as {
+                // Moved away (logrotate) or removed: what is buffered goes to the old file,
+                // the next lines to a new one at `path`.
+                let _ = out.flush();
+                match open_append(&path) {
+                    Ok(f) => {
+                        size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                        open_as = f.metadata().ok().map(|m| identity(&m));
+                        out = BufWriter::with_capacity(64 * 1024, f);
+                    }
+                    Err(e) => log::error!("audit log: {e}"),
+                }
+            }
+        }
+        match received {
             Ok(line) => {
                 if size + line.len() as u64 > max_size && size > 0 {
                     let _ = out.flush();
                     rotate(&path, keep);
                     match open_append(&path) {
                         Ok(f) => {
+                            open_as = f.metadata().ok().map(|m| identity(&m));
                             out = BufWriter::with_capacity(64 * 1024, f);
                             size = 0;
                         }
@@ -182,6 +213,43 @@ mod tests {
                 serde_json::from_str::<serde_json::Value>(line).unwrap();
             }
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_log_moved_away_by_logrotate_is_reopened_and_nothing_is_lost() {
+        let dir = std::env::temp_dir().join(format!("sluice-audit-mv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("audit.jsonl");
+        let log = AuditLog::open(&AuditConfig {
+            path: path.display().to_string(),
+            bodies: false,
+            max_size: ByteSize(u64::MAX),
+            keep: 0,
+        })
+        .unwrap();
+        log.record(b"{\"n\":0}".to_vec());
+        std::fs::rename(&path, dir.join("audit.jsonl.1")).unwrap();
+        // Keep writing until the writer opened a new file at the old path (it looks once a
+        // second); 30 s at most.
+        let mut sent = 1;
+        for _ in 0..600 {
+            log.record(format!("{{\"n\":{sent}}}").into_bytes());
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(50));
+            if path.exists() {
+                break;
+            }
+        }
+        log.close();
+        let lines = |p: &Path| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
+        assert!(lines(&path) > 0, "never reopened");
+        assert_eq!(lines(&dir.join("audit.jsonl.1")) + lines(&path), sent);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

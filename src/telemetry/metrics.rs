@@ -7,8 +7,8 @@
 
 use once_cell::sync::Lazy;
 use pingora_prometheus::prometheus::{
-    register_histogram_vec, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
-    HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    register_gauge_vec, register_histogram_vec, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec, GaugeVec, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -168,6 +168,17 @@ pub static CONFIG_VERSION: Lazy<IntGauge> = Lazy::new(|| {
     .expect("metric definition is valid and registered once")
 });
 
+/// Spent / limit of the current budget period, per key and team with a budget (refreshed when
+/// `/metrics` is scraped; a removed key's series goes with it).
+pub static BUDGET_USED: Lazy<GaugeVec> = Lazy::new(|| {
+    register_gauge_vec!(
+        "sluice_budget_used_ratio",
+        "Share of the current budget period spent, per key and team with a budget",
+        &["scope_kind", "scope"]
+    )
+    .expect("metric definition is valid and registered once")
+});
+
 /// Registers every metric up front, at startup, so a bad definition fails there and never on
 /// the request path, and so every series family is visible on `/metrics` from the start.
 pub fn init() {
@@ -184,6 +195,7 @@ pub fn init() {
     Lazy::force(&SPEND);
     Lazy::force(&BODY_BYTES_IN_FLIGHT);
     Lazy::force(&CONFIG_RELOADS);
+    Lazy::force(&BUDGET_USED);
     CONFIG_LAST_RELOAD_SUCCESSFUL.set(1);
     CONFIG_VERSION.set(1);
 }

@@ -225,6 +225,12 @@ async fn concurrent_requests_cannot_overspend_a_budget() {
         usage["keys"]["capped"]["budget"]["reserved_usd"], 0.0,
         "{usage}"
     );
+    let used = "sluice_budget_used_ratio{scope=\"capped\",scope_kind=\"key\"}";
+    assert_eq!(
+        metric(&gateway, used).await,
+        1.0,
+        "the whole budget is spent"
+    );
 
     // A graceful stop writes the ledger and the audit log out; they agree to the micro-dollar.
     gateway.proc.signal_and_wait("TERM");
