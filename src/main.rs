@@ -52,7 +52,8 @@ enum Command {
         #[arg(short, long)]
         daemon: bool,
     },
-    /// Validate a config file and exit: 0 if it is valid, 2 with the reason if not.
+    /// Validate a config file and exit: 0 if it is valid (with a summary of what it defines
+    /// and warnings), 2 with the reason if not.
     Check {
         #[arg(short, long, default_value = "conf/sluice.yaml")]
         config: PathBuf,
@@ -94,6 +95,9 @@ enum Command {
     },
     /// Print the SHA-256 of a virtual key, for `key_sha256` in the config.
     HashKey { secret: String },
+    /// Print the JSON Schema of the config file (as `conf/sluice.schema.json`), for editors
+    /// and CI.
+    Schema,
 }
 
 fn main() -> ExitCode {
@@ -128,6 +132,7 @@ fn main() -> ExitCode {
                     config.models.len(),
                     config.keys.len()
                 );
+                print!("{}", config::summary(&config));
                 ExitCode::SUCCESS
             }
             Err(e) => config_error(&e),
@@ -179,6 +184,10 @@ fn main() -> ExitCode {
                 sha256: String::new(),
             };
             run(&config, source, RunMode::default(), mocks)
+        }
+        Command::Schema => {
+            print!("{}", config::json_schema());
+            ExitCode::SUCCESS
         }
         Command::HashKey { secret } => {
             println!("{}", sluice_filters::auth::sha256_hex(&secret));

@@ -3,7 +3,7 @@
 //! `$${` writes a literal `${`. Substituted values are strings.
 
 use super::error::ConfigError;
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 pub fn interpolate(
     value: &mut Value,
@@ -27,7 +27,7 @@ pub fn interpolate(
                 let len = path.len();
                 let key = match k {
                     Value::String(s) => s.clone(),
-                    other => serde_yaml::to_string(other)
+                    other => serde_yaml_ng::to_string(other)
                         .unwrap_or_default()
                         .trim()
                         .to_owned(),
@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn error_names_the_field() {
         let mut v: Value =
-            serde_yaml::from_str("providers:\n  openai:\n    api_keys: [\"${MISSING}\"]\n")
+            serde_yaml_ng::from_str("providers:\n  openai:\n    api_keys: [\"${MISSING}\"]\n")
                 .unwrap();
         let err = interpolate(&mut v, &mut String::new(), &env).unwrap_err();
         assert_eq!(err.path, "providers.openai.api_keys[0]");

@@ -4,14 +4,17 @@
 mod error;
 mod interpolate;
 mod restart;
+mod summary;
 mod units;
 mod validate;
 
 pub use error::ConfigError;
 pub use restart::needs_restart;
+pub use summary::summary;
 pub use units::{ByteSize, Dur};
 pub use validate::weighted_schedule;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_filters::translate::UpstreamDialect;
 use std::collections::BTreeMap;
@@ -20,8 +23,11 @@ use std::path::Path;
 use std::time::Duration;
 use url::Url;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// sluice's configuration file (`sluice.yaml`). `${VAR}` and `${VAR:-default}` in any string
+/// are replaced from the environment.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "sluice configuration")]
 pub struct Config {
     /// Where clients connect (the OpenAI-compatible API).
     #[serde(default = "default_listen")]
@@ -58,7 +64,7 @@ pub struct Config {
 }
 
 /// Rate limits of a key, team or model. Each is a sliding window: no minute ever holds more.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Requests per minute.
@@ -71,7 +77,7 @@ pub struct LimitsConfig {
 }
 
 /// A spending cap in USD per calendar period (UTC).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetConfig {
     pub usd: f64,
@@ -83,7 +89,7 @@ fn default_period() -> String {
     "monthly".into()
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamConfig {
     pub name: String,
@@ -94,7 +100,7 @@ pub struct TeamConfig {
 }
 
 /// Per model USD per million tokens; overrides the built-in price table.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceConfig {
     pub input_per_mtok: f64,
@@ -105,7 +111,7 @@ pub struct PriceConfig {
     pub cache_write_per_mtok: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StateBackendKind {
     /// Counters in memory, spend in SQLite: one gateway process.
@@ -114,7 +120,7 @@ pub enum StateBackendKind {
     Redis,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StateFailure {
     /// Refuse governed requests while the state store is unreachable.
@@ -123,7 +129,7 @@ pub enum StateFailure {
     FailOpen,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
     pub backend: StateBackendKind,
@@ -154,7 +160,7 @@ impl Default for StateConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
     /// A JSON line per request goes here.
@@ -178,7 +184,7 @@ fn default_audit_keep() -> u32 {
     5
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Bearer token for the admin API (`/admin/...`); without one the admin API is off.
@@ -191,7 +197,7 @@ pub struct AdminConfig {
 }
 
 /// An admin page that can be put behind the admin token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProtectedPage {
     Metrics,
@@ -210,7 +216,7 @@ impl AdminConfig {
 }
 
 /// How failed attempts are retried (see `filters::resilience`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetrySettings {
     /// Bounds the repeats: attempts on a candidate (a target of the model or of a fallback)
@@ -246,7 +252,7 @@ impl Default for RetrySettings {
 }
 
 /// Passive health: when an endpoint or API key is ejected, and for how long.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerSettings {
     /// Consecutive failures (connect errors, timeouts, 5xx) that eject an endpoint.
@@ -267,7 +273,7 @@ impl Default for BreakerSettings {
 }
 
 /// Active health checks of a provider's endpoints.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthCheckConfig {
     /// Requested with GET, with the provider's credentials, below the endpoint's base path.
@@ -295,7 +301,7 @@ impl Default for HealthCheckConfig {
 }
 
 /// Process-level knobs, mapped onto Pingora's server configuration.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
     /// Worker threads for the API listener (default: one per core).
@@ -328,7 +334,7 @@ impl Default for ServerSettings {
 
 /// How long the gateway waits on a client before it closes the connection: each is a bound on
 /// one wait, so a slow or silent client holds a connection (and its buffers) only that long.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientTimeouts {
     /// A new connection's first bytes (a connection that sends nothing is closed after this).
@@ -349,7 +355,7 @@ impl Default for ClientTimeouts {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     /// OpenAI and every server that speaks its API (vLLM, Ollama, Groq, Mistral, DeepSeek, ...).
@@ -389,7 +395,7 @@ impl std::fmt::Display for ProviderKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     pub kind: ProviderKind,
@@ -404,12 +410,12 @@ pub struct ProviderConfig {
     /// Active health checks; none unless configured.
     #[serde(default)]
     pub health_check: Option<HealthCheckConfig>,
-    /// Azure: `api-version` query value (a date), or `v1` for the v1 API.
-    #[serde(default = "default_azure_api_version")]
-    pub api_version: String,
-    /// Anthropic: the `anthropic-version` header.
-    #[serde(default = "default_anthropic_version")]
-    pub anthropic_version: String,
+    /// Azure only: `api-version` query value (a date), or `v1` for the v1 API.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// Anthropic only: the `anthropic-version` header.
+    #[serde(default)]
+    pub anthropic_version: Option<String>,
     /// `max_tokens` sent when the client gave none and the provider requires one (Anthropic).
     #[serde(default = "default_max_tokens")]
     pub default_max_tokens: u64,
@@ -419,19 +425,30 @@ pub struct ProviderConfig {
     pub forward_headers: Vec<String>,
 }
 
-fn default_azure_api_version() -> String {
-    "2024-10-21".into()
-}
+const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
 
-fn default_anthropic_version() -> String {
-    "2023-06-01".into()
+impl ProviderConfig {
+    /// Azure's `api-version` (set, or the default).
+    pub fn api_version(&self) -> &str {
+        self.api_version
+            .as_deref()
+            .unwrap_or(DEFAULT_AZURE_API_VERSION)
+    }
+
+    /// Anthropic's `anthropic-version` (set, or the default).
+    pub fn anthropic_version(&self) -> &str {
+        self.anthropic_version
+            .as_deref()
+            .unwrap_or(DEFAULT_ANTHROPIC_VERSION)
+    }
 }
 
 fn default_max_tokens() -> u64 {
     4096
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointConfig {
     /// Base URL; the API path (`/v1/chat/completions`) is appended to its path.
@@ -440,7 +457,7 @@ pub struct EndpointConfig {
     pub weight: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ApiKeyConfig {
     Plain(String),
@@ -468,7 +485,7 @@ impl ApiKeyConfig {
 /// Pingora has one upstream read timeout per connection, so the two read timeouts apply by
 /// request kind: a whole (non-streamed) answer arrives in one piece after the model is done;
 /// a stream's first chunk and every gap after it should come much sooner.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
     /// TCP (and TLS) connection setup.
@@ -489,7 +506,7 @@ impl Default for Timeouts {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// What clients send as `model`.
@@ -513,7 +530,7 @@ pub struct ModelConfig {
 }
 
 /// How a model spreads its requests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Balance {
     /// Exactly by weight (smooth weighted round robin).
@@ -528,7 +545,7 @@ pub enum Balance {
 /// (128k), far below what could overflow a demand or a price.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 1_000_000;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     pub provider: String,
@@ -538,7 +555,7 @@ pub struct TargetConfig {
     pub weight: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyConfig {
     pub name: String,
@@ -575,9 +592,28 @@ fn default_weight() -> u32 {
     1
 }
 
+/// The JSON Schema of the config file, pretty-printed with a final newline: what
+/// `sluice schema` prints and `conf/sluice.schema.json` holds (a test keeps them equal).
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Config);
+    let text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    format!("{text}\n")
+}
+
 /// Attempts per request Pingora allows at least: room for reloads that add targets or
 /// fallbacks without a restart.
 const MIN_ATTEMPT_CEILING: usize = 16;
+
+/// Where in `text` the value at `path` is, for an error found after interpolation (which
+/// parses a tree without positions): the raw text is decoded again, and if it fails at the same
+/// path, its position is the one. (`${VAR}` placeholders can fail elsewhere first: then none.)
+fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
+    let raw = serde_yaml_ng::Deserializer::from_str(text);
+    let error = serde_path_to_error::deserialize::<_, Config>(raw).err()?;
+    let at = error.path().to_string();
+    let location = error.into_inner().location()?;
+    (at == path || (at == "." && path.is_empty())).then(|| (location.line(), location.column()))
+}
 
 impl Config {
     /// The most attempts a request's plan can make (one per candidate: every target of the
@@ -612,13 +648,19 @@ impl Config {
 
     /// Decodes and validates config text, looking variables up with `env`.
     pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let mut value: serde_yaml::Value = serde_yaml::from_str(text)
+        let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
             .map_err(|e| ConfigError::new("", format!("invalid YAML: {e}")))?;
         interpolate::interpolate(&mut value, &mut String::new(), env)?;
         let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let path = if path == "." { String::new() } else { path };
-            ConfigError::new(path, e.into_inner().to_string())
+            let message = e.into_inner().to_string();
+            match locate(text, &path) {
+                Some((line, column)) => {
+                    ConfigError::new(path, format!("{message} (line {line}, column {column})"))
+                }
+                None => ConfigError::new(path, message),
+            }
         })?;
         let mut config = config;
         for provider in config.providers.values_mut() {
@@ -634,5 +676,19 @@ impl Config {
         }
         validate::validate(&config)?;
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    /// CI's check that the published schema matches the config types.
+    #[test]
+    fn the_published_schema_is_the_one_the_types_give() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/conf/sluice.schema.json");
+        let published = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            published == super::json_schema(),
+            "conf/sluice.schema.json is stale: run `cargo run -- schema > conf/sluice.schema.json`"
+        );
     }
 }

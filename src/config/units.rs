@@ -13,6 +13,51 @@ pub struct Dur(pub Duration);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteSize(pub u64);
 
+/// As written in a config: `250ms`, `10s`, `5m`, `1h`.
+impl std::fmt::Display for Dur {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0.as_millis();
+        match ms {
+            _ if ms % 1000 != 0 => write!(f, "{ms}ms"),
+            _ if ms > 0 && ms % 3_600_000 == 0 => write!(f, "{}h", ms / 3_600_000),
+            _ if ms > 0 && ms % 60_000 == 0 => write!(f, "{}m", ms / 60_000),
+            _ => write!(f, "{}s", ms / 1000),
+        }
+    }
+}
+
+impl schemars::JsonSchema for Dur {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: `250ms`, `10s`, `5m`, `1h`, or a number of seconds.",
+            "anyOf": [
+                {"type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*(ms|s|m|h)?\\s*$"},
+                {"type": "number", "minimum": 0}
+            ]
+        })
+    }
+}
+
+impl schemars::JsonSchema for ByteSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ByteSize".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A size: `512`, `64KiB`, `32MiB`, `1GiB` (or `KB`, `MB`, `GB`: powers of 1000).",
+            "anyOf": [
+                {"type": "string", "pattern": "^\\s*[0-9]+\\s*(B|KiB|MiB|GiB|KB|kB|MB|GB)?\\s*$"},
+                {"type": "integer", "minimum": 0}
+            ]
+        })
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum NumberOrText {

@@ -1,7 +1,7 @@
 //! Checks that serde cannot express: references between sections, duplicates, URL shapes,
 //! weights. Each error carries the path of the field to fix.
 
-use super::{Config, ConfigError, EndpointConfig};
+use super::{Config, ConfigError, EndpointConfig, ProviderKind};
 use sluice_filters::auth::{glob_match, KeyDigest};
 use sluice_filters::balance::WeightedSchedule;
 use std::collections::HashSet;
@@ -51,11 +51,36 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 "must be at least 1",
             ));
         }
-        if provider.api_version.trim().is_empty() {
-            return Err(ConfigError::new(
-                format!("{path}.api_version"),
-                "must not be empty",
-            ));
+        // Settings of one kind are refused on the others: set by mistake, they would be
+        // silently ignored.
+        let only_for = [
+            (
+                "api_version",
+                provider.api_version.as_ref(),
+                ProviderKind::Azure,
+            ),
+            (
+                "anthropic_version",
+                provider.anthropic_version.as_ref(),
+                ProviderKind::Anthropic,
+            ),
+        ];
+        for (field, value, kind) in only_for {
+            match value {
+                Some(_) if provider.kind != kind => {
+                    return Err(ConfigError::new(
+                        format!("{path}.{field}"),
+                        format!("only for kind {kind} (this provider is {})", provider.kind),
+                    ))
+                }
+                Some(v) if v.trim().is_empty() => {
+                    return Err(ConfigError::new(
+                        format!("{path}.{field}"),
+                        "must not be empty",
+                    ))
+                }
+                _ => {}
+            }
         }
         let mut seen = HashSet::new();
         for (i, endpoint) in provider.endpoints.iter().enumerate() {

@@ -125,7 +125,7 @@ impl Provider {
                 resolved.clone(),
                 hc,
                 config.api_keys.first().map(|k| k.key()),
-                &config.anthropic_version,
+                config.anthropic_version(),
             )?;
             lb.set_health_check(Box::new(check));
             lb.health_check_frequency = Some(hc.interval.0);
@@ -145,8 +145,8 @@ impl Provider {
         Ok(Provider {
             name: name.to_owned(),
             dialect: config.kind.dialect(),
-            api_version: config.api_version.clone(),
-            anthropic_version: config.anthropic_version.clone(),
+            api_version: config.api_version().to_owned(),
+            anthropic_version: config.anthropic_version().to_owned(),
             default_max_tokens: config.default_max_tokens,
             endpoint_breakers: endpoints
                 .iter()

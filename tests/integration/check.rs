@@ -40,6 +40,11 @@ fn good_config_passes() {
     let (code, out) = check(GOOD, &[("SLUICE_TEST_KEY", "sk-real")]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("ok (1 providers, 1 models, 1 keys)"), "{out}");
+    assert!(
+        out.contains("  fast -> openai/gpt-4o-mini (weight 1)"),
+        "{out}"
+    );
+    assert!(out.contains("  app: no limits"), "{out}");
     assert!(!out.contains("sk-real"));
 }
 
@@ -79,6 +84,18 @@ fn bad_configs_exit_2_naming_the_field() {
             "providers.openai.kind: unknown variant `mystery`",
         ),
         ("providers: [".to_owned(), "invalid YAML"),
+        (
+            GOOD.replace("kind: openai", "kind: openai\n    api_version: \"2024-10-21\""),
+            "providers.openai.api_version: only for kind azure (this provider is openai)",
+        ),
+        (
+            GOOD.replace("kind: openai", "kind: openai\n    anthropic_version: \"2023-06-01\""),
+            "providers.openai.anthropic_version: only for kind anthropic",
+        ),
+        (
+            GOOD.replace("kind: openai", "kind: openai\n    timeouts: {connect: banana}"),
+            "providers.openai.timeouts.connect: invalid duration 'banana': expected e.g. 500ms, 10s, 5m (line 6,",
+        ),
     ];
     for (config, expected) in cases {
         let (code, out) = check(&config, &env);
