@@ -205,6 +205,10 @@ async fn an_upgrade_under_load_loses_no_request_and_the_ledger_matches_the_audit
     }
     let failures = failures.lock().unwrap().clone();
     let total = ok.load(Ordering::Relaxed);
+    eprintln!(
+        "upgrade under load: {total} requests, {} failed",
+        failures.len()
+    );
     assert!(
         failures.is_empty(),
         "{} of {} requests failed across the upgrade, first: {:?}",

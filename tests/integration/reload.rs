@@ -469,6 +469,11 @@ async fn twenty_reloads_under_load_fail_no_request() {
         tally.ok + tally.failures.len() as u64,
         &tally.failures[..tally.failures.len().min(5)]
     );
+    eprintln!(
+        "reload soak: {} requests in {secs} s, {} failed, 20 reloads",
+        tally.ok,
+        tally.failures.len()
+    );
     assert!(
         tally.ok >= secs * 100,
         "the load ran: {} requests",
