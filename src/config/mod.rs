@@ -416,6 +416,13 @@ pub struct ProviderConfig {
     /// Anthropic only: the `anthropic-version` header.
     #[serde(default)]
     pub anthropic_version: Option<String>,
+    /// OpenAI and Azure only: how Responses API requests (`POST /v1/responses`) reach this
+    /// provider. `native` passes them to its own `/v1/responses` (built-in tools such as
+    /// web_search work); `chat` translates them to Chat Completions (vLLM, Ollama, Groq and
+    /// other servers without the Responses API). Default: native for OpenAI's own endpoint
+    /// and Azure's v1 API, chat elsewhere.
+    #[serde(default)]
+    pub responses: Option<ResponsesApi>,
     /// `max_tokens` sent when the client gave none and the provider requires one (Anthropic).
     #[serde(default = "default_max_tokens")]
     pub default_max_tokens: u64,
@@ -423,6 +430,16 @@ pub struct ProviderConfig {
     /// `x-mock-*`); credentials, framing and versions can never be.
     #[serde(default)]
     pub forward_headers: Vec<String>,
+}
+
+/// How a provider serves Responses API requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponsesApi {
+    /// Its own Responses API.
+    Native,
+    /// Translated to Chat Completions.
+    Chat,
 }
 
 const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
@@ -434,6 +451,26 @@ impl ProviderConfig {
         self.api_version
             .as_deref()
             .unwrap_or(DEFAULT_AZURE_API_VERSION)
+    }
+
+    /// Whether Responses API requests go to this provider's own Responses API: as set, or by
+    /// default for OpenAI's public endpoint and Azure's v1 API.
+    pub fn native_responses(&self) -> bool {
+        match (self.responses, self.kind) {
+            (Some(mode), ProviderKind::Openai | ProviderKind::Azure) => {
+                mode == ResponsesApi::Native
+            }
+            (Some(_), _) => false,
+            (None, ProviderKind::Openai) => {
+                !self.endpoints.is_empty()
+                    && self
+                        .endpoints
+                        .iter()
+                        .all(|e| e.url.host_str() == Some("api.openai.com"))
+            }
+            (None, ProviderKind::Azure) => self.api_version() == "v1",
+            (None, _) => false,
+        }
     }
 
     /// Anthropic's `anthropic-version` (set, or the default).

@@ -51,6 +51,17 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 "must be at least 1",
             ));
         }
+        if provider.responses.is_some()
+            && !matches!(provider.kind, ProviderKind::Openai | ProviderKind::Azure)
+        {
+            return Err(ConfigError::new(
+                format!("{path}.responses"),
+                format!(
+                    "only for kinds openai and azure (this provider is {}: Responses requests are always translated for it)",
+                    provider.kind
+                ),
+            ));
+        }
         // Settings of one kind are refused on the others: set by mistake, they would be
         // silently ignored.
         let only_for = [
@@ -554,5 +565,50 @@ keys:
     fn unknown_fields_are_refused() {
         let err = error_of(&GOOD.replace("listen: 127", "lisen: 127"));
         assert!(err.contains("unknown field `lisen`"), "{err}");
+    }
+
+    #[test]
+    fn responses_go_natively_to_openai_and_azure_v1_by_default() {
+        let native = |provider: &str| {
+            let text = GOOD.replace(
+                r#"local: {kind: openai, endpoints: [{url: "http://127.0.0.1:9001"}], api_keys: ["${UP_KEY}"]}"#,
+                &format!("local: {provider}"),
+            );
+            let c = Config::parse(&text, &env).unwrap();
+            c.providers["local"].native_responses()
+        };
+        let cases = [
+            ("{kind: openai}", true),
+            (
+                "{kind: openai, endpoints: [{url: https://api.openai.com/}]}",
+                true,
+            ),
+            (
+                "{kind: openai, endpoints: [{url: http://127.0.0.1:9001}]}",
+                false,
+            ),
+            (
+                "{kind: openai, endpoints: [{url: http://127.0.0.1:9001}], responses: native}",
+                true,
+            ),
+            ("{kind: openai, responses: chat}", false),
+            (
+                "{kind: azure, endpoints: [{url: https://x.openai.azure.com}]}",
+                false,
+            ),
+            (
+                "{kind: azure, endpoints: [{url: https://x.openai.azure.com}], api_version: v1}",
+                true,
+            ),
+            ("{kind: anthropic}", false),
+        ];
+        for (provider, expected) in cases {
+            assert_eq!(native(provider), expected, "{provider}");
+        }
+        let text = GOOD.replace("kind: openai,", "kind: anthropic, responses: native,");
+        assert_eq!(
+            error_of(&text),
+            "providers.local.responses: only for kinds openai and azure (this provider is anthropic: Responses requests are always translated for it)"
+        );
     }
 }

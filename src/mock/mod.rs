@@ -7,6 +7,7 @@ mod anthropic;
 mod faults;
 mod gemini;
 mod openai;
+mod openai_responses;
 mod scenario;
 mod stats;
 

@@ -1,5 +1,6 @@
 //! The mock's OpenAI dialect (and Azure's variant of it): chat completions whole and streamed
-//! with tool calls and usage, embeddings (float and base64), the model list, errors.
+//! with tool calls and usage, embeddings (float and base64), the model list, errors; the
+//! Responses API is `openai_responses`.
 
 use super::scenario::{self, Conversation, MockUsage, Reply};
 use super::{Answer, Faults, MockRequest};
@@ -51,6 +52,8 @@ pub fn handle(req: &MockRequest, name: &str, faults: &Faults, flavor: Flavor) ->
     };
     if path.ends_with("/chat/completions") {
         chat(body, name, faults, flavor)
+    } else if path.ends_with("/responses") {
+        super::openai_responses::handle(body, name, faults)
     } else if path.ends_with("/embeddings") {
         match embeddings(body) {
             Ok(json) => Answer::json(200, json),

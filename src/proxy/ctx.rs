@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 pub struct UpstreamPlan {
     pub model: Arc<Model>,
     pub provider: Arc<Provider>,
+    /// The dialect spoken on the wire: the provider's, or the Responses API when a Responses
+    /// request goes to a provider that speaks it natively.
+    pub wire: UpstreamDialect,
     /// Index of this candidate in the request's `candidates`.
     pub candidate: usize,
     /// Index of the chosen target in `model.targets`.
@@ -48,7 +51,7 @@ impl UpstreamPlan {
 
     /// Whether the response passes through untranslated.
     pub fn passthrough(&self, client: ClientDialect) -> bool {
-        sluice_filters::translate::is_passthrough(client, self.provider.dialect)
+        sluice_filters::translate::is_passthrough(client, self.wire)
     }
 }
 

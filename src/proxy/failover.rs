@@ -10,7 +10,9 @@ use bytes::Bytes;
 use sluice_filters::api::route::Route;
 use sluice_filters::api::RequestError;
 use sluice_filters::resilience::{AttemptFailure, Availability, Plan, PlanSettings, Skip};
-use sluice_filters::translate::{prepare_request, upstream_path, Target};
+use sluice_filters::translate::{
+    prepare_request, upstream_path, Api, ClientDialect, Target, UpstreamDialect,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,12 +64,16 @@ pub fn prepare_plan(ctx: &RequestCtx, index: usize) -> Result<UpstreamPlan, Requ
     let candidate = &ctx.candidates[index];
     let target = &candidate.model.targets[candidate.target];
     let provider = target.provider.clone();
-    let api = ctx.route.map_or(Route::ChatCompletions, |r| r).api();
+    let mut api = ctx.route.map_or(Route::ChatCompletions, |r| r).api();
+    let mut wire = provider.dialect;
+    if ctx.client == ClientDialect::Responses && provider.native_responses {
+        (api, wire) = (Api::Responses, UpstreamDialect::Responses);
+    }
     let prepared = prepare_request(
         ctx.client,
         ctx.body_for(&provider.name, provider.dialect),
         &Target {
-            dialect: provider.dialect,
+            dialect: wire,
             model: &target.model,
             default_max_tokens: provider.default_max_tokens,
             api,
@@ -100,6 +106,7 @@ pub fn prepare_plan(ctx: &RequestCtx, index: usize) -> Result<UpstreamPlan, Requ
         json_tool: prepared.json_tool,
         dropped: prepared.dropped,
         provider,
+        wire,
         candidate: index,
         target: candidate.target,
         model: candidate.model.clone(),

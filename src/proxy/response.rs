@@ -75,7 +75,7 @@ pub fn upstream_response_filter(
     } else if plan.stream {
         ResponseMode::Stream(Box::new(StreamTranslator::new(StreamSpec {
             client: ctx.client,
-            upstream: plan.provider.dialect,
+            upstream: plan.wire,
             id: &ctx.request_id,
             model: plan.upstream_model(),
             created: unix_now(),
@@ -184,7 +184,7 @@ fn translate_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Reque
             if end_of_stream {
                 let whole = concat(kept);
                 if let Some(plan) = ctx.plan.as_ref() {
-                    ctx.response.usage = response_usage(plan.provider.dialect, &whole);
+                    ctx.response.usage = response_usage(plan.wire, &whole);
                 }
                 kept.clear();
             }
@@ -210,7 +210,7 @@ fn translate_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Reque
             };
             let spec = ResponseSpec {
                 client: ctx.client,
-                upstream: plan.provider.dialect,
+                upstream: plan.wire,
                 id: &ctx.request_id,
                 model: plan.upstream_model(),
                 created: unix_now(),
@@ -245,7 +245,7 @@ fn translate_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Reque
             let Some(plan) = ctx.plan.as_ref() else {
                 return;
             };
-            let reply = translate_error(ctx.client, plan.provider.dialect, *status, buffer, None);
+            let reply = translate_error(ctx.client, plan.wire, *status, buffer, None);
             *body = Some(Bytes::from(reply.body));
             ctx.response.mode = Some(ResponseMode::Replace { body: None });
         }

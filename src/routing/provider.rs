@@ -41,6 +41,8 @@ pub struct Provider {
     pub api_version: String,
     /// Anthropic's `anthropic-version` header.
     pub anthropic_version: String,
+    /// Responses API requests go to the provider's own `/v1/responses`.
+    pub native_responses: bool,
     pub default_max_tokens: u64,
     pub endpoints: Vec<Endpoint>,
     /// `host:port` of each endpoint: a bounded metric label and what the status page shows.
@@ -147,6 +149,7 @@ impl Provider {
             dialect: config.kind.dialect(),
             api_version: config.api_version().to_owned(),
             anthropic_version: config.anthropic_version().to_owned(),
+            native_responses: config.native_responses(),
             default_max_tokens: config.default_max_tokens,
             endpoint_breakers: endpoints
                 .iter()
@@ -444,7 +447,9 @@ impl Provider {
 /// The header carrying a provider key in each dialect.
 pub fn auth_header(dialect: UpstreamDialect, key: &str) -> (&'static str, String) {
     match dialect {
-        UpstreamDialect::OpenAi => ("authorization", format!("Bearer {key}")),
+        UpstreamDialect::OpenAi | UpstreamDialect::Responses => {
+            ("authorization", format!("Bearer {key}"))
+        }
         UpstreamDialect::Azure => ("api-key", key.to_owned()),
         UpstreamDialect::Anthropic => ("x-api-key", key.to_owned()),
         UpstreamDialect::Gemini => ("x-goog-api-key", key.to_owned()),

@@ -20,6 +20,7 @@ mod metrics;
 mod reload;
 mod request_body;
 mod responses;
+mod responses_native;
 mod routing;
 mod streaming;
 mod threads;

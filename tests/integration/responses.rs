@@ -21,7 +21,7 @@ fn setup() -> (Gateway, Vec<Mock>) {
     (Gateway::start(&config), mocks)
 }
 
-fn mock_usage(resp: &reqwest::Response) -> (u64, u64) {
+pub fn mock_usage(resp: &reqwest::Response) -> (u64, u64) {
     let header = resp.headers()["x-mock-usage"].to_str().unwrap().to_owned();
     let field = |name: &str| {
         header
@@ -38,9 +38,18 @@ fn tools() -> Value {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}])
 }
 
+/// A Responses answer: the final response of a stream (checked), or the whole body.
+pub fn read_response(cell: &str, text: &str, stream: bool) -> Value {
+    if stream {
+        check_stream(cell, text)
+    } else {
+        serde_json::from_str(text).unwrap()
+    }
+}
+
 /// The events of a Responses stream, checked as the SDK's accumulator checks them; returns
 /// the final response.
-fn check_stream(cell: &str, text: &str) -> Value {
+pub fn check_stream(cell: &str, text: &str) -> Value {
     let mut events: Vec<Value> = Vec::new();
     for frame in text.split("\n\n").filter(|f| !f.trim().is_empty()) {
         let kind = frame
@@ -108,11 +117,7 @@ async fn responses_reach_every_provider_kind_whole_and_streamed() {
             assert_eq!(resp.status(), 200, "{cell}");
             let (prompt, output) = mock_usage(&resp);
             let text = resp.text().await.unwrap();
-            let response: Value = if stream {
-                check_stream(&cell, &text)
-            } else {
-                serde_json::from_str(&text).unwrap()
-            };
+            let response = read_response(&cell, &text, stream);
             assert_eq!(response["object"], "response", "{cell}");
             assert_eq!(response["status"], "completed", "{cell}");
             for required in [
@@ -157,11 +162,7 @@ async fn tool_calls_and_their_outputs_make_a_loop_on_every_provider_kind() {
                 .post("/v1/responses", &json!({"model": format!("via-{kind}"), "input": question, "tools": tools(), "stream": stream}))
                 .await;
             let text = resp.text().await.unwrap();
-            let response: Value = if stream {
-                check_stream(&cell, &text)
-            } else {
-                serde_json::from_str(&text).unwrap()
-            };
+            let response = read_response(&cell, &text, stream);
             let calls: Vec<Value> = response["output"]
                 .as_array()
                 .unwrap()

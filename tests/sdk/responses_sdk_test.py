@@ -13,7 +13,8 @@ import sys
 import openai
 
 KEY = "sk-sluice-demo"
-MODELS = ["fast", "claude-sonnet", "gemini-flash", "azure-gpt-4o"]
+# gpt-4o-mini: the Responses API natively (mock-openai); the others translated.
+MODELS = ["gpt-4o-mini", "fast", "claude-sonnet", "gemini-flash", "azure-gpt-4o"]
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 TOOLS = [
     {
@@ -107,7 +108,7 @@ def agents_cells(base_url):
             openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=KEY, max_retries=0),
             use_for_tracing=False,
         )
-        for model in ["claude-sonnet", "gemini-flash"]:
+        for model in ["gpt-4o-mini", "claude-sonnet", "gemini-flash"]:
             for streamed in [False, True]:
                 seen.clear()
                 out = await run(model, streamed)

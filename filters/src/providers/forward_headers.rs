@@ -117,7 +117,7 @@ impl ForwardHeaders {
             return false;
         }
         let by_dialect: &[&str] = match dialect {
-            UpstreamDialect::OpenAi => OPENAI,
+            UpstreamDialect::OpenAi | UpstreamDialect::Responses => OPENAI,
             UpstreamDialect::Azure => AZURE,
             UpstreamDialect::Anthropic => ANTHROPIC,
             UpstreamDialect::Gemini => GEMINI,

@@ -18,7 +18,9 @@ pub struct ErrorReply {
 /// Decodes an upstream error body in its dialect.
 pub fn decode_failure(upstream: UpstreamDialect, status: u16, body: &[u8]) -> UpstreamFailure<'_> {
     match upstream {
-        UpstreamDialect::OpenAi | UpstreamDialect::Azure => openai::decode_error(status, body),
+        UpstreamDialect::OpenAi | UpstreamDialect::Azure | UpstreamDialect::Responses => {
+            openai::decode_error(status, body)
+        }
         UpstreamDialect::Anthropic => anthropic::decode_error(status, body),
         UpstreamDialect::Gemini => gemini::decode_error(status, body),
     }

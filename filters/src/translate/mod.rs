@@ -37,6 +37,10 @@ pub enum UpstreamDialect {
     Azure,
     Anthropic,
     Gemini,
+    /// OpenAI's Responses API (`/v1/responses`), spoken by OpenAI and Azure providers: the wire
+    /// of an attempt that sends a Responses request natively. Auth, paths and health checks
+    /// still follow the provider's own dialect.
+    Responses,
 }
 
 impl UpstreamDialect {
@@ -46,6 +50,7 @@ impl UpstreamDialect {
             UpstreamDialect::Azure => "azure",
             UpstreamDialect::Anthropic => "anthropic",
             UpstreamDialect::Gemini => "gemini",
+            UpstreamDialect::Responses => "responses",
         }
     }
 }
@@ -58,5 +63,6 @@ pub fn is_passthrough(client: ClientDialect, upstream: UpstreamDialect) -> bool 
             ClientDialect::OpenAi,
             UpstreamDialect::OpenAi | UpstreamDialect::Azure
         ) | (ClientDialect::Anthropic, UpstreamDialect::Anthropic)
+            | (ClientDialect::Responses, UpstreamDialect::Responses)
     )
 }

@@ -9,6 +9,8 @@ pub enum Api {
     Chat,
     Embeddings,
     CountTokens,
+    /// OpenAI's Responses API, on providers that speak it.
+    Responses,
 }
 
 /// The path (with query) to append to an endpoint's base path; `None` if the upstream has no
@@ -23,6 +25,17 @@ pub fn upstream_path(
     Some(match (dialect, api) {
         (UpstreamDialect::OpenAi, Api::Chat) => "/v1/chat/completions".into(),
         (UpstreamDialect::OpenAi, Api::Embeddings) => "/v1/embeddings".into(),
+        (UpstreamDialect::OpenAi, Api::Responses) => "/v1/responses".into(),
+        (UpstreamDialect::Azure, Api::Responses) => {
+            if azure_api_version == "v1" {
+                "/openai/v1/responses".into()
+            } else {
+                format!(
+                    "/openai/responses?api-version={}",
+                    segment(azure_api_version)
+                )
+            }
+        }
         (UpstreamDialect::Azure, api @ (Api::Chat | Api::Embeddings)) => {
             let op = if api == Api::Chat {
                 "chat/completions"
@@ -111,6 +124,27 @@ mod tests {
         );
         assert!(
             upstream_path(UpstreamDialect::Anthropic, Api::Embeddings, "m", false, "").is_none()
+        );
+        assert_eq!(
+            p(UpstreamDialect::OpenAi, Api::Responses, "gpt-5", true, ""),
+            "/v1/responses"
+        );
+        assert_eq!(
+            p(UpstreamDialect::Azure, Api::Responses, "gpt5", true, "v1"),
+            "/openai/v1/responses"
+        );
+        assert_eq!(
+            p(
+                UpstreamDialect::Azure,
+                Api::Responses,
+                "gpt5",
+                false,
+                "2025-04-01-preview"
+            ),
+            "/openai/responses?api-version=2025-04-01-preview"
+        );
+        assert!(
+            upstream_path(UpstreamDialect::Anthropic, Api::Responses, "m", false, "").is_none()
         );
     }
 

@@ -7,7 +7,7 @@ use super::{is_passthrough, ClientDialect, UpstreamDialect};
 use crate::api::openai::{ChatRequest, EmbeddingsRequest};
 use crate::api::RequestError;
 use crate::canonical::Request;
-use crate::providers::{anthropic, gemini, openai};
+use crate::providers::{anthropic, gemini, openai, responses};
 use serde::Deserialize;
 
 /// Where the request goes.
@@ -42,10 +42,11 @@ pub fn prepare_request(
     match target.api {
         Api::Embeddings => prepare_embeddings(body, target),
         Api::CountTokens => prepare_count_tokens(client, body, target),
-        Api::Chat if is_passthrough(client, target.dialect) => {
-            passthrough_chat(client, body, target)
-        }
-        Api::Chat => translated_chat(client, body, target),
+        Api::Chat | Api::Responses if is_passthrough(client, target.dialect) => match client {
+            ClientDialect::Responses => native_responses(body, target),
+            _ => passthrough_chat(client, body, target),
+        },
+        Api::Chat | Api::Responses => translated_chat(client, body, target),
     }
 }
 
@@ -151,6 +152,26 @@ fn passthrough_chat(
     })
 }
 
+/// A Responses request to a provider that speaks the Responses API: passed through.
+fn native_responses(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, RequestError> {
+    #[derive(Deserialize)]
+    struct StreamProbe {
+        #[serde(default)]
+        stream: Option<bool>,
+    }
+    let stream = serde_json::from_slice::<StreamProbe>(body)
+        .map_err(|e| RequestError::schema(&e))?
+        .stream
+        .unwrap_or(false);
+    Ok(PreparedRequest {
+        body: Some(responses::native_request(body, target.model)?),
+        stream,
+        client_wants_usage: true,
+        json_tool: false,
+        dropped: Vec::new(),
+    })
+}
+
 fn translated_chat(
     client: ClientDialect,
     body: &[u8],
@@ -184,6 +205,12 @@ fn translated_chat(
                 include_thoughts: request.reasoning.is_some(),
             },
         )?,
+        UpstreamDialect::Responses => {
+            return Err(RequestError::unsupported(
+                "only Responses API clients can be served by the Responses API",
+                "model",
+            ))
+        }
     };
     Ok(PreparedRequest {
         body: Some(encoded),

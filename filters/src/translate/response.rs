@@ -11,6 +11,7 @@ pub fn response_usage(upstream: UpstreamDialect, body: &[u8]) -> Option<Usage> {
         UpstreamDialect::OpenAi | UpstreamDialect::Azure => openai::response_usage(body),
         UpstreamDialect::Anthropic => anthropic::response_usage(body),
         UpstreamDialect::Gemini => gemini::decode_response(body, "").ok().map(|r| r.usage),
+        UpstreamDialect::Responses => responses::response_usage(body),
     }
 }
 
@@ -36,6 +37,9 @@ pub fn translate_response(
         UpstreamDialect::OpenAi | UpstreamDialect::Azure => openai::decode_response(body)?,
         UpstreamDialect::Anthropic => anthropic::decode_response(body)?,
         UpstreamDialect::Gemini => gemini::decode_response(body, spec.id)?,
+        UpstreamDialect::Responses => {
+            return Err("a Responses API answer reaches Responses clients only".into())
+        }
     };
     if spec.json_tool {
         unwrap_response(&mut response);

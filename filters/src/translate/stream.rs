@@ -47,6 +47,7 @@ pub struct StreamTranslator {
 enum Inner {
     OpenAiPassthrough(openai::Passthrough),
     AnthropicPassthrough(anthropic::Passthrough),
+    ResponsesPassthrough(responses::Passthrough),
     Translate {
         decoder: Decoder,
         /// Boxed: the encoders are the largest part, and passthrough streams need none.
@@ -59,6 +60,10 @@ enum Decoder {
     OpenAi(openai::StreamDecoder),
     Anthropic(anthropic::StreamDecoder),
     Gemini(gemini::StreamDecoder),
+    /// A dialect pair no request is prepared for: ends the stream with an error at once.
+    Unsupported {
+        reported: bool,
+    },
 }
 
 enum Encoder {
@@ -84,9 +89,12 @@ impl StreamTranslator {
                 ClientDialect::OpenAi => Inner::OpenAiPassthrough(
                     openai::Passthrough::new(spec.client_wants_usage).reporting_cost(spec.price),
                 ),
-                ClientDialect::Anthropic | ClientDialect::Responses => Inner::AnthropicPassthrough(
+                ClientDialect::Anthropic => Inner::AnthropicPassthrough(
                     anthropic::Passthrough::new().reporting_cost(spec.price),
                 ),
+                ClientDialect::Responses => {
+                    Inner::ResponsesPassthrough(responses::Passthrough::new())
+                }
             }
         } else {
             let decoder = match spec.upstream {
@@ -95,6 +103,7 @@ impl StreamTranslator {
                 }
                 UpstreamDialect::Anthropic => Decoder::Anthropic(anthropic::StreamDecoder::new()),
                 UpstreamDialect::Gemini => Decoder::Gemini(gemini::StreamDecoder::new(spec.id)),
+                UpstreamDialect::Responses => Decoder::Unsupported { reported: false },
             };
             let encoder = match spec.client {
                 ClientDialect::OpenAi => Encoder::OpenAi(
@@ -202,6 +211,18 @@ impl StreamTranslator {
                     self.outcome = StreamOutcome::Completed;
                 }
             }
+            Inner::ResponsesPassthrough(p) => {
+                match input {
+                    Some(bytes) => p.feed(bytes, out),
+                    None => p.finish(out),
+                }
+                if input.is_none() && p.end() == PassthroughEnd::Open {
+                    p.cut(CUT_MESSAGE, out);
+                }
+                self.usage = p.usage();
+                self.output_chars = p.output_chars();
+                self.outcome = passthrough_outcome(p.end());
+            }
             Inner::Translate {
                 decoder,
                 encoder,
@@ -239,6 +260,16 @@ impl StreamTranslator {
                     (Decoder::Anthropic(d), None) => d.finish(&mut emit),
                     (Decoder::Gemini(d), Some(b)) => d.feed(b, &mut emit),
                     (Decoder::Gemini(d), None) => d.finish(&mut emit),
+                    (Decoder::Unsupported { reported }, _) => {
+                        if !std::mem::replace(reported, true) {
+                            emit(StreamEvent::Error(crate::canonical::UpstreamFailure {
+                                kind: FailureKind::Server,
+                                status: 502,
+                                message: "this upstream stream cannot be translated".into(),
+                                retry_after: None,
+                            }));
+                        }
+                    }
                 }
             }
         }
@@ -259,8 +290,10 @@ fn passthrough_outcome(end: PassthroughEnd) -> StreamOutcome {
 }
 
 /// The in-band error that ends a client's stream when the upstream stopped mid-way.
+const CUT_MESSAGE: &str = "the upstream stream ended before the response was complete";
+
 fn cut_stream_error(client: ClientDialect, out: &mut Vec<u8>) {
-    const MESSAGE: &str = "the upstream stream ended before the response was complete";
+    const MESSAGE: &str = CUT_MESSAGE;
     match client {
         ClientDialect::OpenAi => {
             let body = openai::encode_error("api_error", "upstream_stream_cut", MESSAGE, None);
@@ -307,6 +340,7 @@ mod tests {
             UpstreamDialect::Anthropic => b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi!\"}}\n\n",
             UpstreamDialect::Gemini => b"data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hi!\"}]}}],\"usageMetadata\":{\"promptTokenCount\":25,\"candidatesTokenCount\":1}}\n\n",
             UpstreamDialect::OpenAi | UpstreamDialect::Azure => b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi!\"},\"finish_reason\":null}]}\n\n",
+            UpstreamDialect::Responses => b"event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"in_progress\",\"output\":[],\"usage\":null}}\n\nevent: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"Hi!\"}\n\n",
         }
     }
 
@@ -328,5 +362,16 @@ mod tests {
                 assert!(usage.prompt_total() > 0, "{client:?} <- {upstream:?}");
             }
         }
+        // A native Responses stream cut by the provider: an estimate too, and the client's
+        // stream ends with `response.failed`.
+        let mut t = translator(ClientDialect::Responses, UpstreamDialect::Responses);
+        let mut out = Vec::new();
+        t.push(cut_stream(UpstreamDialect::Responses), &mut out);
+        t.finish(&mut out);
+        assert!(String::from_utf8_lossy(&out).contains("event: response.failed"));
+        assert_eq!(t.outcome(), StreamOutcome::Failed(FailureKind::Server));
+        let (usage, estimated) = t.billable_usage(40);
+        assert!(estimated);
+        assert_eq!((usage.output, usage.input), (1, 40));
     }
 }
