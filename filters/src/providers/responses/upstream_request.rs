@@ -45,7 +45,7 @@ struct RequestOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     parallel_tool_calls: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    text: Option<TextOut>,
+    text: Option<TextOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning: Option<ReasoningOut>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -132,8 +132,22 @@ struct ToolOut<'a> {
 }
 
 #[derive(Serialize)]
-struct TextOut {
-    format: Value,
+struct TextOut<'a> {
+    format: FormatOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum FormatOut<'a> {
+    Text,
+    JsonObject,
+    /// The schema goes as the client wrote it (not re-serialized: key order kept).
+    JsonSchema {
+        name: &'a str,
+        schema: &'a RawValue,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        strict: Option<bool>,
+    },
 }
 
 #[derive(Serialize)]
@@ -229,29 +243,21 @@ fn refuse_inexpressible(req: &Request<'_>) -> Result<(), RequestError> {
     Ok(())
 }
 
-fn text_format(format: &ResponseFormat<'_>) -> Value {
+fn text_format<'a>(format: &'a ResponseFormat<'_>) -> FormatOut<'a> {
     match format {
-        ResponseFormat::Text => json!({"type": "text"}),
-        ResponseFormat::JsonObject => json!({"type": "json_object"}),
+        ResponseFormat::Text => FormatOut::Text,
+        ResponseFormat::JsonObject => FormatOut::JsonObject,
         ResponseFormat::JsonSchema {
             name,
-            schema,
+            schema: Some(schema),
             strict,
-        } => {
-            // A schema is required; without one the request only asked for a JSON object.
-            let Some(schema) = schema else {
-                return json!({"type": "json_object"});
-            };
-            let mut out = json!({
-                "type": "json_schema",
-                "name": name,
-                "schema": serde_json::from_str::<Value>(schema.get()).unwrap_or_default(),
-            });
-            if let Some(strict) = strict {
-                out["strict"] = json!(strict);
-            }
-            out
-        }
+        } => FormatOut::JsonSchema {
+            name,
+            schema,
+            strict: *strict,
+        },
+        // A schema is required; without one the request only asked for a JSON object.
+        ResponseFormat::JsonSchema { schema: None, .. } => FormatOut::JsonObject,
     }
 }
 
@@ -407,4 +413,423 @@ fn tool_output<'a>(content: &'a [Block<'_>], is_error: bool) -> OutputOut<'a> {
         }
     }
     OutputOut::Parts(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::{Effort, Reasoning, Tool};
+    use crate::providers::responses::decode_request;
+    use crate::ErrorType;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_owned()).unwrap()
+    }
+
+    fn user(text: &str) -> Message<'static> {
+        Message {
+            role: Role::User,
+            content: vec![Block::Text(Cow::Owned(text.to_owned()))],
+        }
+    }
+
+    fn encode(req: &Request<'_>) -> Value {
+        serde_json::from_slice(&encode_upstream_request(req, "gpt-5").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_plain_request_is_small_and_never_stored() {
+        let req = Request {
+            messages: vec![user("Hi")],
+            ..Request::default()
+        };
+        assert_eq!(
+            encode(&req),
+            json!({"model": "gpt-5", "store": false, "input": [
+                {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi"}]}]})
+        );
+    }
+
+    #[test]
+    fn what_the_api_cannot_express_is_refused_naming_the_field() {
+        let base = || Request {
+            messages: vec![user("Hi")],
+            ..Request::default()
+        };
+        let cases: Vec<(Request<'_>, &str)> = vec![
+            (
+                Request {
+                    top_k: Some(40),
+                    ..base()
+                },
+                "top_k",
+            ),
+            (
+                Request {
+                    stop: vec![Cow::Borrowed("END")],
+                    ..base()
+                },
+                "stop",
+            ),
+            (
+                Request {
+                    seed: Some(7),
+                    ..base()
+                },
+                "seed",
+            ),
+            (
+                Request {
+                    presence_penalty: Some(0.5),
+                    ..base()
+                },
+                "presence_penalty",
+            ),
+            (
+                Request {
+                    frequency_penalty: Some(-1.0),
+                    ..base()
+                },
+                "frequency_penalty",
+            ),
+            (
+                Request {
+                    messages: vec![Message {
+                        role: Role::Assistant,
+                        content: vec![Block::Image(Image::Url(Cow::Borrowed("https://x/a.png")))],
+                    }],
+                    ..base()
+                },
+                "messages[0].content[0]",
+            ),
+        ];
+        for (req, param) in cases {
+            let e = encode_upstream_request(&req, "m").unwrap_err();
+            assert_eq!(e.error_type, ErrorType::UnsupportedByProvider, "{param}");
+            assert_eq!(e.param.as_deref(), Some(param));
+        }
+        // A zero penalty changes nothing.
+        let req = Request {
+            presence_penalty: Some(0.0),
+            frequency_penalty: Some(0.0),
+            ..base()
+        };
+        assert!(encode_upstream_request(&req, "m").is_ok());
+    }
+
+    #[test]
+    fn tools_are_flat_and_not_strict_and_choices_map() {
+        let tool = Tool {
+            name: Cow::Borrowed("f"),
+            description: None,
+            parameters: None,
+        };
+        for (choice, want) in [
+            (ToolChoice::Auto, json!("auto")),
+            (ToolChoice::None, json!("none")),
+            (ToolChoice::Required, json!("required")),
+            (
+                ToolChoice::Tool(Cow::Borrowed("f")),
+                json!({"type": "function", "name": "f"}),
+            ),
+        ] {
+            let req = Request {
+                messages: vec![user("Hi")],
+                tools: vec![tool.clone()],
+                tool_choice: Some(choice),
+                parallel_tool_calls: Some(false),
+                ..Request::default()
+            };
+            let sent = encode(&req);
+            assert_eq!(sent["tool_choice"], want);
+            assert_eq!(sent["parallel_tool_calls"], false);
+            assert_eq!(
+                sent["tools"],
+                json!([{"type": "function", "name": "f", "strict": false,
+                    "parameters": {"type": "object", "properties": {}}}])
+            );
+        }
+        // Without tools there is nothing to call in parallel.
+        let req = Request {
+            messages: vec![user("Hi")],
+            parallel_tool_calls: Some(true),
+            ..Request::default()
+        };
+        assert!(encode(&req).get("parallel_tool_calls").is_none());
+    }
+
+    #[test]
+    fn response_formats_become_text_format() {
+        let schema = raw(r#"{"type":"object","properties":{"a":{"type":"string"}}}"#);
+        for (format, want) in [
+            (ResponseFormat::Text, json!({"type": "text"})),
+            (ResponseFormat::JsonObject, json!({"type": "json_object"})),
+            (
+                ResponseFormat::JsonSchema {
+                    name: Cow::Borrowed("answer"),
+                    schema: Some(Cow::Borrowed(&schema)),
+                    strict: Some(true),
+                },
+                json!({"type": "json_schema", "name": "answer", "strict": true,
+                    "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}),
+            ),
+            (
+                ResponseFormat::JsonSchema {
+                    name: Cow::Borrowed("answer"),
+                    schema: None,
+                    strict: None,
+                },
+                json!({"type": "json_object"}),
+            ),
+        ] {
+            let req = Request {
+                messages: vec![user("Hi")],
+                response_format: Some(format),
+                ..Request::default()
+            };
+            assert_eq!(encode(&req)["text"]["format"], want);
+        }
+    }
+
+    #[test]
+    fn sampling_limits_and_reasoning() {
+        let req = Request {
+            messages: vec![user("Hi")],
+            max_tokens: Some(1),
+            temperature: Some(0.3),
+            top_p: Some(0.5),
+            user: Some(Cow::Borrowed("u-1")),
+            reasoning: Some(Reasoning::Budget(20_000)),
+            stream: true,
+            ..Request::default()
+        };
+        let sent = encode(&req);
+        assert_eq!(sent["max_output_tokens"], 16, "OpenAI's minimum");
+        assert_eq!(sent["temperature"], 0.3);
+        assert_eq!(sent["top_p"], 0.5);
+        assert_eq!(sent["user"], "u-1");
+        assert_eq!(sent["reasoning"], json!({"effort": "high"}));
+        assert_eq!(sent["include"], json!(["reasoning.encrypted_content"]));
+        assert_eq!(sent["stream"], true);
+    }
+
+    #[test]
+    fn only_openais_own_reasoning_is_replayed() {
+        let thinking = |signature: Option<String>| Block::Thinking {
+            text: Cow::Borrowed("hm"),
+            signature: signature.map(Cow::Owned),
+        };
+        let req = Request {
+            messages: vec![
+                user("Hi"),
+                Message {
+                    role: Role::Assistant,
+                    content: vec![
+                        thinking(None),
+                        thinking(Some("EqQBanthropic".into())),
+                        Block::RedactedThinking(Cow::Borrowed("EmwK")),
+                        thinking(Some(signature::from_encrypted_content("gAAAA_blob"))),
+                        Block::Text(Cow::Borrowed("Hello")),
+                    ],
+                },
+            ],
+            ..Request::default()
+        };
+        let sent = encode(&req);
+        assert_eq!(
+            sent["input"][1],
+            json!({"type": "reasoning", "summary": [{"type": "summary_text", "text": "hm"}],
+                "encrypted_content": "gAAAA_blob"})
+        );
+        assert_eq!(sent["input"][2]["role"], "assistant");
+        assert_eq!(sent["input"].as_array().unwrap().len(), 3);
+        // The blob is only readable with the include; no reasoning asked for, but replayed.
+        assert_eq!(sent["include"], json!(["reasoning.encrypted_content"]));
+        // Nothing to replay and no reasoning asked: no include (models that do not reason
+        // refuse it).
+        let req = Request {
+            messages: vec![user("Hi")],
+            ..Request::default()
+        };
+        assert!(encode(&req).get("include").is_none());
+    }
+
+    #[test]
+    fn tool_results_with_images_or_errors() {
+        let image = Block::Image(Image::Base64 {
+            media_type: Cow::Borrowed("image/png"),
+            data: Cow::Borrowed("iVBOR"),
+        });
+        let req = Request {
+            messages: vec![Message {
+                role: Role::User,
+                content: vec![
+                    Block::ToolResult {
+                        tool_use_id: Cow::Borrowed("c1"),
+                        content: vec![
+                            Block::Text(Cow::Borrowed("a")),
+                            Block::Text(Cow::Borrowed("b")),
+                        ],
+                        is_error: true,
+                    },
+                    Block::ToolResult {
+                        tool_use_id: Cow::Borrowed("c2"),
+                        content: vec![Block::Text(Cow::Borrowed("shot")), image],
+                        is_error: false,
+                    },
+                    Block::ToolResult {
+                        tool_use_id: Cow::Borrowed("c3"),
+                        content: Vec::new(),
+                        is_error: false,
+                    },
+                ],
+            }],
+            ..Request::default()
+        };
+        let sent = encode(&req);
+        assert_eq!(
+            sent["input"],
+            json!([
+                {"type": "function_call_output", "call_id": "c1", "output": "Error: a\nb"},
+                {"type": "function_call_output", "call_id": "c2", "output": [
+                    {"type": "input_text", "text": "shot"},
+                    {"type": "input_image", "image_url": "data:image/png;base64,iVBOR", "detail": "auto"}]},
+                {"type": "function_call_output", "call_id": "c3", "output": ""},
+            ])
+        );
+    }
+
+    /// A rendering of what a request means, for comparing two of them.
+    fn meaning(req: &Request<'_>) -> Value {
+        let block = |b: &Block<'_>| match b {
+            Block::Text(t) => json!({"text": t}),
+            Block::Image(i) => json!({"image": i.to_url()}),
+            Block::ToolUse {
+                id, name, input, ..
+            } => json!({"call": [id, name, serde_json::from_str::<Value>(input.get()).unwrap()]}),
+            Block::ToolResult {
+                tool_use_id,
+                content,
+                ..
+            } => json!({"result": tool_use_id, "content": content.iter().map(|b| match b {
+                Block::Text(t) => json!(t),
+                Block::Image(i) => json!(i.to_url()),
+                _ => Value::Null,
+            }).collect::<Vec<_>>()}),
+            Block::Thinking { text, signature } => {
+                json!({"thinking": text, "signature": signature})
+            }
+            Block::RedactedThinking(d) => json!({"redacted": d}),
+        };
+        json!({
+            "system": req.system,
+            "messages": req.messages.iter().map(|m| json!({"role": format!("{:?}", m.role),
+                "content": m.content.iter().map(block).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+            "tools": req.tools.iter().map(|t| json!([t.name, t.description,
+                t.parameters.as_ref().map(|p| serde_json::from_str::<Value>(p.get()).unwrap())])).collect::<Vec<_>>(),
+            "tool_choice": format!("{:?}", req.tool_choice),
+            "parallel_tool_calls": req.parallel_tool_calls,
+            "max_tokens": req.max_tokens,
+            "temperature": req.temperature,
+            "top_p": req.top_p,
+            "user": req.user,
+            "response_format": format!("{:?}", req.response_format.as_ref().map(|f| match f {
+                ResponseFormat::JsonSchema { name, schema, strict } => format!("{name} {} {strict:?}", schema.as_ref().map(|s| s.get()).unwrap_or("")),
+                other => format!("{other:?}"),
+            })),
+            "reasoning": format!("{:?}", req.reasoning),
+            "stream": req.stream,
+        })
+    }
+
+    #[test]
+    fn what_the_responses_client_decoder_reads_back_is_the_same_request() {
+        let schema = raw(r#"{"type":"object","properties":{"celsius":{"type":"number"}}}"#);
+        let parameters = raw(r#"{"type":"object","properties":{"city":{"type":"string"}}}"#);
+        let openai_signature = signature::from_encrypted_content("gAAAAABblob-_x==");
+        let req = Request {
+            model: Cow::Borrowed("gpt-5"),
+            system: vec![Cow::Borrowed("Be brief.")],
+            messages: vec![
+                Message {
+                    role: Role::User,
+                    content: vec![
+                        Block::Text(Cow::Borrowed("Weather here?")),
+                        Block::Image(Image::Base64 {
+                            media_type: Cow::Borrowed("image/jpeg"),
+                            data: Cow::Borrowed("/9j/4AAQ"),
+                        }),
+                        Block::Image(Image::Url(Cow::Borrowed("https://x.test/oslo.jpg"))),
+                    ],
+                },
+                Message {
+                    role: Role::Assistant,
+                    content: vec![
+                        Block::Thinking {
+                            text: Cow::Borrowed("Two lookups."),
+                            signature: Some(Cow::Owned(openai_signature)),
+                        },
+                        Block::Text(Cow::Borrowed("Checking.")),
+                        Block::ToolUse {
+                            id: Cow::Borrowed("call_1"),
+                            name: Cow::Borrowed("get_weather"),
+                            input: raw(r#"{"city":"Oslo"}"#),
+                            signature: None,
+                        },
+                        Block::ToolUse {
+                            id: Cow::Borrowed("call_2"),
+                            name: Cow::Borrowed("get_weather"),
+                            input: raw(r#"{"city":"Bergen"}"#),
+                            signature: None,
+                        },
+                    ],
+                },
+                Message {
+                    role: Role::User,
+                    content: vec![
+                        Block::ToolResult {
+                            tool_use_id: Cow::Borrowed("call_1"),
+                            content: vec![Block::Text(Cow::Borrowed("4°C"))],
+                            is_error: false,
+                        },
+                        Block::ToolResult {
+                            tool_use_id: Cow::Borrowed("call_2"),
+                            content: vec![
+                                Block::Text(Cow::Borrowed("7°C")),
+                                Block::Image(Image::Url(Cow::Borrowed("https://x.test/radar.png"))),
+                            ],
+                            is_error: false,
+                        },
+                    ],
+                },
+                Message {
+                    role: Role::System,
+                    content: vec![Block::Text(Cow::Borrowed("Answer in Celsius."))],
+                },
+                user("Which is warmer?"),
+            ],
+            tools: vec![Tool {
+                name: Cow::Borrowed("get_weather"),
+                description: Some(Cow::Borrowed("Current weather")),
+                parameters: Some(Cow::Borrowed(&parameters)),
+            }],
+            tool_choice: Some(ToolChoice::Tool(Cow::Borrowed("get_weather"))),
+            parallel_tool_calls: Some(false),
+            max_tokens: Some(500),
+            temperature: Some(0.2),
+            top_p: Some(0.9),
+            user: Some(Cow::Borrowed("u-1")),
+            response_format: Some(ResponseFormat::JsonSchema {
+                name: Cow::Borrowed("answer"),
+                schema: Some(Cow::Borrowed(&schema)),
+                strict: Some(true),
+            }),
+            reasoning: Some(Reasoning::Effort(Effort::High)),
+            stream: true,
+            ..Request::default()
+        };
+        let body = encode_upstream_request(&req, "gpt-5").unwrap();
+        let back = decode_request(&body).unwrap();
+        assert_eq!(meaning(&back), meaning(&req));
+    }
 }

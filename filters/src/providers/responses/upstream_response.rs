@@ -80,3 +80,72 @@ pub fn decode_upstream_response(body: &[u8]) -> Result<Response<'_>, UpstreamRes
         usage: wire.usage.map(|u| u.canonical()).unwrap_or_default(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::{FailureKind, StopReason};
+
+    #[test]
+    fn refusals_are_text_and_unknown_items_carry_nothing() {
+        let body = br#"{"id":"resp_1","object":"response","status":"completed","model":"gpt-4o",
+            "output":[{"type":"web_search_call","id":"ws_1","status":"completed","action":{"type":"search","query":"x"}},
+                {"type":"message","id":"msg_1","role":"assistant","status":"completed","content":[{"type":"refusal","refusal":"I can't help with that."}]}],
+            "usage":{"input_tokens":5,"input_tokens_details":{"cached_tokens":0,"cache_write_tokens":2},"output_tokens":7,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":12}}"#;
+        let r = decode_upstream_response(body).unwrap();
+        assert!(matches!(r.content.as_slice(), [Block::Text(t)] if t == "I can't help with that."));
+        assert_eq!(r.stop_reason, StopReason::EndTurn);
+        assert_eq!((r.usage.input, r.usage.cache_write), (3, 2));
+    }
+
+    #[test]
+    fn incomplete_reasons_map_to_stop_reasons() {
+        for (reason, stop) in [
+            ("max_output_tokens", StopReason::MaxTokens),
+            ("content_filter", StopReason::ContentFilter),
+        ] {
+            let body = format!(
+                r#"{{"status":"incomplete","incomplete_details":{{"reason":"{reason}"}},"output":[{{"type":"function_call","call_id":"c","name":"f","arguments":"{{}}"}}]}}"#
+            );
+            assert_eq!(
+                decode_upstream_response(body.as_bytes())
+                    .unwrap()
+                    .stop_reason,
+                stop
+            );
+        }
+    }
+
+    #[test]
+    fn failures_and_malformed_bodies() {
+        let e = decode_upstream_response(
+            br#"{"status":"failed","error":{"code":"rate_limit_exceeded","message":"slow"}}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(&e, UpstreamResponseError::Failed(f)
+            if f.kind == FailureKind::RateLimited && f.status == 429 && f.message == "slow"));
+        assert_eq!(String::from(e), "slow");
+        // An error envelope in a 200 body.
+        let e = decode_upstream_response(
+            br#"{"error":{"message":"bad","type":"invalid_request_error","param":"input","code":null}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, UpstreamResponseError::Failed(f) if f.kind == FailureKind::InvalidRequest)
+        );
+        assert!(matches!(
+            decode_upstream_response(br#"{"status":"cancelled","output":[]}"#),
+            Err(UpstreamResponseError::Failed(_))
+        ));
+        for body in [
+            &b"not json"[..],
+            br#"{"status":"in_progress","output":[]}"#,
+            br#"{"status":"completed","output":[{"type":"function_call","call_id":"c","name":"f","arguments":"[1]"}]}"#,
+        ] {
+            assert!(matches!(
+                decode_upstream_response(body),
+                Err(UpstreamResponseError::Malformed(_))
+            ));
+        }
+    }
+}

@@ -383,3 +383,220 @@ impl ResponsesEvents {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::{FailureKind, StopReason};
+    use serde_json::json;
+
+    fn sse(events: &[serde_json::Value]) -> String {
+        events
+            .iter()
+            .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap_or("")))
+            .collect()
+    }
+
+    fn decode(stream: &str) -> Vec<StreamEvent<'static>> {
+        let mut decoder = UpstreamStreamDecoder::new();
+        let mut events = Vec::new();
+        let mut keep = |e: StreamEvent<'_>| events.push(owned(e));
+        decoder.feed(stream.as_bytes(), &mut keep);
+        decoder.finish(&mut keep);
+        events
+    }
+
+    fn owned(e: StreamEvent<'_>) -> StreamEvent<'static> {
+        let o = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        match e {
+            StreamEvent::Start { id, model } => StreamEvent::Start {
+                id: o(id),
+                model: o(model),
+            },
+            StreamEvent::Text(t) => StreamEvent::Text(o(t)),
+            StreamEvent::Thinking(t) => StreamEvent::Thinking(o(t)),
+            StreamEvent::ThinkingSignature(s) => StreamEvent::ThinkingSignature(o(s)),
+            StreamEvent::ToolStart {
+                index,
+                id,
+                name,
+                signature,
+            } => StreamEvent::ToolStart {
+                index,
+                id: o(id),
+                name: o(name),
+                signature: signature.map(o),
+            },
+            StreamEvent::ToolArgs { index, fragment } => StreamEvent::ToolArgs {
+                index,
+                fragment: o(fragment),
+            },
+            StreamEvent::Finish(s) => StreamEvent::Finish(s),
+            StreamEvent::Usage(u) => StreamEvent::Usage(u),
+            StreamEvent::Error(f) => StreamEvent::Error(f.into_owned()),
+            StreamEvent::End => StreamEvent::End,
+        }
+    }
+
+    fn call(i: u32, call_id: &str) -> serde_json::Value {
+        json!({"type": "response.output_item.added", "output_index": i,
+            "item": {"id": format!("fc_{i}"), "type": "function_call", "status": "in_progress",
+                "arguments": "", "call_id": call_id, "name": "f"}})
+    }
+
+    fn args(i: u32, delta: &str) -> serde_json::Value {
+        json!({"type": "response.function_call_arguments.delta", "output_index": i,
+            "item_id": format!("fc_{i}"), "delta": delta})
+    }
+
+    fn completed() -> serde_json::Value {
+        json!({"type": "response.completed", "response": {"id": "resp_1", "status": "completed",
+            "usage": {"input_tokens": 10, "output_tokens": 3}}})
+    }
+
+    #[test]
+    fn interleaved_call_fragments_reach_their_own_call() {
+        // Calls open after a reasoning item and a message: ordinals count calls only.
+        let events = decode(&sse(&[
+            json!({"type": "response.created", "response": {"id": "resp_1", "model": "gpt-5"}}),
+            json!({"type": "response.output_item.added", "output_index": 0, "item": {"id": "rs_0", "type": "reasoning", "summary": []}}),
+            json!({"type": "response.output_item.added", "output_index": 1, "item": {"id": "msg_1", "type": "message", "role": "assistant", "content": []}}),
+            call(2, "call_a"),
+            call(3, "call_b"),
+            args(3, "{\"b\":"),
+            args(2, ""),
+            args(2, "{\"a\":1}"),
+            // Named by item id only.
+            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_3", "delta": "2}"}),
+            completed(),
+        ]));
+        let fragments: Vec<(u32, &str)> = events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::ToolArgs { index, fragment } => Some((*index, fragment.as_ref())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(fragments, [(1, "{\"b\":"), (0, "{\"a\":1}"), (1, "2}")]);
+        assert!(
+            matches!(&events[1], StreamEvent::ToolStart { index: 0, id, .. } if id == "call_a")
+        );
+        assert_eq!(
+            events[events.len() - 2],
+            StreamEvent::Finish(StopReason::ToolUse)
+        );
+    }
+
+    #[test]
+    fn what_was_not_streamed_as_deltas_comes_from_the_done_events() {
+        let events = decode(&sse(&[
+            // No `response.created`: the stream still starts first.
+            json!({"type": "response.output_item.added", "output_index": 0, "item": {"id": "msg_0", "type": "message", "content": []}}),
+            json!({"type": "response.output_item.done", "output_index": 0, "item": {"id": "msg_0", "type": "message",
+                "content": [{"type": "output_text", "text": "whole"}, {"type": "refusal", "refusal": "no"}]}}),
+            call(1, "call_a"),
+            json!({"type": "response.function_call_arguments.done", "output_index": 1, "item_id": "fc_1", "arguments": "{\"x\":1}"}),
+            json!({"type": "response.output_item.done", "output_index": 1, "item": {"id": "fc_1", "type": "function_call", "arguments": "{\"x\":1}", "call_id": "call_a", "name": "f"}}),
+            // Done without added.
+            json!({"type": "response.output_item.done", "output_index": 2, "item": {"id": "fc_2", "type": "function_call", "arguments": "{}", "call_id": "call_b", "name": "g"}}),
+            json!({"type": "response.output_item.done", "output_index": 3, "item": {"id": "rs_3", "type": "reasoning",
+                "summary": [{"type": "summary_text", "text": "p1"}, {"type": "summary_text", "text": "p2"}], "encrypted_content": "gAAA"}}),
+            json!({"type": "response.incomplete", "response": {"status": "incomplete", "incomplete_details": {"reason": "content_filter"}}}),
+        ]));
+        assert_eq!(
+            events,
+            [
+                StreamEvent::Start {
+                    id: "".into(),
+                    model: "".into()
+                },
+                StreamEvent::Text("whole".into()),
+                StreamEvent::Text("no".into()),
+                StreamEvent::ToolStart {
+                    index: 0,
+                    id: "call_a".into(),
+                    name: "f".into(),
+                    signature: None
+                },
+                StreamEvent::ToolArgs {
+                    index: 0,
+                    fragment: "{\"x\":1}".into()
+                },
+                StreamEvent::ToolStart {
+                    index: 1,
+                    id: "call_b".into(),
+                    name: "g".into(),
+                    signature: None
+                },
+                StreamEvent::ToolArgs {
+                    index: 1,
+                    fragment: "{}".into()
+                },
+                StreamEvent::Thinking("p1\n\np2".into()),
+                StreamEvent::ThinkingSignature("openai:gAAA".into()),
+                StreamEvent::Finish(StopReason::ContentFilter),
+                StreamEvent::End,
+            ]
+        );
+    }
+
+    #[test]
+    fn summary_parts_are_paragraphs() {
+        let delta = |s: u32, d: &str| json!({"type": "response.reasoning_summary_text.delta", "output_index": 0, "item_id": "rs_0", "summary_index": s, "delta": d});
+        let events = decode(&sse(&[
+            json!({"type": "response.output_item.added", "output_index": 0, "item": {"id": "rs_0", "type": "reasoning", "summary": []}}),
+            delta(0, "a"),
+            delta(0, "b"),
+            delta(1, "c"),
+            json!({"type": "response.output_item.done", "output_index": 0, "item": {"id": "rs_0", "type": "reasoning", "summary": [{"type": "summary_text", "text": "ab"}, {"type": "summary_text", "text": "c"}]}}),
+            completed(),
+        ]));
+        let thinking: String = events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::Thinking(t) => Some(t.as_ref()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(thinking, "ab\n\nc");
+        assert!(!events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::ThinkingSignature(_))));
+    }
+
+    #[test]
+    fn errors_in_either_shape_end_the_stream() {
+        for error in [
+            json!({"type": "error", "code": "server_is_overloaded", "message": "busy", "param": null}),
+            json!({"type": "error", "error": {"type": "server_error", "code": "server_is_overloaded", "message": "busy"}}),
+        ] {
+            let events = decode(&sse(&[error, completed()]));
+            match events.as_slice() {
+                [StreamEvent::Error(f)] => {
+                    assert_eq!((f.kind, f.status), (FailureKind::Overloaded, 503));
+                    assert_eq!(f.message, "busy");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_events_and_a_done_marker_are_ignored() {
+        let events = decode(&format!(
+            "{}data: [DONE]\n\n",
+            sse(&[
+                json!({"type": "response.created", "response": {"id": "resp_1", "model": "m"}}),
+                json!({"type": "response.web_search_call.searching", "output_index": 0, "item_id": "ws_0"}),
+                json!({"type": "response.output_text.annotation.added", "output_index": 0, "annotation": {"type": "url_citation"}}),
+                json!({"type": "response.audio.delta", "delta": {"not": "a string"}}),
+                completed(),
+            ])
+        ));
+        assert_eq!(events.len(), 4, "{events:?}");
+        assert_eq!(events[3], StreamEvent::End);
+        // `[DONE]` without a terminal event is a cut stream.
+        let events = decode("data: [DONE]\n\n");
+        assert!(matches!(events.as_slice(), [StreamEvent::Error(_)]));
+    }
+}
