@@ -464,6 +464,31 @@ mod tests {
     }
 
     #[test]
+    fn encrypted_content_comes_back_as_the_signature_of_its_provider() {
+        let body = br#"{"model":"m","input":[{"role":"user","content":"Hi"},
+            {"type":"reasoning","id":"rs_1","summary":[{"type":"summary_text","text":"thought"}],"encrypted_content":"anthropic:EqQBsig"},
+            {"type":"reasoning","id":"rs_2","summary":[],"encrypted_content":"gAAAAABblob"},
+            {"type":"reasoning","id":"rs_3","summary":[],"encrypted_content":null},
+            {"type":"message","role":"assistant","content":[{"type":"output_text","text":"Hello"}]}]}"#;
+        let req = decode_request(body).unwrap();
+        let thinking: Vec<(&str, Option<&str>)> = req.messages[1]
+            .content
+            .iter()
+            .filter_map(|b| match b {
+                Block::Thinking { text, signature } => Some((text.as_ref(), signature.as_deref())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            thinking,
+            [
+                ("thought", Some("EqQBsig")),
+                ("", Some("openai:gAAAAABblob"))
+            ]
+        );
+    }
+
+    #[test]
     fn what_only_openai_runs_is_refused_naming_the_field() {
         let cases: &[(&[u8], &str)] = &[
             (br#"{"model":"m","input":"x","tools":[{"type":"web_search"}]}"#, "tools[0].type"),

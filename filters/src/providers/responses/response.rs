@@ -209,3 +209,86 @@ fn output_items(content: &[Block<'_>], ids: &Ids) -> Vec<Value> {
     }
     output
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::value::RawValue;
+    use std::borrow::Cow;
+
+    fn encode(content: Vec<Block<'static>>) -> Value {
+        let resp = Response {
+            id: Cow::Borrowed("msg_1"),
+            model: Cow::Borrowed("claude"),
+            content,
+            stop_reason: StopReason::ToolUse,
+            usage: Usage::default(),
+        };
+        let echo = Echo::from_request(br#"{"model":"m","input":"x"}"#);
+        let body = encode_response(&resp, &echo, &Ids::new("req1"), 1, "m");
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    fn thinking(text: &'static str, signature: Option<&'static str>) -> Block<'static> {
+        Block::Thinking {
+            text: Cow::Borrowed(text),
+            signature: signature.map(Cow::Borrowed),
+        }
+    }
+
+    #[test]
+    fn signed_thinking_is_a_reasoning_item_with_encrypted_content() {
+        let output = encode(vec![
+            thinking("First", Some("EqQBsig1")),
+            thinking("Second", Some("EqQBsig2")),
+            Block::Text(Cow::Borrowed("Checking.")),
+            Block::ToolUse {
+                id: Cow::Borrowed("toolu_1"),
+                name: Cow::Borrowed("f"),
+                input: RawValue::from_string("{}".into()).unwrap(),
+                signature: None,
+            },
+            Block::Text(Cow::Borrowed("Called.")),
+        ])["output"]
+            .clone();
+        let kinds: Vec<&str> = output
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "reasoning",
+                "reasoning",
+                "message",
+                "function_call",
+                "message"
+            ],
+            "in the model's order, one item per signature"
+        );
+        assert_eq!(output[0]["id"], "rs_req1");
+        assert_eq!(output[0]["encrypted_content"], "anthropic:EqQBsig1");
+        assert_eq!(output[0]["summary"][0]["text"], "First");
+        assert_eq!(output[1]["id"], "rs_req1_1");
+        assert_eq!(output[1]["encrypted_content"], "anthropic:EqQBsig2");
+        assert_eq!(output[2]["id"], "msg_req1");
+        assert_eq!(output[4]["id"], "msg_req1_1");
+    }
+
+    #[test]
+    fn unsigned_thinking_has_no_encrypted_content_and_merges() {
+        let output = encode(vec![thinking("a", None), thinking("b", None)])["output"].clone();
+        assert_eq!(output[0]["summary"][0]["text"], "ab");
+        assert!(output[0].get("encrypted_content").is_none());
+        assert_eq!(
+            output[1]["type"], "message",
+            "an answer always has a message"
+        );
+        // OpenAI's own blob is given back as OpenAI gives it.
+        let output = encode(vec![thinking("", Some("openai:gAAAA_x"))])["output"].clone();
+        assert_eq!(output[0]["encrypted_content"], "gAAAA_x");
+        assert_eq!(output[0]["summary"], json!([]));
+    }
+}

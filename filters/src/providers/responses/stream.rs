@@ -357,3 +357,73 @@ impl StreamEncoder {
         self.usage
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn events(input: &[StreamEvent<'_>]) -> Vec<Value> {
+        let mut encoder = StreamEncoder::new(
+            Echo::from_request(br#"{"model":"m","input":"x"}"#),
+            Ids::new("req1"),
+            1,
+            "m",
+        );
+        let mut out = Vec::new();
+        for e in input {
+            encoder.encode(e, &mut out);
+        }
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect()
+    }
+
+    fn of<'v>(events: &'v [Value], kind: &str) -> Vec<&'v Value> {
+        events.iter().filter(|e| e["type"] == kind).collect()
+    }
+
+    #[test]
+    fn the_signature_arrives_with_the_done_item_and_the_final_object() {
+        let events = events(&[
+            StreamEvent::Start {
+                id: Cow::Borrowed("msg_1"),
+                model: Cow::Borrowed("claude"),
+            },
+            StreamEvent::Thinking(Cow::Borrowed("Let me ")),
+            StreamEvent::Thinking(Cow::Borrowed("think.")),
+            StreamEvent::ThinkingSignature(Cow::Borrowed("EqQBsig1")),
+            // Thinking after a signed block is another item.
+            StreamEvent::Thinking(Cow::Borrowed("More.")),
+            StreamEvent::ThinkingSignature(Cow::Borrowed("EqQBsig2")),
+            // A signature with no thinking text (OpenAI reasoning without a summary).
+            StreamEvent::Text(Cow::Borrowed("Hi")),
+            StreamEvent::ThinkingSignature(Cow::Borrowed("openai:gAAAA_x")),
+            StreamEvent::Finish(StopReason::EndTurn),
+            StreamEvent::End,
+        ]);
+        let added = of(&events, "response.output_item.added");
+        assert!(added
+            .iter()
+            .all(|e| e["item"].get("encrypted_content").is_none()));
+        let done = of(&events, "response.output_item.done");
+        let items: Vec<&Value> = done.iter().map(|e| &e["item"]).collect();
+        assert_eq!(items[0]["encrypted_content"], "anthropic:EqQBsig1");
+        assert_eq!(items[0]["summary"][0]["text"], "Let me think.");
+        assert_eq!(items[1]["id"], "rs_req1_1");
+        assert_eq!(items[1]["encrypted_content"], "anthropic:EqQBsig2");
+        assert_eq!(items[2]["type"], "message");
+        assert_eq!(items[3]["id"], "rs_req1_2");
+        assert_eq!(items[3]["encrypted_content"], "gAAAA_x");
+        assert_eq!(items[3]["summary"], json!([]));
+        // No summary text: no summary part events for that item.
+        let parts = of(&events, "response.reasoning_summary_part.added");
+        assert_eq!(parts.len(), 2);
+        let completed = of(&events, "response.completed");
+        let output = completed[0]["response"]["output"].as_array().unwrap();
+        assert_eq!(output.iter().collect::<Vec<_>>(), items);
+    }
+}
