@@ -145,9 +145,10 @@ impl EventDecoder for ResponsesEvents {
                     return;
                 };
                 self.ensure_started(emit);
-                if let Some(Item::Message { sent }) =
-                    self.item_mut(wire.output_index, &wire.item_id)
-                {
+                let item = self.item_or(wire.output_index, &wire.item_id, || Item::Message {
+                    sent: true,
+                });
+                if let Some(Item::Message { sent }) = item {
                     *sent = true;
                 }
                 emit(StreamEvent::Text(text));
@@ -158,9 +159,11 @@ impl EventDecoder for ResponsesEvents {
                 };
                 self.ensure_started(emit);
                 let part = wire.summary_index.unwrap_or(0);
-                if let Some(Item::Reasoning { sent, part: last }) =
-                    self.item_mut(wire.output_index, &wire.item_id)
-                {
+                let item = self.item_or(wire.output_index, &wire.item_id, || Item::Reasoning {
+                    sent: false,
+                    part,
+                });
+                if let Some(Item::Reasoning { sent, part: last }) = item {
                     if *sent && *last != part {
                         emit(StreamEvent::Thinking(Cow::Borrowed(SUMMARY_SEPARATOR)));
                     }
@@ -252,10 +255,15 @@ impl EventDecoder for ResponsesEvents {
     }
 }
 
+/// A string that borrows from the event when it has no escapes (serde's own `Cow<str>`
+/// always copies).
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
 /// A non-empty string delta.
 fn delta(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
-    raw.and_then(|r| serde_json::from_str::<Cow<'_, str>>(r.get()).ok())
-        .filter(|d| !d.is_empty())
+    let Text(text) = serde_json::from_str(raw?.get()).ok()?;
+    (!text.is_empty()).then_some(text)
 }
 
 impl ResponsesEvents {
@@ -282,6 +290,20 @@ impl ResponsesEvents {
             None => *self.index_of_id.get(id.as_deref()?)?,
         };
         self.items.get_mut(&index)
+    }
+
+    /// The item, registered as `new` when an event names an index no `output_item.added`
+    /// announced (its text then is not repeated from its `.done`).
+    fn item_or(
+        &mut self,
+        index: Option<u32>,
+        id: &Option<Cow<'_, str>>,
+        new: impl FnOnce() -> Item,
+    ) -> Option<&mut Item> {
+        match index {
+            Some(index) => Some(self.items.entry(index).or_insert_with(new)),
+            None => self.item_mut(None, id),
+        }
     }
 
     fn added(&mut self, index: u32, item: ItemWire<'_>, emit: &mut dyn FnMut(StreamEvent<'_>)) {
@@ -389,6 +411,16 @@ mod tests {
     use super::*;
     use crate::canonical::{FailureKind, StopReason};
     use serde_json::json;
+
+    #[test]
+    fn deltas_borrow_unless_escaped() {
+        let plain = RawValue::from_string(r#""abc""#.into()).unwrap();
+        assert!(matches!(delta(Some(&plain)), Some(Cow::Borrowed("abc"))));
+        let escaped = RawValue::from_string(r#""a\nb""#.into()).unwrap();
+        assert_eq!(delta(Some(&escaped)).as_deref(), Some("a\nb"));
+        let empty = RawValue::from_string(r#""""#.into()).unwrap();
+        assert_eq!(delta(Some(&empty)), None);
+    }
 
     fn sse(events: &[serde_json::Value]) -> String {
         events
@@ -536,6 +568,30 @@ mod tests {
                 StreamEvent::ThinkingSignature("openai:gAAA".into()),
                 StreamEvent::Finish(StopReason::ContentFilter),
                 StreamEvent::End,
+            ]
+        );
+    }
+
+    #[test]
+    fn deltas_of_unannounced_items_are_not_repeated_by_their_done() {
+        let events = decode(&sse(&[
+            json!({"type": "response.output_text.delta", "output_index": 0, "item_id": "msg_0", "delta": "Hi"}),
+            json!({"type": "response.output_item.done", "output_index": 0, "item": {"id": "msg_0", "type": "message",
+                "content": [{"type": "output_text", "text": "Hi"}]}}),
+            json!({"type": "response.reasoning_summary_text.delta", "output_index": 1, "item_id": "rs_1", "summary_index": 0, "delta": "hm"}),
+            json!({"type": "response.output_item.done", "output_index": 1, "item": {"id": "rs_1", "type": "reasoning",
+                "summary": [{"type": "summary_text", "text": "hm"}]}}),
+            completed(),
+        ]));
+        let content: Vec<&StreamEvent<'_>> = events
+            .iter()
+            .filter(|e| matches!(e, StreamEvent::Text(_) | StreamEvent::Thinking(_)))
+            .collect();
+        assert_eq!(
+            content,
+            [
+                &StreamEvent::Text("Hi".into()),
+                &StreamEvent::Thinking("hm".into())
             ]
         );
     }
