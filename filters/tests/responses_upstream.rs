@@ -186,8 +186,8 @@ fn accumulate(events: &[Value]) -> Value {
     json!({"content": content, "stop_reason": stop, "usage": total})
 }
 
-/// A stream and the whole response of the same answer mean the same thing.
-fn same_answer(stem: &str) {
+/// A stream and the whole response of the same answer mean the same thing; returns both.
+fn same_answer(stem: &str) -> (Vec<Value>, Value) {
     let events = stream_case(stem);
     let whole = response_case(stem);
     let streamed = accumulate(&events);
@@ -197,12 +197,12 @@ fn same_answer(stem: &str) {
     assert_eq!(events.last(), Some(&json!("end")), "{stem}");
     assert_eq!(events[0]["start"]["id"], whole["id"], "{stem}");
     assert_eq!(events[0]["start"]["model"], whole["model"], "{stem}");
+    (events, whole)
 }
 
 #[test]
 fn text_with_annotations() {
-    same_answer("responses_text");
-    let whole = response_case("responses_text");
+    let (_, whole) = same_answer("responses_text");
     // input_tokens counts the cached ones.
     assert_eq!(whole["usage"]["input"], 1290 - 1152);
     assert_eq!(whole["usage"]["cache_read"], 1152);
@@ -211,29 +211,23 @@ fn text_with_annotations() {
 
 #[test]
 fn parallel_function_calls() {
-    same_answer("responses_parallel_calls");
-    let events = stream_case("responses_parallel_calls");
+    let (events, whole) = same_answer("responses_parallel_calls");
     let ordinals: Vec<&Value> = events
         .iter()
         .filter_map(|e| e.get("tool_start"))
         .map(|s| &s["index"])
         .collect();
     assert_eq!(ordinals, [0, 1, 2]);
-    assert_eq!(
-        response_case("responses_parallel_calls")["stop_reason"],
-        "ToolUse"
-    );
+    assert_eq!(whole["stop_reason"], "ToolUse");
 }
 
 #[test]
 fn reasoning_with_encrypted_content() {
-    same_answer("responses_reasoning_encrypted");
-    let whole = response_case("responses_reasoning_encrypted");
+    let (events, whole) = same_answer("responses_reasoning_encrypted");
     let signature = whole["content"][0]["signature"].as_str().unwrap();
     assert!(signature.starts_with("openai:gAAAAAB"), "{signature}");
     assert_eq!(whole["usage"]["reasoning"], 384);
     // The signature comes from `output_item.done`, not the partial one in `.added`.
-    let events = stream_case("responses_reasoning_encrypted");
     let signatures: Vec<&Value> = events
         .iter()
         .filter_map(|e| e.get("thinking_signature"))
@@ -243,8 +237,7 @@ fn reasoning_with_encrypted_content() {
 
 #[test]
 fn incomplete_on_max_output_tokens() {
-    same_answer("responses_incomplete_max_tokens");
-    let whole = response_case("responses_incomplete_max_tokens");
+    let (_, whole) = same_answer("responses_incomplete_max_tokens");
     assert_eq!(whole["stop_reason"], "MaxTokens");
     // A reasoning item without a summary still carries its signature, on an empty thinking.
     assert_eq!(whole["content"][0]["thinking"], "");
