@@ -423,6 +423,11 @@ pub struct ProviderConfig {
     /// and Azure's v1 API, chat elsewhere.
     #[serde(default)]
     pub responses: Option<ResponsesApi>,
+    /// OpenAI and Azure only: `responses` sends every chat request (Chat Completions and
+    /// Anthropic Messages clients alike) through the provider's Responses API, translated, for
+    /// models that only speak it. Default `chat`.
+    #[serde(default)]
+    pub dialect: Option<WireApi>,
     /// `max_tokens` sent when the client gave none and the provider requires one (Anthropic).
     #[serde(default = "default_max_tokens")]
     pub default_max_tokens: u64,
@@ -430,6 +435,16 @@ pub struct ProviderConfig {
     /// `x-mock-*`); credentials, framing and versions can never be.
     #[serde(default)]
     pub forward_headers: Vec<String>,
+}
+
+/// The API a provider's models are called through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WireApi {
+    /// Chat Completions (`/v1/chat/completions`).
+    Chat,
+    /// The Responses API (`/v1/responses`).
+    Responses,
 }
 
 /// How a provider serves Responses API requests.
@@ -456,6 +471,9 @@ impl ProviderConfig {
     /// Whether Responses API requests go to this provider's own Responses API: as set, or by
     /// default for OpenAI's public endpoint and Azure's v1 API.
     pub fn native_responses(&self) -> bool {
+        if self.responses_only() {
+            return true;
+        }
         match (self.responses, self.kind) {
             (Some(mode), ProviderKind::Openai | ProviderKind::Azure) => {
                 mode == ResponsesApi::Native
@@ -471,6 +489,12 @@ impl ProviderConfig {
             (None, ProviderKind::Azure) => self.api_version() == "v1",
             (None, _) => false,
         }
+    }
+
+    /// Whether every chat request goes through this provider's Responses API.
+    pub fn responses_only(&self) -> bool {
+        self.dialect == Some(WireApi::Responses)
+            && matches!(self.kind, ProviderKind::Openai | ProviderKind::Azure)
     }
 
     /// Anthropic's `anthropic-version` (set, or the default).

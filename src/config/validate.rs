@@ -1,7 +1,7 @@
 //! Checks that serde cannot express: references between sections, duplicates, URL shapes,
 //! weights. Each error carries the path of the field to fix.
 
-use super::{Config, ConfigError, EndpointConfig, ProviderKind};
+use super::{Config, ConfigError, EndpointConfig, ProviderKind, ResponsesApi, WireApi};
 use sluice_filters::auth::{glob_match, KeyDigest};
 use sluice_filters::balance::WeightedSchedule;
 use std::collections::HashSet;
@@ -51,15 +51,27 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 "must be at least 1",
             ));
         }
-        if provider.responses.is_some()
-            && !matches!(provider.kind, ProviderKind::Openai | ProviderKind::Azure)
+        let openai_like = matches!(provider.kind, ProviderKind::Openai | ProviderKind::Azure);
+        for (field, set) in [
+            ("responses", provider.responses.is_some()),
+            ("dialect", provider.dialect.is_some()),
+        ] {
+            if set && !openai_like {
+                return Err(ConfigError::new(
+                    format!("{path}.{field}"),
+                    format!(
+                        "only for kinds openai and azure (this provider is {}: it speaks its own API)",
+                        provider.kind
+                    ),
+                ));
+            }
+        }
+        if provider.dialect == Some(WireApi::Responses)
+            && provider.responses == Some(ResponsesApi::Chat)
         {
             return Err(ConfigError::new(
                 format!("{path}.responses"),
-                format!(
-                    "only for kinds openai and azure (this provider is {}: Responses requests are always translated for it)",
-                    provider.kind
-                ),
+                "cannot be chat when dialect is responses (the provider speaks only the Responses API)",
             ));
         }
         // Settings of one kind are refused on the others: set by mistake, they would be
@@ -608,7 +620,7 @@ keys:
         let text = GOOD.replace("kind: openai,", "kind: anthropic, responses: native,");
         assert_eq!(
             error_of(&text),
-            "providers.local.responses: only for kinds openai and azure (this provider is anthropic: Responses requests are always translated for it)"
+            "providers.local.responses: only for kinds openai and azure (this provider is anthropic: it speaks its own API)"
         );
     }
 }

@@ -66,7 +66,8 @@ pub fn prepare_plan(ctx: &RequestCtx, index: usize) -> Result<UpstreamPlan, Requ
     let provider = target.provider.clone();
     let mut api = ctx.route.map_or(Route::ChatCompletions, |r| r).api();
     let mut wire = provider.dialect;
-    if ctx.client == ClientDialect::Responses && provider.native_responses {
+    let responses_client = ctx.client == ClientDialect::Responses && provider.native_responses;
+    if api == Api::Chat && (responses_client || provider.responses_only) {
         (api, wire) = (Api::Responses, UpstreamDialect::Responses);
     }
     let prepared = prepare_request(

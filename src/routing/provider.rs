@@ -43,6 +43,8 @@ pub struct Provider {
     pub anthropic_version: String,
     /// Responses API requests go to the provider's own `/v1/responses`.
     pub native_responses: bool,
+    /// Every chat request goes through the provider's Responses API (`dialect: responses`).
+    pub responses_only: bool,
     pub default_max_tokens: u64,
     pub endpoints: Vec<Endpoint>,
     /// `host:port` of each endpoint: a bounded metric label and what the status page shows.
@@ -150,6 +152,7 @@ impl Provider {
             api_version: config.api_version().to_owned(),
             anthropic_version: config.anthropic_version().to_owned(),
             native_responses: config.native_responses(),
+            responses_only: config.responses_only(),
             default_max_tokens: config.default_max_tokens,
             endpoint_breakers: endpoints
                 .iter()

@@ -381,30 +381,38 @@ fn anthropic_stream(text: &str) -> Observed {
 }
 
 struct Upstreams {
-    _mocks: Vec<Mock>,
+    mocks: Vec<Mock>,
     gateway: Gateway,
 }
 
+/// Every provider kind, and `responses`: an OpenAI provider whose models speak only the
+/// Responses API (`dialect: responses`).
+const UPSTREAMS: [&str; 5] = ["openai", "anthropic", "gemini", "azure", "responses"];
+
 fn start_upstreams() -> Upstreams {
-    let kinds = ["openai", "anthropic", "gemini", "azure"];
-    let mocks: Vec<Mock> = kinds
+    let mocks: Vec<Mock> = UPSTREAMS
         .iter()
         .map(|k| {
+            let kind = if *k == "responses" { "openai" } else { k };
             Mock::start(
                 &format!("mock-{k}"),
-                &["--kind", k, "--chunks", "4", "--chunk-delay-ms", "0"],
+                &["--kind", kind, "--chunks", "4", "--chunk-delay-ms", "0"],
             )
         })
         .collect();
     let mut config = String::from("providers:\n");
-    for (kind, mock) in kinds.iter().zip(&mocks) {
+    for (name, mock) in UPSTREAMS.iter().zip(&mocks) {
+        let (kind, extra) = match *name {
+            "responses" => ("openai", ", dialect: responses"),
+            kind => (kind, ""),
+        };
         config.push_str(&format!(
-            "  {kind}-up: {{kind: {kind}, endpoints: [{{url: \"{}\"}}], api_keys: [\"key-for-{kind}\"]}}\n",
+            "  {name}-up: {{kind: {kind}, endpoints: [{{url: \"{}\"}}], api_keys: [\"key-for-{name}\"]{extra}}}\n",
             mock.url()
         ));
     }
     config.push_str("models:\n");
-    for kind in kinds {
+    for kind in UPSTREAMS {
         config.push_str(&format!(
             "  - {{name: via-{kind}, targets: [{{provider: {kind}-up, model: {kind}-model-x}}]}}\n"
         ));
@@ -414,7 +422,7 @@ fn start_upstreams() -> Upstreams {
     ));
     Upstreams {
         gateway: Gateway::start(&config),
-        _mocks: mocks,
+        mocks,
     }
 }
 
@@ -427,7 +435,7 @@ async fn run_matrix(dialect: Client) {
         Client::Anthropic => "/v1/messages",
     };
     let mut cells = 0;
-    for kind in ["openai", "anthropic", "gemini", "azure"] {
+    for kind in UPSTREAMS {
         for stream in [false, true] {
             for scenario in SCENARIOS {
                 let cell = format!("{client:?} -> {kind}, stream={stream}, {scenario:?}");
@@ -484,7 +492,15 @@ async fn run_matrix(dialect: Client) {
             }
         }
     }
-    assert_eq!(cells, 40);
+    assert_eq!(cells, 50);
+    // The Responses-only provider was called through its Responses API, every time.
+    let received = up.mocks[4].received().await;
+    let requests = received["requests"].as_array().unwrap();
+    assert!(!requests.is_empty());
+    for r in requests {
+        assert_eq!(r["path"], "/v1/responses", "{r}");
+        assert_eq!(r["body"]["store"], false, "{r}");
+    }
 }
 
 #[tokio::test]

@@ -212,7 +212,7 @@ async fn what_only_openai_runs_is_refused() {
     for body in [
         json!({"model": "via-anthropic", "input": "x", "tools": [{"type": "web_search"}]}),
         json!({"model": "via-gemini", "input": [{"type": "item_reference", "id": "msg_1"}]}),
-        json!({"model": "via-openai", "input": "x", "include": ["reasoning.encrypted_content"]}),
+        json!({"model": "via-openai", "input": "x", "include": ["message.output_text.logprobs"]}),
     ] {
         let resp = gw.post("/v1/responses", &body).await;
         let error = expect_openai_error(resp, 400, "unsupported_by_provider").await;

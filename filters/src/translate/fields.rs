@@ -82,7 +82,9 @@ fn responses_policy(name: &str) -> Option<Policy> {
         | "stream_options" => Dropped,
         // Served by sluice before translation (the stored turns are written into `input`).
         "store" | "previous_response_id" => Dropped,
-        "include" => DroppedWhen(&["[]", "null"]),
+        // What to add to the answer: sluice always returns reasoning's encrypted content
+        // (OpenAI's current default), and offers nothing else `include` can ask for.
+        "include" => Check(include),
         "background" => DroppedWhen(&["false", "null"]),
         _ => return None,
     })
@@ -98,6 +100,27 @@ fn anthropic_policy(name: &str) -> Option<Policy> {
         "context_management" => Check(context_management),
         _ => return None,
     })
+}
+
+/// `include`: `reasoning.encrypted_content` is always returned (dropped, as Codex sends it on
+/// every request); anything else (logprobs, search results, image URLs) is refused.
+fn include(field: &Field<'_>) -> Result<bool, RequestError> {
+    let items: Vec<serde_json::Value> = match field.value.trim() {
+        "null" => Vec::new(),
+        value => serde_json::from_str(value)
+            .map_err(|_| RequestError::invalid("include must be an array of strings", "include"))?,
+    };
+    for (i, item) in items.iter().enumerate() {
+        if item != "reasoning.encrypted_content" {
+            return Err(RequestError::unsupported(
+                format!(
+                    "include {item} is offered by OpenAI's own Responses API only; send it to a native OpenAI model"
+                ),
+                format!("include[{i}]"),
+            ));
+        }
+    }
+    Ok(true)
 }
 
 /// `context_management` edits are Anthropic's to perform. Clearing old thinking blocks from

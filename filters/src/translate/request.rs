@@ -205,12 +205,7 @@ fn translated_chat(
                 include_thoughts: request.reasoning.is_some(),
             },
         )?,
-        UpstreamDialect::Responses => {
-            return Err(RequestError::unsupported(
-                "only Responses API clients can be served by the Responses API",
-                "model",
-            ))
-        }
+        UpstreamDialect::Responses => responses::encode_upstream_request(&request, target.model)?,
     };
     Ok(PreparedRequest {
         body: Some(encoded),

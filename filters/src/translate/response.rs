@@ -37,9 +37,7 @@ pub fn translate_response(
         UpstreamDialect::OpenAi | UpstreamDialect::Azure => openai::decode_response(body)?,
         UpstreamDialect::Anthropic => anthropic::decode_response(body)?,
         UpstreamDialect::Gemini => gemini::decode_response(body, spec.id)?,
-        UpstreamDialect::Responses => {
-            return Err("a Responses API answer reaches Responses clients only".into())
-        }
+        UpstreamDialect::Responses => responses::decode_upstream_response(body)?,
     };
     if spec.json_tool {
         unwrap_response(&mut response);

@@ -60,10 +60,7 @@ enum Decoder {
     OpenAi(openai::StreamDecoder),
     Anthropic(anthropic::StreamDecoder),
     Gemini(gemini::StreamDecoder),
-    /// A dialect pair no request is prepared for: ends the stream with an error at once.
-    Unsupported {
-        reported: bool,
-    },
+    Responses(responses::UpstreamStreamDecoder),
 }
 
 enum Encoder {
@@ -103,7 +100,9 @@ impl StreamTranslator {
                 }
                 UpstreamDialect::Anthropic => Decoder::Anthropic(anthropic::StreamDecoder::new()),
                 UpstreamDialect::Gemini => Decoder::Gemini(gemini::StreamDecoder::new(spec.id)),
-                UpstreamDialect::Responses => Decoder::Unsupported { reported: false },
+                UpstreamDialect::Responses => {
+                    Decoder::Responses(responses::UpstreamStreamDecoder::new())
+                }
             };
             let encoder = match spec.client {
                 ClientDialect::OpenAi => Encoder::OpenAi(
@@ -260,16 +259,8 @@ impl StreamTranslator {
                     (Decoder::Anthropic(d), None) => d.finish(&mut emit),
                     (Decoder::Gemini(d), Some(b)) => d.feed(b, &mut emit),
                     (Decoder::Gemini(d), None) => d.finish(&mut emit),
-                    (Decoder::Unsupported { reported }, _) => {
-                        if !std::mem::replace(reported, true) {
-                            emit(StreamEvent::Error(crate::canonical::UpstreamFailure {
-                                kind: FailureKind::Server,
-                                status: 502,
-                                message: "this upstream stream cannot be translated".into(),
-                                retry_after: None,
-                            }));
-                        }
-                    }
+                    (Decoder::Responses(d), Some(b)) => d.feed(b, &mut emit),
+                    (Decoder::Responses(d), None) => d.finish(&mut emit),
                 }
             }
         }

@@ -7,6 +7,7 @@ use crate::canonical::{
     Block, Effort, Image, Message, Reasoning, Request, ResponseFormat, Role, Tool, ToolChoice,
 };
 use crate::providers::json_util::{empty_object, object_from_raw, TextOrParts};
+use crate::providers::responses;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -515,17 +516,17 @@ fn encode_block<'a>(block: &'a Block<'_>) -> Option<BlockOut<'a>> {
             content: content.iter().filter_map(encode_block).collect(),
             is_error: *is_error,
         },
-        // Thinking can only be replayed with its signature.
+        // Thinking can only be replayed with its own signature: unsigned thinking, and
+        // thinking OpenAI signed (its `encrypted_content`, which Anthropic would refuse the
+        // whole request over), stay out.
         Block::Thinking {
             text,
             signature: Some(signature),
-        } => BlockOut::Thinking {
+        } if !responses::signature::is_openai(signature) => BlockOut::Thinking {
             thinking: text,
             signature,
         },
-        Block::Thinking {
-            signature: None, ..
-        } => return None,
+        Block::Thinking { .. } => return None,
         Block::RedactedThinking(data) => BlockOut::RedactedThinking { data },
     })
 }
@@ -587,6 +588,48 @@ mod tests {
             .map(|b| b["type"].as_str().unwrap())
             .collect();
         assert_eq!(kinds, ["tool_result", "text"]);
+    }
+
+    #[test]
+    fn thinking_goes_back_only_with_an_anthropic_signature() {
+        let openai_signed = responses::signature::from_encrypted_content("gAAAAABblob");
+        let request = Request {
+            messages: vec![
+                Message {
+                    role: Role::User,
+                    content: vec![Block::Text("q".into())],
+                },
+                Message {
+                    role: Role::Assistant,
+                    content: vec![
+                        Block::Thinking {
+                            text: "mine".into(),
+                            signature: Some("EqQBsig".into()),
+                        },
+                        Block::Thinking {
+                            text: "OpenAI's".into(),
+                            signature: Some(openai_signed.into()),
+                        },
+                        Block::Thinking {
+                            text: "nobody's".into(),
+                            signature: None,
+                        },
+                        Block::Text("a".into()),
+                    ],
+                },
+            ],
+            ..Request::default()
+        };
+        let options = EncodeOptions {
+            model: "claude",
+            default_max_tokens: 16,
+        };
+        let sent: Value =
+            serde_json::from_slice(&encode_request(&request, options).unwrap().body).unwrap();
+        assert_eq!(
+            sent["messages"][1]["content"],
+            json!([{"type": "thinking", "thinking": "mine", "signature": "EqQBsig"}, {"type": "text", "text": "a"}])
+        );
     }
 
     #[test]

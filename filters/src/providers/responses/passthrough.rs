@@ -3,7 +3,8 @@
 //! the upstream cut is ended the way OpenAI ends a failed one: `response.failed`, carrying the
 //! response object the stream began with, and the next sequence number.
 
-use super::usage::{response_usage_of, UsageWire};
+use super::upstream_wire::UsageWire;
+use super::usage::response_usage_of;
 use crate::canonical::Usage;
 use crate::providers::openai::PassthroughEnd;
 use crate::stream::{SseEvent, SseFramer};

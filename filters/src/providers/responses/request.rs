@@ -4,6 +4,7 @@
 //! `reasoning.effort`, `max_output_tokens` and the sampling parameters. Built-in tools only
 //! OpenAI runs, and items sluice cannot carry to another provider, are refused naming the field.
 
+use super::signature;
 use crate::api::RequestError;
 use crate::canonical::{
     Block, Effort, Image, Message, Reasoning, Request, ResponseFormat, Role, Tool, ToolChoice,
@@ -81,6 +82,8 @@ struct ItemWire<'a> {
     output: Option<&'a RawValue>,
     #[serde(default, borrow)]
     summary: Option<Vec<SummaryWire<'a>>>,
+    #[serde(default, borrow)]
+    encrypted_content: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -341,7 +344,8 @@ fn decode_item<'a>(
             );
         }
         "reasoning" => {
-            // Only the summary can travel: the encrypted content is OpenAI's own.
+            // The summary is the thinking's text; `encrypted_content` its signature, which
+            // goes back to the provider that made it (see `signature`).
             let text: String = item
                 .summary
                 .unwrap_or_default()
@@ -349,13 +353,17 @@ fn decode_item<'a>(
                 .filter_map(|s| s.text)
                 .collect::<Vec<_>>()
                 .join("\n");
-            if !text.is_empty() {
+            let signature = item
+                .encrypted_content
+                .filter(|e| !e.is_empty())
+                .map(signature::from_client);
+            if !text.is_empty() || signature.is_some() {
                 push(
                     req,
                     Role::Assistant,
                     Block::Thinking {
                         text: Cow::Owned(text),
-                        signature: None,
+                        signature,
                     },
                 );
             }
@@ -453,6 +461,31 @@ mod tests {
         );
         assert!(matches!(&req.messages[4].content[1], Block::Image(_)));
         assert_eq!(req.tools.len(), 1);
+    }
+
+    #[test]
+    fn encrypted_content_comes_back_as_the_signature_of_its_provider() {
+        let body = br#"{"model":"m","input":[{"role":"user","content":"Hi"},
+            {"type":"reasoning","id":"rs_1","summary":[{"type":"summary_text","text":"thought"}],"encrypted_content":"anthropic:EqQBsig"},
+            {"type":"reasoning","id":"rs_2","summary":[],"encrypted_content":"gAAAAABblob"},
+            {"type":"reasoning","id":"rs_3","summary":[],"encrypted_content":null},
+            {"type":"message","role":"assistant","content":[{"type":"output_text","text":"Hello"}]}]}"#;
+        let req = decode_request(body).unwrap();
+        let thinking: Vec<(&str, Option<&str>)> = req.messages[1]
+            .content
+            .iter()
+            .filter_map(|b| match b {
+                Block::Thinking { text, signature } => Some((text.as_ref(), signature.as_deref())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            thinking,
+            [
+                ("thought", Some("EqQBsig")),
+                ("", Some("openai:gAAAAABblob"))
+            ]
+        );
     }
 
     #[test]

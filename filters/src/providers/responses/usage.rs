@@ -1,51 +1,9 @@
-//! Usage as the Responses API reports it: `input_tokens` counts cached tokens too (as OpenAI's
-//! `prompt_tokens` does) and `output_tokens` counts reasoning.
+//! The usage of a whole Responses API body, read without decoding the rest (answers passed
+//! through natively are metered from it).
 
+use super::upstream_wire::UsageWire;
 use crate::canonical::Usage;
 use serde::Deserialize;
-
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-pub struct UsageWire {
-    #[serde(default)]
-    pub input_tokens: u64,
-    #[serde(default)]
-    pub input_tokens_details: Option<InputDetails>,
-    #[serde(default)]
-    pub output_tokens: u64,
-    #[serde(default)]
-    pub output_tokens_details: Option<OutputDetails>,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-pub struct InputDetails {
-    #[serde(default)]
-    pub cached_tokens: u64,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-pub struct OutputDetails {
-    #[serde(default)]
-    pub reasoning_tokens: u64,
-}
-
-impl UsageWire {
-    pub fn canonical(&self) -> Usage {
-        let cached = self
-            .input_tokens_details
-            .map_or(0, |d| d.cached_tokens)
-            .min(self.input_tokens);
-        Usage {
-            input: self.input_tokens - cached,
-            cache_read: cached,
-            cache_write: 0,
-            output: self.output_tokens,
-            reasoning: self
-                .output_tokens_details
-                .map_or(0, |d| d.reasoning_tokens)
-                .min(self.output_tokens),
-        }
-    }
-}
 
 /// The usage of a whole response object.
 pub fn response_usage_of(body: &[u8]) -> Option<Usage> {
