@@ -14,6 +14,7 @@ mod usage;
 pub use error::{FailureKind, UpstreamFailure};
 pub use request::{
     Block, Effort, Image, Message, Reasoning, Request, ResponseFormat, Role, Tool, ToolChoice,
+    Verbosity,
 };
 pub use response::{Response, StopReason};
 pub use stream::StreamEvent;

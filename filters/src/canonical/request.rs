@@ -130,6 +130,38 @@ pub enum Reasoning {
     Adaptive(Option<Effort>),
 }
 
+/// OpenAI's answer-length setting. `Medium` is every model's default, so a provider without
+/// the setting answers a `Medium` request as asked; `Low` and `High` it cannot honour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Verbosity {
+    /// Parses a client's value; an unknown one is a 400 naming `param`.
+    pub fn parse(s: &str, param: &str) -> Result<Verbosity, crate::api::RequestError> {
+        match s {
+            "low" => Ok(Verbosity::Low),
+            "medium" => Ok(Verbosity::Medium),
+            "high" => Ok(Verbosity::High),
+            other => Err(crate::api::RequestError::invalid(
+                format!("unknown verbosity '{other}' (low, medium or high)"),
+                param,
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verbosity::Low => "low",
+            Verbosity::Medium => "medium",
+            Verbosity::High => "high",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effort {
     Minimal,
@@ -221,6 +253,9 @@ pub struct Request<'a> {
     pub user: Option<Cow<'a, str>>,
     pub response_format: Option<ResponseFormat<'a>>,
     pub reasoning: Option<Reasoning>,
+    /// How long the answer should be (OpenAI's `verbosity`, the Responses API's
+    /// `text.verbosity`).
+    pub verbosity: Option<Verbosity>,
     pub stream: bool,
     /// The client asked for usage in the stream (OpenAI's `stream_options.include_usage`).
     pub include_usage: bool,

@@ -47,6 +47,7 @@ fn openai_policy(name: &str) -> Option<Policy> {
         | "user"
         | "response_format"
         | "reasoning_effort"
+        | "verbosity"
         | "stream"
         | "stream_options" => Translated,
         // Kept by OpenAI for the client, or a speed/billing hint: the answer is the same.

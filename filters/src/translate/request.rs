@@ -6,7 +6,7 @@ use super::path::Api;
 use super::{is_passthrough, ClientDialect, UpstreamDialect};
 use crate::api::openai::{ChatRequest, EmbeddingsRequest};
 use crate::api::RequestError;
-use crate::canonical::Request;
+use crate::canonical::{Request, Verbosity};
 use crate::providers::{anthropic, gemini, openai, responses};
 use serde::Deserialize;
 
@@ -183,6 +183,12 @@ fn translated_chat(
         ClientDialect::Anthropic => anthropic::decode_request(body)?,
         ClientDialect::Responses => crate::providers::responses::decode_request(body)?,
     };
+    if matches!(
+        target.dialect,
+        UpstreamDialect::Anthropic | UpstreamDialect::Gemini
+    ) {
+        refuse_verbosity(client, &request, target.dialect)?;
+    }
     let mut json_tool = false;
     let encoded = match target.dialect {
         UpstreamDialect::OpenAi | UpstreamDialect::Azure => {
@@ -214,4 +220,82 @@ fn translated_chat(
         json_tool,
         dropped,
     })
+}
+
+/// A verbosity other than the default has no equivalent at Anthropic or Gemini: refused, since
+/// the answer would not be as long or short as asked.
+fn refuse_verbosity(
+    client: ClientDialect,
+    request: &Request<'_>,
+    dialect: UpstreamDialect,
+) -> Result<(), RequestError> {
+    match request.verbosity {
+        None | Some(Verbosity::Medium) => Ok(()),
+        Some(v) => Err(RequestError::unsupported(
+            format!(
+                "verbosity '{}' has no equivalent on a {} provider (leave it out, or use medium)",
+                v.as_str(),
+                dialect.as_str()
+            ),
+            if client == ClientDialect::Responses {
+                "text.verbosity"
+            } else {
+                "verbosity"
+            },
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepare(
+        client: ClientDialect,
+        body: &str,
+        dialect: UpstreamDialect,
+    ) -> Result<serde_json::Value, RequestError> {
+        let target = Target {
+            dialect,
+            model: "m",
+            default_max_tokens: 100,
+            api: Api::Chat,
+        };
+        let prepared = prepare_request(client, body.as_bytes(), &target)?;
+        Ok(serde_json::from_slice(&prepared.body.unwrap_or_default()).unwrap_or_default())
+    }
+
+    #[test]
+    fn verbosity_is_carried_where_it_exists_and_refused_where_it_would_be_lost() {
+        let responses = r#"{"model":"x","input":"hi","text":{"verbosity":"low"}}"#;
+        let chat =
+            r#"{"model":"x","messages":[{"role":"user","content":"hi"}],"verbosity":"high"}"#;
+        let openai = prepare(ClientDialect::Responses, responses, UpstreamDialect::OpenAi);
+        assert_eq!(
+            openai.map(|b| b["verbosity"].clone()).ok(),
+            Some("low".into())
+        );
+        let upstream = prepare(ClientDialect::OpenAi, chat, UpstreamDialect::Responses);
+        assert_eq!(
+            upstream.map(|b| b["text"]["verbosity"].clone()).ok(),
+            Some("high".into())
+        );
+        for (client, body, param) in [
+            (ClientDialect::Responses, responses, "text.verbosity"),
+            (ClientDialect::OpenAi, chat, "verbosity"),
+        ] {
+            for dialect in [UpstreamDialect::Anthropic, UpstreamDialect::Gemini] {
+                let error = prepare(client, body, dialect).err();
+                assert_eq!(error.map(|e| e.param), Some(Some(param.to_owned())));
+            }
+        }
+        let medium = r#"{"model":"x","input":"hi","text":{"verbosity":"medium"}}"#;
+        assert!(prepare(ClientDialect::Responses, medium, UpstreamDialect::Anthropic).is_ok());
+        let unknown = r#"{"model":"x","input":"hi","text":{"verbosity":"loud"}}"#;
+        let error = prepare(ClientDialect::Responses, unknown, UpstreamDialect::OpenAi).err();
+        assert_eq!(
+            error.map(|e| e.error_type),
+            Some(crate::ErrorType::InvalidRequest)
+        );
+    }
 }

@@ -5,6 +5,7 @@ use super::wire::{ChatRequestWire, MessageWire, PartWire, ToolCallWire};
 use crate::api::RequestError;
 use crate::canonical::{
     Block, Effort, Image, Message, Reasoning, Request, ResponseFormat, Role, Tool, ToolChoice,
+    Verbosity,
 };
 use crate::providers::json_util::{arguments_object, TextOrParts};
 use serde::Serialize;
@@ -46,6 +47,9 @@ pub fn decode_request(body: &[u8]) -> Result<Request<'_>, RequestError> {
             )
         })?;
         req.reasoning = Some(Reasoning::Effort(effort));
+    }
+    if let Some(verbosity) = wire.verbosity {
+        req.verbosity = Some(Verbosity::parse(&verbosity, "verbosity")?);
     }
     if let Some(format) = wire.response_format {
         req.response_format = Some(match format.kind.as_ref() {
@@ -367,6 +371,8 @@ struct ChatOut<'a> {
     response_format: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_effort: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verbosity: Option<&'static str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -511,6 +517,7 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions<'_>) -> Vec<u8> {
             }
         }),
         reasoning_effort: req.reasoning.map(|r| r.effort().as_str()),
+        verbosity: req.verbosity.map(Verbosity::as_str),
         stream: req.stream,
         stream_options: req.stream.then_some(StreamOptionsOut {
             include_usage: true,

@@ -34,6 +34,8 @@ pub struct ChatRequestWire<'a> {
     pub response_format: Option<ResponseFormatWire<'a>>,
     #[serde(default, borrow)]
     pub reasoning_effort: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub verbosity: Option<Cow<'a, str>>,
     pub stream: Option<bool>,
     pub stream_options: Option<StreamOptionsWire>,
 }

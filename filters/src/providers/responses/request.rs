@@ -8,6 +8,7 @@ use super::signature;
 use crate::api::RequestError;
 use crate::canonical::{
     Block, Effort, Image, Message, Reasoning, Request, ResponseFormat, Role, Tool, ToolChoice,
+    Verbosity,
 };
 use crate::providers::json_util::arguments_object;
 use serde::Deserialize;
@@ -43,6 +44,8 @@ struct RequestWire<'a> {
 struct TextWire<'a> {
     #[serde(default, borrow)]
     format: Option<FormatWire<'a>>,
+    #[serde(default, borrow)]
+    verbosity: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -145,7 +148,11 @@ pub fn decode_request(body: &[u8]) -> Result<Request<'_>, RequestError> {
         })?;
         req.reasoning = Some(Reasoning::Effort(level));
     }
-    if let Some(format) = wire.text.and_then(|t| t.format) {
+    let (format, verbosity) = wire.text.map_or((None, None), |t| (t.format, t.verbosity));
+    if let Some(verbosity) = verbosity {
+        req.verbosity = Some(Verbosity::parse(&verbosity, "text.verbosity")?);
+    }
+    if let Some(format) = format {
         req.response_format = Some(match format.kind.as_ref() {
             "text" => ResponseFormat::Text,
             "json_object" => ResponseFormat::JsonObject,

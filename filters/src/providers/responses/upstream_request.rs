@@ -133,7 +133,10 @@ struct ToolOut<'a> {
 
 #[derive(Serialize)]
 struct TextOut<'a> {
-    format: FormatOut<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<FormatOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verbosity: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -197,8 +200,9 @@ pub fn encode_upstream_request(req: &Request<'_>, model: &str) -> Result<Vec<u8>
             ToolChoice::Tool(name) => json!({"type": "function", "name": name}),
         }),
         parallel_tool_calls: req.parallel_tool_calls.filter(|_| !req.tools.is_empty()),
-        text: req.response_format.as_ref().map(|f| TextOut {
-            format: text_format(f),
+        text: (req.response_format.is_some() || req.verbosity.is_some()).then(|| TextOut {
+            format: req.response_format.as_ref().map(text_format),
+            verbosity: req.verbosity.map(|v| v.as_str()),
         }),
         reasoning: req.reasoning.map(|r| ReasoningOut {
             effort: r.effort().as_str(),
