@@ -105,6 +105,7 @@ fn stream_case(case: StreamCase) -> Usage {
 /// Every event the client receives is well-formed for its dialect.
 fn validate_sse(client: ClientDialect, out: &[u8]) {
     let text = std::str::from_utf8(out).expect("utf-8 output");
+    let mut sequence = 0;
     for event in text.split("\n\n").filter(|e| !e.is_empty()) {
         let mut name = None;
         let mut data = None;
@@ -123,6 +124,13 @@ fn validate_sse(client: ClientDialect, out: &[u8]) {
             continue;
         }
         let json: serde_json::Value = serde_json::from_str(data).expect("data is JSON");
+        if client == ClientDialect::Responses {
+            let kind = json["type"].as_str().unwrap();
+            assert_eq!(Some(kind), name, "event name matches type");
+            let number = json["sequence_number"].as_u64().expect("numbered");
+            assert_eq!(number, sequence, "sequence numbers count up from 0");
+            sequence += 1;
+        }
         if client == ClientDialect::Anthropic {
             assert_eq!(
                 Some(json["type"].as_str().unwrap()),
@@ -445,4 +453,122 @@ fn responses_translate_for_both_clients() {
         upstream: UpstreamDialect::Gemini,
         client: ClientDialect::OpenAi,
     });
+}
+
+/// The Responses API as the client's dialect: every upstream's stream encoded as OpenAI emits
+/// Responses events, failures included; and a native Responses stream passed through as is
+/// (a cut one ended with `response.failed`).
+#[test]
+fn every_upstream_streams_to_responses_clients() {
+    use sluice_filters::canonical::FailureKind;
+    for (input, upstream, outcome) in [
+        (
+            "anthropic_text_and_tools.sse",
+            UpstreamDialect::Anthropic,
+            StreamOutcome::Completed,
+        ),
+        (
+            "gemini_parallel_tools.sse",
+            UpstreamDialect::Gemini,
+            StreamOutcome::Completed,
+        ),
+        (
+            "openai_parallel_tools.sse",
+            UpstreamDialect::OpenAi,
+            StreamOutcome::Completed,
+        ),
+        (
+            "anthropic_overloaded_mid_stream.sse",
+            UpstreamDialect::Anthropic,
+            StreamOutcome::Failed(FailureKind::Overloaded),
+        ),
+        (
+            "openai_cut.sse",
+            UpstreamDialect::OpenAi,
+            StreamOutcome::Failed(FailureKind::Server),
+        ),
+        (
+            "responses_parallel_calls.sse",
+            UpstreamDialect::Responses,
+            StreamOutcome::Completed,
+        ),
+        (
+            "responses_cut.sse",
+            UpstreamDialect::Responses,
+            StreamOutcome::Failed(FailureKind::Server),
+        ),
+    ] {
+        stream_case(StreamCase {
+            input,
+            upstream,
+            client: ClientDialect::Responses,
+            usage: true,
+            outcome,
+        });
+    }
+    let native = read(&dir().join("streams/responses_parallel_calls.sse"));
+    let passed = read(&dir().join("streams/expected/responses_parallel_calls.responses.sse"));
+    assert!(native == passed, "a native stream passes byte for byte");
+}
+
+/// Models behind the Responses API only (`dialect: responses`), streamed to Chat and Messages
+/// clients.
+#[test]
+fn responses_upstream_streams_to_chat_and_messages_clients() {
+    use sluice_filters::canonical::FailureKind;
+    for client in [ClientDialect::OpenAi, ClientDialect::Anthropic] {
+        for (input, outcome) in [
+            ("responses_text.sse", StreamOutcome::Completed),
+            ("responses_parallel_calls.sse", StreamOutcome::Completed),
+            (
+                "responses_reasoning_encrypted.sse",
+                StreamOutcome::Completed,
+            ),
+            (
+                "responses_incomplete_max_tokens.sse",
+                StreamOutcome::Completed,
+            ),
+            (
+                "responses_rate_limited.sse",
+                StreamOutcome::Failed(FailureKind::RateLimited),
+            ),
+        ] {
+            stream_case(StreamCase {
+                input,
+                upstream: UpstreamDialect::Responses,
+                client,
+                usage: true,
+                outcome,
+            });
+        }
+    }
+}
+
+#[test]
+fn whole_answers_translate_to_and_from_the_responses_api() {
+    for (input, upstream) in [
+        ("anthropic_tool_use.json", UpstreamDialect::Anthropic),
+        ("gemini_tool_call.json", UpstreamDialect::Gemini),
+        ("openai_tool_calls.json", UpstreamDialect::OpenAi),
+    ] {
+        response_case(ResponseCase {
+            input,
+            upstream,
+            client: ClientDialect::Responses,
+        });
+    }
+    for client in [ClientDialect::OpenAi, ClientDialect::Anthropic] {
+        for input in [
+            "responses_text.json",
+            "responses_parallel_calls.json",
+            "responses_reasoning_encrypted.json",
+            "responses_incomplete_max_tokens.json",
+        ] {
+            response_case(ResponseCase {
+                input,
+                upstream: UpstreamDialect::Responses,
+                client,
+            });
+        }
+    }
 }
