@@ -78,20 +78,10 @@ impl Builtin {
     }
 }
 
-/// Where the search goes on after a candidate its validator rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Resume {
-    /// At the next character: a card number can start inside a longer run of digit groups.
-    NextChar,
-    /// After the candidate: `1.2.3.4.5` is not an address, and neither is its tail `2.3.4.5`.
-    AfterCandidate,
-}
-
 /// A pattern as written in the detector table.
 pub(crate) struct PatternSpec {
     pub regex: &'static str,
     pub validate: Option<Validator>,
-    pub resume: Resume,
     pub tail: Option<Tail>,
 }
 
@@ -99,7 +89,6 @@ const fn plain(regex: &'static str) -> PatternSpec {
     PatternSpec {
         regex,
         validate: None,
-        resume: Resume::NextChar,
         tail: None,
     }
 }
@@ -108,7 +97,6 @@ const fn checked(regex: &'static str, validate: Validator) -> PatternSpec {
     PatternSpec {
         regex,
         validate: Some(validate),
-        resume: Resume::NextChar,
         tail: None,
     }
 }
@@ -162,24 +150,22 @@ const IBAN: &[PatternSpec] = &[checked(
 /// IPv4 as a dotted quad (a four-part version string such as `1.2.3.4` in prose is an address
 /// too: the text cannot tell them apart, and a redacted version number costs less than a
 /// leaked address; `v1.2.3.4`, `1.2.3` and `1.2.3.4.5` are not addresses), and IPv6 in full,
-/// compressed (`2001:db8::1`, `::1`) and IPv4-embedded (`::ffff:10.0.0.1`) forms.
+/// compressed (`2001:db8::1`, `::1`) and IPv4-embedded (`::ffff:10.0.0.1`) forms, ending at a
+/// word boundary (a prefix ending in `::`, such as `2001:db8::/32`, is not an address).
 const IP_ADDRESS: &[PatternSpec] = &[
     PatternSpec {
         regex: r"(?-u:\b)[0-9]{1,3}(?:\.[0-9]{1,3}){3,7}(?-u:\b)",
         validate: Some(validate::ipv4),
-        resume: Resume::AfterCandidate,
         tail: None,
     },
     PatternSpec {
-        regex: r"(?-u:\b)[0-9A-Fa-f]{1,4}(?:::?[0-9A-Fa-f]{1,4}){1,7}(?:::)?(?:\.[0-9]{1,3}){0,3}",
+        regex: r"(?-u:\b)[0-9A-Fa-f]{1,4}(?:::?[0-9A-Fa-f]{1,4}){1,7}(?:\.[0-9]{1,3}){0,3}(?-u:\b)",
         validate: Some(validate::ipv6),
-        resume: Resume::AfterCandidate,
         tail: None,
     },
     PatternSpec {
-        regex: r"(?-u:\B)::[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6}(?:\.[0-9]{1,3}){0,3}",
+        regex: r"(?-u:\B)::[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6}(?:\.[0-9]{1,3}){0,3}(?-u:\b)",
         validate: Some(validate::ipv6),
-        resume: Resume::AfterCandidate,
         tail: None,
     },
 ];
@@ -189,7 +175,6 @@ const IP_ADDRESS: &[PatternSpec] = &[
 const PRIVATE_KEY: &[PatternSpec] = &[PatternSpec {
     regex: r"-----BEGIN (?:[A-Z0-9]{1,10} ){0,3}PRIVATE KEY(?: BLOCK)?-----",
     validate: None,
-    resume: Resume::NextChar,
     tail: Some(Tail::Pem),
 }];
 
@@ -201,32 +186,27 @@ const API_KEY: &[PatternSpec] = &[
     PatternSpec {
         regex: r"(?-u:\b)sk-(?:proj-|svcacct-|admin-|ant-(?:api|admin|oat|sid)[0-9]{2}-)?[A-Za-z0-9_\-]{20}",
         validate: Some(validate::random_key_body),
-        resume: Resume::NextChar,
         tail: Some(Tail::Run(KEY_CHARS)),
     },
     plain(r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)"),
     PatternSpec {
         regex: r"(?-u:\b)gh[pousr]_[A-Za-z0-9]{36}",
         validate: None,
-        resume: Resume::NextChar,
         tail: Some(Tail::Run(ALNUM)),
     },
     PatternSpec {
         regex: r"(?-u:\b)github_pat_[A-Za-z0-9_]{22}",
         validate: None,
-        resume: Resume::NextChar,
         tail: Some(Tail::Run(ALNUM | super::tail::bit(b'_'))),
     },
     PatternSpec {
         regex: r"(?-u:\b)eyJ[A-Za-z0-9_\-]{8,240}\.eyJ[A-Za-z0-9_\-]",
         validate: None,
-        resume: Resume::NextChar,
         tail: Some(Tail::Jwt),
     },
     PatternSpec {
         regex: r"(?-u:\b)xox[bpars]-[A-Za-z0-9\-]{10}",
         validate: Some(validate::slack_token),
-        resume: Resume::NextChar,
         tail: Some(Tail::Run(ALNUM | super::tail::bit(b'-'))),
     },
 ];

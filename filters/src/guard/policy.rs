@@ -342,7 +342,6 @@ fn builtin_definition(builtin: Builtin) -> Definition {
             Some(Pattern {
                 regex,
                 validate: spec.validate,
-                resume: spec.resume,
                 tail: spec.tail,
                 detector: 0,
             })
@@ -389,7 +388,6 @@ fn custom_definition(rule: &RuleSpec, custom: &CustomDetector) -> Result<Definit
         patterns: vec![Pattern {
             regex,
             validate: None,
-            resume: super::detector::Resume::NextChar,
             tail: None,
             detector: 0,
         }],

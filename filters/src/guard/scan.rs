@@ -17,7 +17,7 @@
 //! after it (see `class.rs`). The scanner emits events only up to the first undecided
 //! position, so a stream split anywhere produces exactly the events of the whole text.
 
-use super::detector::{CompiledRegex, Resume};
+use super::detector::CompiledRegex;
 use super::policy::Action;
 use super::tail::{Tail, TailRun};
 use super::validate::Validator;
@@ -42,7 +42,6 @@ pub(crate) struct Detector {
 pub(crate) struct Pattern {
     pub regex: CompiledRegex,
     pub validate: Option<Validator>,
-    pub resume: Resume,
     pub tail: Option<Tail>,
     /// Index into the group's detectors.
     pub detector: usize,
@@ -332,9 +331,12 @@ fn search(pattern: &Pattern, text: &str, from: usize, decided: usize) -> Slot {
         }
         let end = match pattern.validate {
             None => Some(m.end()),
-            Some(validate) => validate(m.as_str())
-                .filter(|len| *len > 0)
-                .map(|len| m.start() + len),
+            Some(validate) => validate(
+                text.get(..m.start()).and_then(|t| t.chars().next_back()),
+                m.as_str(),
+            )
+            .filter(|len| *len > 0)
+            .map(|len| m.start() + len),
         };
         if let Some(end) = end {
             return Slot::At {
@@ -342,10 +344,9 @@ fn search(pattern: &Pattern, text: &str, from: usize, decided: usize) -> Slot {
                 end,
             };
         }
-        at = match pattern.resume {
-            Resume::NextChar => next_boundary(text, m.start()),
-            Resume::AfterCandidate => m.end().max(next_boundary(text, m.start())),
-        };
+        // On at the next character, never past the rejected candidate: which starts are
+        // tried must not depend on where the search began (a stream begins it elsewhere).
+        at = next_boundary(text, m.start());
     }
     Slot::Exhausted { from }
 }

@@ -7,7 +7,7 @@ mod numbering;
 mod props;
 
 use super::*;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A policy of one rule per entry, on both sides.
 pub(super) fn policy(rules: &[(&str, &[&str], Action)]) -> Policy {
@@ -33,8 +33,14 @@ pub(super) fn custom(name: &str, regex: &str) -> DetectorSpec {
     })
 }
 
-/// Every built-in detector redacted, plus a custom `ticket` detector.
+/// Every built-in detector redacted, plus a custom `ticket` detector. Compiled once: regex
+/// compilation dominates the property tests' time otherwise.
 pub(super) fn redact_everything() -> Arc<Policy> {
+    static POLICY: OnceLock<Arc<Policy>> = OnceLock::new();
+    Arc::clone(POLICY.get_or_init(compile_everything))
+}
+
+fn compile_everything() -> Arc<Policy> {
     let mut detect: Vec<DetectorSpec> = Builtin::ALL
         .iter()
         .map(|b| DetectorSpec::Builtin(b.name().to_owned()))
