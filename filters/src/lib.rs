@@ -10,6 +10,7 @@ pub mod canonical;
 pub mod conversation;
 pub mod error_type;
 pub mod governance;
+pub mod guard;
 pub mod json;
 pub mod providers;
 pub mod resilience;
