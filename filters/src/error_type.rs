@@ -17,6 +17,8 @@ pub enum ErrorType {
     InvalidRequest,
     /// Valid, but the target provider cannot do what was asked (e.g. `n > 1` on Anthropic).
     UnsupportedByProvider,
+    /// A guardrail rule with `action: block` matched (the rule is named, never the text).
+    PolicyBlocked,
     UnsupportedContentEncoding,
     LengthRequired,
     RequestTooLarge,
@@ -61,6 +63,7 @@ impl ErrorType {
             ErrorType::InvalidJson => "invalid_json",
             ErrorType::InvalidRequest => "invalid_request",
             ErrorType::UnsupportedByProvider => "unsupported_by_provider",
+            ErrorType::PolicyBlocked => "policy_blocked",
             ErrorType::UnsupportedContentEncoding => "unsupported_content_encoding",
             ErrorType::LengthRequired => "length_required",
             ErrorType::RequestTooLarge => "request_too_large",
@@ -92,7 +95,8 @@ impl ErrorType {
             ErrorType::MethodNotAllowed => 405,
             ErrorType::InvalidJson
             | ErrorType::InvalidRequest
-            | ErrorType::UnsupportedByProvider => 400,
+            | ErrorType::UnsupportedByProvider
+            | ErrorType::PolicyBlocked => 400,
             ErrorType::UnsupportedContentEncoding => 415,
             ErrorType::LengthRequired => 411,
             ErrorType::RequestTooLarge => 413,

@@ -2,6 +2,7 @@
 //! validation that names the offending field. Nothing here touches the network.
 
 mod error;
+mod guard;
 mod interpolate;
 mod restart;
 mod summary;
@@ -9,6 +10,7 @@ mod units;
 mod validate;
 
 pub use error::ConfigError;
+pub use guard::{compile_guardrails, GuardrailConfig};
 pub use restart::needs_restart;
 pub use summary::summary;
 pub use units::{ByteSize, Dur};
@@ -61,6 +63,9 @@ pub struct Config {
     pub audit: Option<AuditConfig>,
     #[serde(default)]
     pub admin: AdminConfig,
+    /// Guardrails applied to every request and answer (models and keys may add their own).
+    #[serde(default)]
+    pub guardrails: Vec<GuardrailConfig>,
 }
 
 /// Rate limits of a key, team or model. Each is a sliding window: no minute ever holds more.
@@ -588,6 +593,9 @@ pub struct ModelConfig {
     /// How requests are spread over the targets, and over each target's endpoints.
     #[serde(default)]
     pub balance: Balance,
+    /// Guardrails for this model's traffic, besides the global ones.
+    #[serde(default)]
+    pub guardrails: Vec<GuardrailConfig>,
 }
 
 /// How a model spreads its requests.
@@ -635,6 +643,9 @@ pub struct KeyConfig {
     pub limits: Option<LimitsConfig>,
     #[serde(default)]
     pub budget: Option<BudgetConfig>,
+    /// Guardrails for this key's traffic, besides the global and the model's.
+    #[serde(default)]
+    pub guardrails: Vec<GuardrailConfig>,
 }
 
 fn default_listen() -> SocketAddr {

@@ -367,7 +367,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             }
         }
     }
-    Ok(())
+    super::guard::check(config)
 }
 
 /// The weighted schedule of a list of weights, or an error naming the list.
@@ -622,5 +622,31 @@ keys:
             error_of(&text),
             "providers.local.responses: only for kinds openai and azure (this provider is anthropic: it speaks its own API)"
         );
+    }
+
+    #[test]
+    fn guardrail_errors_name_the_rule_and_the_list() {
+        let text = format!(
+            "{GOOD}guardrails:\n  - {{name: pii, detect: [email, emial], action: redact}}\n"
+        );
+        let err = error_of(&text);
+        assert!(
+            err.starts_with("guardrails: guardrail rule 'pii': unknown detector 'emial'"),
+            "{err}"
+        );
+        let text = GOOD.replace(
+            "{name: app, key: \"${APP_KEY}\", models: [\"fa*\"]}",
+            "{name: app, key: \"${APP_KEY}\", guardrails: [{name: t, detect: [{name: ticket, regex: \"TK-[0-9]+\"}], action: block}]}",
+        );
+        let err = error_of(&text);
+        assert!(
+            err.starts_with("keys[0].guardrails: guardrail rule 't'"),
+            "{err}"
+        );
+        let ok = GOOD.replace(
+            "{name: app, key: \"${APP_KEY}\", models: [\"fa*\"]}",
+            "{name: app, key: \"${APP_KEY}\", guardrails: [{name: t, detect: [{name: ticket, regex: \"TK-[0-9]{4,8}\"}], action: block, on: [request]}]}",
+        );
+        assert!(Config::parse(&ok, &env).is_ok());
     }
 }

@@ -111,8 +111,9 @@ pub enum ResponseMode {
     Passthrough { kept: Option<Vec<Bytes>> },
     /// A stream, translated or passed through chunk by chunk.
     Stream(Box<StreamTranslator>),
-    /// A whole success body in another dialect, translated at its end.
-    Translate { buffer: Vec<u8> },
+    /// A whole success body in another dialect, translated at its end; or, `passthrough`, in
+    /// the client's own, held to its end for the response guardrails.
+    Translate { buffer: Vec<u8>, passthrough: bool },
     /// A provider error in another dialect, translated at its end.
     TranslateError { buffer: Vec<u8>, status: u16 },
     /// The provider's body is replaced by this gateway error.
@@ -193,6 +194,8 @@ pub struct RequestCtx {
     pub thread: Option<super::threads::ThreadState>,
     /// A Responses request's stored conversation.
     pub stored: Option<super::stored_responses::StoredState>,
+    /// The request's guardrails (none when no rule applies); a guarded stream takes them.
+    pub guard: Option<sluice_filters::guard::GuardChain>,
     /// The id of the turn this request's answer completed, held in the conversation store
     /// until the logging phase writes it.
     pub held_turn: Option<String>,
@@ -232,6 +235,7 @@ impl RequestCtx {
             response: ResponseState::default(),
             thread: None,
             stored: None,
+            guard: None,
             held_turn: None,
             counted_as_stream: false,
         }

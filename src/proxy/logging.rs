@@ -81,6 +81,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
             ])
             .observe(upstream.as_secs_f64());
     }
+    let guardrails = super::guard::report(ctx);
     let (usage, estimated) = (charge.usage, charge.estimated);
     if !usage.is_empty() {
         for (kind, count) in [
@@ -99,7 +100,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
     }
     info!(
         target: "access",
-        "{} {} status={} model={} provider={} stream={} key={} error_type={} attempts={} trail={} skipped={} dropped={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} cost_usd={:.6} upstream_ms={:.1} total_ms={:.1}",
+        "{} {} status={} model={} provider={} stream={} key={} error_type={} attempts={} trail={} skipped={} dropped={} guardrails={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} cost_usd={:.6} upstream_ms={:.1} total_ms={:.1}",
         session.req_header().method,
         route,
         status_label,
@@ -115,6 +116,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
             .as_ref()
             .filter(|p| !p.dropped.is_empty())
             .map_or_else(|| "-".to_owned(), |p| p.dropped.join(",")),
+        guardrails,
         usage.prompt_total(),
         usage.cache_read,
         usage.output,
@@ -129,11 +131,19 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
         error_type,
         stream,
         charge,
+        &guardrails,
     );
 }
 
 /// The request's audit record, when an audit log is configured.
-fn audit(ctx: &RequestCtx, status: u16, error_type: &str, stream: bool, charge: &Charge) {
+fn audit(
+    ctx: &RequestCtx,
+    status: u16,
+    error_type: &str,
+    stream: bool,
+    charge: &Charge,
+    guardrails: &str,
+) {
     let Some(audit) = ctx.runtime.audit.as_ref() else {
         return;
     };
@@ -163,6 +173,7 @@ fn audit(ctx: &RequestCtx, status: u16, error_type: &str, stream: bool, charge: 
             .first_byte
             .map(|t| ms(t.duration_since(ctx.started))),
         cache: "none",
+        guardrails,
         request_body: audit
             .bodies
             .then(|| String::from_utf8_lossy(&ctx.client_body)),

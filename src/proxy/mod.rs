@@ -10,6 +10,7 @@ mod ctx;
 mod errors;
 mod failover;
 mod governance;
+mod guard;
 mod logging;
 mod request;
 mod response;

@@ -216,6 +216,17 @@ async fn proxied_request(
         .await;
     }
 
+    let body = match super::guard::screen_request(ctx, &gateway, &model, &key, body) {
+        Ok(body) => body,
+        Err(blocked) => {
+            let message = format!(
+                "the request was blocked by guardrail rule '{}'",
+                blocked.rule
+            );
+            return reject(session, ctx, ErrorType::PolicyBlocked, &message, None).await;
+        }
+    };
+
     let now = crate::clock::now_ms();
     ctx.runtime.retry_budget.deposit(now);
     let first = model.first_target(now, |t| {

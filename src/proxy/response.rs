@@ -9,6 +9,7 @@ use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::{Error, ErrorType as PingoraErrorType};
 use sluice_filters::canonical::FailureKind;
+use sluice_filters::guard::GuardChain;
 use sluice_filters::resilience::AttemptFailure;
 use sluice_filters::translate::{
     gateway_error_body, response_usage, translate_error, translate_response, ClientDialect,
@@ -73,23 +74,33 @@ pub fn upstream_response_filter(
             }
         }
     } else if plan.stream {
-        ResponseMode::Stream(Box::new(StreamTranslator::new(StreamSpec {
-            client: ctx.client,
-            upstream: plan.wire,
-            id: &ctx.request_id,
-            model: plan.upstream_model(),
-            created: unix_now(),
-            client_wants_usage: plan.client_wants_usage,
-            json_tool: plan.json_tool,
-            price: Some(plan.model.price_of(plan.target)),
-            request: &ctx.client_body,
-        })))
-    } else if passthrough {
+        let guard = super::guard::screens_answers(ctx)
+            .then(|| ctx.guard.take())
+            .flatten()
+            .map(GuardChain::into_stream);
+        ResponseMode::Stream(Box::new(StreamTranslator::guarded(
+            StreamSpec {
+                client: ctx.client,
+                upstream: plan.wire,
+                id: &ctx.request_id,
+                model: plan.upstream_model(),
+                created: unix_now(),
+                client_wants_usage: plan.client_wants_usage,
+                json_tool: plan.json_tool,
+                price: Some(plan.model.price_of(plan.target)),
+                request: &ctx.client_body,
+            },
+            guard,
+        )))
+    } else if passthrough && !super::guard::screens_answers(ctx) {
         ResponseMode::Passthrough {
             kept: Some(Vec::new()),
         }
     } else {
-        ResponseMode::Translate { buffer: Vec::new() }
+        ResponseMode::Translate {
+            buffer: Vec::new(),
+            passthrough,
+        }
     };
     ctx.response.mode = Some(mode);
     if status < 300 && ctx.plan.as_ref().is_some_and(|p| p.stream) && !ctx.counted_as_stream {
@@ -197,10 +208,16 @@ fn translate_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Reque
             if end_of_stream {
                 translator.finish(&mut ctx.response.scratch);
                 ctx.response.usage = Some(translator.usage());
+                if translator.guard().is_some_and(|g| g.blocked().is_some()) {
+                    ctx.error_type = Some(ErrorType::PolicyBlocked);
+                }
             }
             *body = Some(Bytes::copy_from_slice(&ctx.response.scratch));
         }
-        ResponseMode::Translate { buffer } => {
+        ResponseMode::Translate {
+            buffer,
+            passthrough,
+        } => {
             let overflow = take_into(buffer, body);
             if !end_of_stream && !overflow {
                 return;
@@ -208,6 +225,14 @@ fn translate_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Reque
             let Some(plan) = ctx.plan.as_ref() else {
                 return;
             };
+            let buffer = std::mem::take(buffer);
+            if *passthrough && !overflow {
+                ctx.response.usage = response_usage(plan.wire, &buffer);
+                let out = screened(ctx, buffer);
+                *body = Some(Bytes::from(out));
+                ctx.response.mode = Some(ResponseMode::Replace { body: None });
+                return;
+            }
             let spec = ResponseSpec {
                 client: ctx.client,
                 upstream: plan.wire,
@@ -220,12 +245,12 @@ fn translate_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Reque
             let out = if overflow {
                 Err("the upstream response is too large to translate".to_owned())
             } else {
-                translate_response(&spec, buffer)
+                translate_response(&spec, &buffer)
             };
             let out = match out {
                 Ok((translated, usage)) => {
                     ctx.response.usage = Some(usage);
-                    translated
+                    screened(ctx, translated)
                 }
                 Err(message) => {
                     // The status is already on its way; the body says what went wrong.
@@ -233,7 +258,6 @@ fn translate_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Reque
                     gateway_error_body(ctx.client, ErrorType::UpstreamError, &message, None)
                 }
             };
-            buffer.clear();
             *body = Some(Bytes::from(out));
             ctx.response.mode = Some(ResponseMode::Replace { body: None });
         }
@@ -252,6 +276,23 @@ fn translate_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut Reque
         ResponseMode::Replace { body: replacement } => {
             // Emitted once, on the first call; the provider's own bytes are swallowed.
             *body = Some(replacement.take().unwrap_or_default());
+        }
+    }
+}
+
+/// A whole answer after the response guardrails: redacted, or, when a blocking rule matched,
+/// an error naming the rule in the client's dialect (the status is already on its way).
+fn screened(ctx: &mut RequestCtx, answer: Vec<u8>) -> Vec<u8> {
+    match super::guard::screen_answer(ctx, &answer) {
+        Ok(None) => answer,
+        Ok(Some(redacted)) => redacted,
+        Err(blocked) => {
+            ctx.error_type = Some(ErrorType::PolicyBlocked);
+            let message = format!(
+                "the response was blocked by guardrail rule '{}'",
+                blocked.rule
+            );
+            gateway_error_body(ctx.client, ErrorType::PolicyBlocked, &message, None)
         }
     }
 }

@@ -3,11 +3,13 @@
 //! One immutable snapshot per config; the request path reads it without locks.
 
 mod discovery;
+mod guard;
 mod health;
 mod model;
 mod provider;
 pub mod upkeep;
 
+pub use guard::Guards;
 pub use model::Model;
 pub use provider::Provider;
 
@@ -28,6 +30,8 @@ pub struct VirtualKey {
     /// of different tenants on one provider account never collide.
     pub idempotency_scope: String,
     allowed_models: Option<Vec<String>>,
+    /// The key's own guardrails (besides the global and its model's).
+    pub guard: Option<Arc<sluice_filters::guard::Policy>>,
 }
 
 /// `sluice-` and the first 16 hex digits of the SHA-256 of a key's name: stable across
@@ -69,6 +73,8 @@ pub struct Gateway {
     /// The governed scopes (limits and budgets) of the same config, so a request is governed
     /// by the config it was routed by.
     pub scopes: Arc<ScopeTable>,
+    /// Guardrail policies by model (the global rules included).
+    pub guards: Guards,
 }
 
 impl Gateway {
@@ -129,6 +135,14 @@ impl Gateway {
                     team: k.team.clone(),
                     idempotency_scope: idempotency_scope(&k.name),
                     allowed_models: k.models.clone(),
+                    guard: match k.guardrails.is_empty() {
+                        true => None,
+                        false => Some(crate::config::compile_guardrails(
+                            &format!("keys.{}.guardrails", k.name),
+                            &[],
+                            &k.guardrails,
+                        )?),
+                    },
                 }),
             );
         }
@@ -161,6 +175,7 @@ impl Gateway {
             admin_token: config.admin.token.clone(),
             admin_protected: config.admin.protected(),
             scopes,
+            guards: Guards::build(config)?,
         })
     }
 

@@ -35,6 +35,8 @@ pub struct AuditRecord<'a> {
     pub latency_ms: f64,
     pub ttft_ms: Option<f64>,
     pub cache: &'a str,
+    /// Guardrail findings: `rule/detector:action:side xN`, comma-separated, or `-`.
+    pub guardrails: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_body: Option<std::borrow::Cow<'a, str>>,
 }

@@ -70,6 +70,16 @@ pub static ATTEMPTS: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric definition is valid and registered once")
 });
 
+/// Guardrail matches, by rule, detector, action and side (never the matched text).
+pub static GUARDRAIL_FINDINGS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "sluice_guardrail_findings_total",
+        "Guardrail matches, by rule, detector, action and side of the exchange",
+        &["rule", "detector", "action", "side"]
+    )
+    .expect("metric definition is valid and registered once")
+});
+
 /// Requests that moved from one model to another of its fallbacks, and why.
 pub static FALLBACKS: Lazy<IntCounterVec> = Lazy::new(|| {
     register_int_counter_vec!(

@@ -14,6 +14,7 @@ mod errors;
 mod failover;
 mod failover_plan;
 mod governance;
+mod guardrails;
 mod headers;
 mod matrix;
 mod metrics;

@@ -25,6 +25,7 @@
 //! Cost: one `RegexSet` pass per text decides which patterns occur; only those are searched,
 //! and checksums run on candidates only. See `scan.rs`.
 
+mod chain;
 mod checksum;
 mod class;
 mod detector;
@@ -45,6 +46,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use chain::{Channel, GuardChain, StreamGuard};
 pub use detector::{Builtin, MAX_PATTERN_LEN};
 pub use json_body::redact_json;
 pub use outcome::{Blocked, Finding, Findings, Outcome, Report};

@@ -6,6 +6,7 @@ use super::json_tool::StreamUnwrap;
 use super::{is_passthrough, ClientDialect, UpstreamDialect};
 use crate::canonical::{FailureKind, StreamEvent, Usage};
 use crate::governance::Price;
+use crate::guard::{Channel, StreamGuard};
 use crate::providers::openai::PassthroughEnd;
 use crate::providers::{anthropic, gemini, openai, responses};
 
@@ -53,6 +54,9 @@ enum Inner {
         /// Boxed: the encoders are the largest part, and passthrough streams need none.
         encoder: Box<Encoder>,
         unwrap: Option<StreamUnwrap>,
+        /// Response guardrails: text passes through their redactors between the decoder and
+        /// the encoder.
+        guard: Option<Box<StreamGuard>>,
     },
 }
 
@@ -81,7 +85,15 @@ impl Encoder {
 
 impl StreamTranslator {
     pub fn new(spec: StreamSpec<'_>) -> Self {
-        let inner = if is_passthrough(spec.client, spec.upstream) {
+        StreamTranslator::guarded(spec, None)
+    }
+
+    /// A translator whose text also passes the response guardrails of `guard`. A guarded
+    /// stream is decoded and re-encoded even between same-dialect ends, since the guard reads
+    /// and rewrites the text of the events.
+    pub fn guarded(spec: StreamSpec<'_>, guard: Option<StreamGuard>) -> Self {
+        let guard = guard.filter(StreamGuard::active).map(Box::new);
+        let inner = if guard.is_none() && is_passthrough(spec.client, spec.upstream) {
             match spec.client {
                 ClientDialect::OpenAi => Inner::OpenAiPassthrough(
                     openai::Passthrough::new(spec.client_wants_usage).reporting_cost(spec.price),
@@ -128,6 +140,7 @@ impl StreamTranslator {
                 decoder,
                 encoder: Box::new(encoder),
                 unwrap: spec.json_tool.then(StreamUnwrap::default),
+                guard,
             }
         };
         StreamTranslator {
@@ -156,6 +169,17 @@ impl StreamTranslator {
 
     pub fn outcome(&self) -> StreamOutcome {
         self.outcome
+    }
+
+    /// The response guard, with the findings of the request and this stream, and the rule
+    /// that cut the stream, if one did.
+    pub fn guard(&self) -> Option<&StreamGuard> {
+        match &self.inner {
+            Inner::Translate {
+                guard: Some(guard), ..
+            } => Some(guard),
+            _ => None,
+        }
     }
 
     /// The usage to bill: the provider's report for a finished stream; for one that ended
@@ -226,10 +250,21 @@ impl StreamTranslator {
                 decoder,
                 encoder,
                 unwrap,
+                guard,
             } => {
                 let usage = &mut self.usage;
                 let outcome = &mut self.outcome;
                 let output_chars = &mut self.output_chars;
+                let mut encode = |event: StreamEvent<'_>| {
+                    let event = match unwrap.as_mut() {
+                        Some(u) => match u.map(event) {
+                            Some(e) => e,
+                            None => return,
+                        },
+                        None => event,
+                    };
+                    encoder.encode(&event, out);
+                };
                 let mut emit = |event: StreamEvent<'_>| {
                     match &event {
                         StreamEvent::Text(t) | StreamEvent::Thinking(t) => {
@@ -243,14 +278,10 @@ impl StreamTranslator {
                         StreamEvent::Error(f) => *outcome = StreamOutcome::Failed(f.kind),
                         _ => {}
                     }
-                    let event = match unwrap.as_mut() {
-                        Some(u) => match u.map(event) {
-                            Some(e) => e,
-                            None => return,
-                        },
-                        None => event,
-                    };
-                    encoder.encode(&event, out);
+                    match guard.as_deref_mut() {
+                        Some(g) => guard_event(g, event, &mut encode),
+                        None => encode(event),
+                    }
                 };
                 match (decoder, input) {
                     (Decoder::OpenAi(d), Some(b)) => d.feed(b, &mut emit),
@@ -262,6 +293,9 @@ impl StreamTranslator {
                     (Decoder::Responses(d), Some(b)) => d.feed(b, &mut emit),
                     (Decoder::Responses(d), None) => d.finish(&mut emit),
                 }
+                if guard.as_ref().is_some_and(|g| g.blocked().is_some()) {
+                    self.outcome = StreamOutcome::Failed(FailureKind::InvalidRequest);
+                }
             }
         }
         if input.is_none() && self.outcome == StreamOutcome::Open {
@@ -269,6 +303,62 @@ impl StreamTranslator {
             self.outcome = StreamOutcome::Failed(FailureKind::Server);
             cut_stream_error(self.client, out);
         }
+    }
+}
+
+/// Runs one decoded event through the response guard: text, thinking and tool arguments are
+/// redacted (held back only as long as a match could still grow), any other event first
+/// flushes what the guard holds. After a blocking match nothing more reaches the client but
+/// the in-band error that names the rule.
+fn guard_event(
+    guard: &mut StreamGuard,
+    event: StreamEvent<'_>,
+    encode: &mut dyn FnMut(StreamEvent<'_>),
+) {
+    if guard.blocked().is_some() {
+        return;
+    }
+    let result = {
+        let mut emit = |channel: Channel, text: String| {
+            encode(match channel {
+                Channel::Text => StreamEvent::Text(text.into()),
+                Channel::Thinking => StreamEvent::Thinking(text.into()),
+                Channel::Tool(index) => StreamEvent::ToolArgs {
+                    index,
+                    fragment: text.into(),
+                },
+            })
+        };
+        match &event {
+            StreamEvent::Text(t) => guard.push(Channel::Text, t, &mut emit),
+            StreamEvent::Thinking(t) => guard.push(Channel::Thinking, t, &mut emit),
+            StreamEvent::ToolArgs { index, fragment } => {
+                guard.push(Channel::Tool(*index), fragment, &mut emit)
+            }
+            // Reports that do not end a block: text held back stays held.
+            StreamEvent::Start { .. } | StreamEvent::Usage(_) => Ok(()),
+            _ => guard.flush(&mut emit),
+        }
+    };
+    match result {
+        Ok(()) => {
+            if !matches!(
+                event,
+                StreamEvent::Text(_) | StreamEvent::Thinking(_) | StreamEvent::ToolArgs { .. }
+            ) {
+                encode(event);
+            }
+        }
+        Err(blocked) => encode(StreamEvent::Error(crate::canonical::UpstreamFailure {
+            kind: FailureKind::InvalidRequest,
+            status: 400,
+            message: format!(
+                "the response was blocked by guardrail rule '{}'",
+                blocked.rule
+            )
+            .into(),
+            retry_after: None,
+        })),
     }
 }
 
@@ -311,8 +401,8 @@ fn cut_stream_error(client: ClientDialect, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
-    fn translator(client: ClientDialect, upstream: UpstreamDialect) -> StreamTranslator {
-        StreamTranslator::new(StreamSpec {
+    fn spec(client: ClientDialect, upstream: UpstreamDialect) -> StreamSpec<'static> {
+        StreamSpec {
             client,
             upstream,
             id: "req",
@@ -322,7 +412,11 @@ mod tests {
             json_tool: false,
             price: None,
             request: b"{}",
-        })
+        }
+    }
+
+    fn translator(client: ClientDialect, upstream: UpstreamDialect) -> StreamTranslator {
+        StreamTranslator::new(spec(client, upstream))
     }
 
     /// The first events of a stream of each dialect, cut after a little text ("Hi!").
@@ -364,5 +458,65 @@ mod tests {
         let (usage, estimated) = t.billable_usage(40);
         assert!(estimated);
         assert_eq!((usage.output, usage.input), (1, 40));
+    }
+
+    fn guard(detect: &str, action: crate::guard::Action) -> StreamGuard {
+        use crate::guard::{DetectorSpec, Direction, GuardChain, Policy, RuleSpec};
+        let rule = RuleSpec {
+            name: "pii".into(),
+            detect: vec![DetectorSpec::Builtin(detect.into())],
+            action,
+            on: vec![Direction::Response],
+        };
+        let policy = std::sync::Arc::new(Policy::compile(&[rule]).unwrap_or_default());
+        GuardChain::new([policy])
+            .map(GuardChain::into_stream)
+            .unwrap_or_else(|| unreachable!())
+    }
+
+    fn openai_chunk(content: &str) -> String {
+        format!("data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{content:?}}},\"finish_reason\":null}}]}}\n\n")
+    }
+
+    #[test]
+    fn a_guarded_same_dialect_stream_never_shows_a_secret_split_across_chunks() {
+        for client in [ClientDialect::OpenAi, ClientDialect::Responses] {
+            let spec = spec(client, UpstreamDialect::OpenAi);
+            let mut t =
+                StreamTranslator::guarded(spec, Some(guard("email", crate::guard::Action::Redact)));
+            let mut out = Vec::new();
+            for piece in ["Write to jane.d", "oe@exam", "ple.com today"] {
+                t.push(openai_chunk(piece).as_bytes(), &mut out);
+            }
+            t.push(b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n", &mut out);
+            t.finish(&mut out);
+            let text = String::from_utf8(out).unwrap_or_default();
+            assert!(!text.contains("exam"), "{client:?}: {text}");
+            assert!(text.contains("[EMAIL_1]"), "{client:?}: {text}");
+            assert_eq!(t.outcome(), StreamOutcome::Completed);
+            let guard = t.guard();
+            assert_eq!(guard.map(|g| g.findings().len()), Some(1));
+            assert!(guard.is_some_and(|g| g.blocked().is_none()));
+        }
+    }
+
+    #[test]
+    fn a_blocking_match_ends_the_stream_with_an_error_naming_the_rule() {
+        let spec = spec(ClientDialect::Anthropic, UpstreamDialect::OpenAi);
+        let mut t =
+            StreamTranslator::guarded(spec, Some(guard("email", crate::guard::Action::Block)));
+        let mut out = Vec::new();
+        for piece in ["Sure: x@", "y.example and more"] {
+            t.push(openai_chunk(piece).as_bytes(), &mut out);
+        }
+        t.finish(&mut out);
+        let text = String::from_utf8(out).unwrap_or_default();
+        assert!(text.contains("guardrail rule 'pii'"), "{text}");
+        assert!(!text.contains("y.example"), "{text}");
+        assert!(!text.contains("message_stop"), "{text}");
+        assert_eq!(
+            t.outcome(),
+            StreamOutcome::Failed(FailureKind::InvalidRequest)
+        );
     }
 }
