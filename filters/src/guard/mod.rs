@@ -51,6 +51,6 @@ pub use outcome::{Blocked, Finding, Findings, Outcome, Report};
 pub use placeholder::Placeholders;
 pub use policy::{Action, CustomDetector, DetectorSpec, Direction, Policy, RuleError, RuleSpec};
 pub use stream::StreamRedactor;
-pub use structural::{FREE_FORM_KEYS, SKIPPED_KEYS};
+pub use structural::{DATA_KEY, FREE_FORM_KEYS, SKIPPED_KEYS};
 pub use tail::MAX_TAIL_LEN;
 pub use text::redact_text;
