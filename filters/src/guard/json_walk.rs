@@ -1,6 +1,7 @@
 //! One linear pass over JSON text that lists the values the body redactor must scan: every
-//! string and number value, minus those `structural.rs` skips. Keys are never listed (they
-//! are names a schema or a tool chose; rewriting one could also create a duplicate key).
+//! string value minus those `structural.rs` skips, and the numbers inside free-form objects
+//! (tool arguments and results, metadata). Keys are never listed (they are names a schema or
+//! a tool chose; rewriting one could also create a duplicate key).
 //!
 //! Why not `serde_json::Value`: the redactor splices replacements into the original bytes, so
 //! it needs each value's exact span, and must not re-encode (or even allocate) the megabytes
@@ -147,7 +148,10 @@ impl Walk<'_> {
             b'"' => self.string()?,
             b'-' | b'0'..=b'9' => {
                 let end = number_end(self.bytes, self.i);
-                if !self.context.skip {
+                // Numbers are scanned only where a tool or caller chose them: elsewhere they
+                // are API parameters (`seed`, `max_tokens`), and a random 16-digit seed that
+                // passes Luhn must not become a string the provider refuses.
+                if self.context.free && !self.context.skip {
                     self.out.push(Some(Leaf {
                         span: self.i..end,
                         kind: LeafKind::Number,
@@ -328,8 +332,9 @@ mod tests {
     #[test]
     fn guard_walk_lists_values_not_keys_nor_structural() {
         let json = r#"{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi", "name": "bob"}],
-            "n": 12, "stop": ["x"], "ok": true, "none": null, "id": "a", "data": "QUJD"}"#;
-        assert_eq!(texts(json), vec!["hi", "12", "x"]);
+            "seed": 4111111111111111, "stop": ["x"], "ok": true, "none": null, "id": "a", "data": "QUJD",
+            "metadata": {"n": 12}}"#;
+        assert_eq!(texts(json), vec!["hi", "x", "12"]);
     }
 
     #[test]

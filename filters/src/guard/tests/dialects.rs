@@ -27,13 +27,13 @@ fn guard_dialect_openai_chat() {
  {"role":"user","name":"jane","content":[{"type":"text","text":"My card is 4111 1111 1111 1111"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==","detail":"low"}}]},
  {"role":"assistant","content":null,"tool_calls":[{"id":"call_4111111111111111","type":"function","function":{"name":"send_email","arguments":"{\"to\":\"jane@corp.com\",\"body\":\"call +1 415 555 2671\"}"}}]},
  {"role":"tool","tool_call_id":"call_4111111111111111","content":"sent to jane@corp.com"}],
- "user":"u-1","temperature":0.2}"#;
+ "user":"u-1","temperature":0.2,"seed":4111111111111111}"#;
     let expected = r#"{"model":"gpt-4o","messages":[
  {"role":"system","content":"You assist [EMAIL_1]"},
  {"role":"user","name":"jane","content":[{"type":"text","text":"My card is [CREDIT_CARD_1]"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==","detail":"low"}}]},
  {"role":"assistant","content":null,"tool_calls":[{"id":"call_4111111111111111","type":"function","function":{"name":"send_email","arguments":"{\"to\":\"[EMAIL_1]\",\"body\":\"call [PHONE_1]\"}"}}]},
  {"role":"tool","tool_call_id":"call_4111111111111111","content":"sent to [EMAIL_1]"}],
- "user":"u-1","temperature":0.2}"#;
+ "user":"u-1","temperature":0.2,"seed":4111111111111111}"#;
     let out = redact_body(body);
     assert_eq!(out, expected);
     // The arguments are still a JSON document.
