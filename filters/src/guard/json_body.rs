@@ -11,8 +11,9 @@ use super::json_string::decode;
 use super::json_walk::{leaves, LeafKind, Malformed};
 use super::outcome::{Blocked, Findings, Outcome, Report};
 use super::placeholder::Placeholders;
-use super::policy::{Direction, Policy, Sides};
+use super::policy::{Policy, Sides};
 use super::replace::{apply, replacements, Tally};
+use super::rule::Direction;
 use std::ops::Range;
 
 /// Scans `body` with the rules of `direction`; redacted values are numbered in `table`.
