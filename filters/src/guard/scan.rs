@@ -2,13 +2,18 @@
 //! right, the stretches of plain text and the non-overlapping matches.
 //!
 //! Cost: one `RegexSet` pass over the text says which patterns occur at all; clean text stops
-//! there. Only the patterns that occur are then searched, each from where the last match
-//! ended, and validators (Luhn, mod-97, ...) run on candidates only. Every pattern's match is
-//! bounded, so the whole is linear in the text.
+//! there. Only the patterns that occur are then searched, each forward only (a pattern's next
+//! candidate is kept until the scan passes it), and validators (Luhn, mod-97, ...) run on
+//! candidates only. Every pattern's match is bounded, so the whole is linear in the text:
+//! at worst one pass per pattern that occurs.
 //!
 //! Which match wins: the one starting first; at the same start a blocking detector before a
 //! redacting one, then the longer match, then the earlier pattern. Text a match covers is not
 //! searched again.
+//!
+//! Which candidates a pattern has must not depend on where its search began (a stream begins
+//! it elsewhere than the whole text does): after a rejected candidate the search goes on at
+//! the next character, and validators look at the candidate and the one character before it.
 //!
 //! Streams: a window is the text received so far (plus one character before it, for `\b`).
 //! A start position is *decided* once no text still to come can change what matches there:
