@@ -1,6 +1,6 @@
-//! Redacting a whole JSON body, request or response, in any dialect: every string and number
-//! value not under a structural key (`structural.rs`) is decoded and scanned, and each match
-//! is replaced in place. Every other byte of the body is kept as it was: no re-serialization,
+//! Redacting a whole JSON body, request or response, in any dialect: every string value not
+//! under a structural key (`structural.rs`), and every number in a tool's arguments or
+//! results, is decoded and scanned, and each match is replaced in place. Every other byte of the body is kept as it was: no re-serialization,
 //! so key order, spacing, number formats and other escapes survive, and the body stays valid
 //! JSON (placeholders hold no quote or backslash).
 //!
@@ -11,8 +11,9 @@ use super::json_string::decode;
 use super::json_walk::{leaves, LeafKind, Malformed};
 use super::outcome::{Blocked, Findings, Outcome, Report};
 use super::placeholder::Placeholders;
-use super::policy::{Direction, Policy, Sides};
+use super::policy::{Policy, Sides};
 use super::replace::{apply, replacements, Tally};
+use super::rule::Direction;
 use std::ops::Range;
 
 /// Scans `body` with the rules of `direction`; redacted values are numbered in `table`.

@@ -3,7 +3,7 @@
 //! Findings carry the rule, the detector and a count, never the matched text, so they can go
 //! to logs and metrics as they are.
 
-use super::policy::Action;
+use super::rule::Action;
 use super::scan::Detector;
 use std::fmt;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
-//! Rules as configured (`RuleSpec`) and compiled (`Policy`): which detectors run on which side
-//! of a request, and what a match does.
+//! Rules compiled (`Policy`): which detectors run on which side of a request, and what a
+//! match does.
 //!
 //! The shell merges the global, per-model and per-key rule lists and compiles the result once
 //! per distinct list (at config load); compiling checks every custom regex and names the rule
@@ -10,140 +10,10 @@
 //! and refusals name.
 
 use super::detector::{compile_regex, Builtin, PatternError, MAX_PATTERN_LEN};
+use super::rule::{Action, CustomDetector, DetectorSpec, Direction, RuleError, RuleSpec};
 use super::scan::{Detector, Group, Pattern};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
-
-/// What a rule does with a match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Report the finding only (rule, detector, count); the text passes unchanged.
-    Log,
-    /// Replace the match with a numbered placeholder such as `[EMAIL_1]`.
-    Redact,
-    /// Refuse the request (or cut the response), naming the rule, never the match.
-    Block,
-}
-
-/// Which side of the exchange a rule scans.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// What the client sends to the provider.
-    Request,
-    /// What the provider sends back.
-    Response,
-}
-
-/// One guardrail rule as configured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleSpec {
-    pub name: String,
-    pub detect: Vec<DetectorSpec>,
-    pub action: Action,
-    /// The sides the rule scans; both when omitted.
-    #[serde(default = "both_directions")]
-    pub on: Vec<Direction>,
-}
-
-fn both_directions() -> Vec<Direction> {
-    vec![Direction::Request, Direction::Response]
-}
-
-/// A detector a rule uses: a built-in by name (`email`), or a custom one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum DetectorSpec {
-    Builtin(String),
-    Custom(CustomDetector),
-}
-
-/// A custom detector: its matches become `[<NAME>_n]` (the name upper-cased, `-` as `_`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CustomDetector {
-    /// Letters, digits, `_` and `-`, at most 64: it becomes the placeholder's type.
-    pub name: String,
-    /// A Rust `regex` pattern whose matches are bounded (at most `MAX_PATTERN_LEN` bytes:
-    /// write `[A-Z]{3,12}`, not `[A-Z]+`) and never empty.
-    pub regex: String,
-}
-
-/// Why a rule list does not compile. Every variant names the rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RuleError {
-    EmptyName,
-    DuplicateRule(String),
-    NoDetectors {
-        rule: String,
-    },
-    NoDirections {
-        rule: String,
-    },
-    UnknownDetector {
-        rule: String,
-        detector: String,
-    },
-    BadCustomName {
-        rule: String,
-        detector: String,
-    },
-    /// Two rules define a custom detector of the same name with different regexes.
-    ConflictingCustom {
-        rule: String,
-        detector: String,
-    },
-    BadRegex {
-        rule: String,
-        detector: String,
-        reason: String,
-    },
-}
-
-impl fmt::Display for RuleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RuleError::EmptyName => f.write_str("a guardrail rule has an empty name"),
-            RuleError::DuplicateRule(rule) => write!(f, "guardrail rule '{rule}' is defined twice"),
-            RuleError::NoDetectors { rule } => {
-                write!(f, "guardrail rule '{rule}': 'detect' lists no detector")
-            }
-            RuleError::NoDirections { rule } => {
-                write!(f, "guardrail rule '{rule}': 'on' lists no direction")
-            }
-            RuleError::UnknownDetector { rule, detector } => {
-                let known: Vec<&str> = Builtin::ALL.iter().map(|b| b.name()).collect();
-                write!(
-                    f,
-                    "guardrail rule '{rule}': unknown detector '{detector}' (built-in: {}; or {{name, regex}})",
-                    known.join(", ")
-                )
-            }
-            RuleError::BadCustomName { rule, detector } => write!(
-                f,
-                "guardrail rule '{rule}': custom detector name '{detector}' must be 1 to 64 letters, digits, '_' or '-' and not a built-in name"
-            ),
-            RuleError::ConflictingCustom { rule, detector } => write!(
-                f,
-                "guardrail rule '{rule}': custom detector '{detector}' is already defined with another regex"
-            ),
-            RuleError::BadRegex {
-                rule,
-                detector,
-                reason,
-            } => write!(
-                f,
-                "guardrail rule '{rule}': custom detector '{detector}': {reason}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for RuleError {}
 
 /// The compiled rules: for each side, the detectors that change text (block, redact) and the
 /// ones that only report (log), each scanned in one pass. Cheap to share (`Arc`) and to ask
@@ -396,6 +266,7 @@ fn custom_definition(rule: &RuleSpec, custom: &CustomDetector) -> Result<Definit
 
 #[cfg(test)]
 mod tests {
+    use super::super::rule::both_directions;
     use super::*;
 
     fn rule(name: &str, detect: &[&str], action: Action, on: &[Direction]) -> RuleSpec {

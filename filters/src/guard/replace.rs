@@ -6,7 +6,8 @@
 
 use super::outcome::{Blocked, Findings};
 use super::placeholder::{Fingerprint, Placeholders};
-use super::policy::{Action, Sides};
+use super::policy::Sides;
+use super::rule::Action;
 use super::scan::{Cursor, Event, Group, Window};
 use std::ops::{ControlFlow, Range};
 use std::sync::Arc;

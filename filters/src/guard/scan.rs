@@ -2,13 +2,18 @@
 //! right, the stretches of plain text and the non-overlapping matches.
 //!
 //! Cost: one `RegexSet` pass over the text says which patterns occur at all; clean text stops
-//! there. Only the patterns that occur are then searched, each from where the last match
-//! ended, and validators (Luhn, mod-97, ...) run on candidates only. Every pattern's match is
-//! bounded, so the whole is linear in the text.
+//! there. Only the patterns that occur are then searched, each forward only (a pattern's next
+//! candidate is kept until the scan passes it), and validators (Luhn, mod-97, ...) run on
+//! candidates only. Every pattern's match is bounded, so the whole is linear in the text:
+//! at worst one pass per pattern that occurs.
 //!
 //! Which match wins: the one starting first; at the same start a blocking detector before a
 //! redacting one, then the longer match, then the earlier pattern. Text a match covers is not
 //! searched again.
+//!
+//! Which candidates a pattern has must not depend on where its search began (a stream begins
+//! it elsewhere than the whole text does): after a rejected candidate the search goes on at
+//! the next character, and validators look at the candidate and the one character before it.
 //!
 //! Streams: a window is the text received so far (plus one character before it, for `\b`).
 //! A start position is *decided* once no text still to come can change what matches there:
@@ -18,7 +23,7 @@
 //! position, so a stream split anywhere produces exactly the events of the whole text.
 
 use super::detector::CompiledRegex;
-use super::policy::Action;
+use super::rule::Action;
 use super::tail::{Tail, TailRun};
 use super::validate::Validator;
 use regex::RegexSet;
@@ -73,7 +78,7 @@ impl Window<'_> {
     /// The text of an absolute range.
     pub(crate) fn slice(&self, range: Range<usize>) -> &str {
         self.text
-            .get(range.start - self.origin..range.end - self.origin)
+            .get(range.start.saturating_sub(self.origin)..range.end.saturating_sub(self.origin))
             .unwrap_or_default()
     }
 }
@@ -85,11 +90,21 @@ pub(crate) struct Cursor {
     pub pos: usize,
     /// The tail of the match being reported, if one is open.
     tail: Option<TailRun>,
+    /// Per pattern, the absolute offset just after the last character seen that the pattern
+    /// cannot contain (0: none yet). Kept between windows so that each byte of a stream is
+    /// looked at once for this, not once per piece while it is held back.
+    breaks: Vec<usize>,
+    /// How far `breaks` has looked.
+    seen: usize,
 }
 
 impl Cursor {
     pub(crate) fn at(pos: usize) -> Cursor {
-        Cursor { pos, tail: None }
+        Cursor {
+            pos,
+            seen: pos,
+            ..Cursor::default()
+        }
     }
 }
 
@@ -136,14 +151,14 @@ impl Group {
         window: Window<'_>,
         mut sink: impl FnMut(Event) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
-        let decided = self.decided_until(window);
+        let decided = self.decided_until(window, cursor);
         let mut candidates: Option<Candidates> = None;
         loop {
             if let Some(run) = cursor.tail.as_mut() {
                 let rest = window
                     .text
                     .as_bytes()
-                    .get(cursor.pos - window.origin..)
+                    .get(cursor.pos.saturating_sub(window.origin)..)
                     .unwrap_or_default();
                 let (taken, ended) = run.feed(rest);
                 if taken > 0 {
@@ -170,7 +185,9 @@ impl Group {
             if found.start > cursor.pos {
                 sink(Event::Plain(cursor.pos..found.start))?;
             }
-            let pattern = &self.patterns[found.pattern];
+            let Some(pattern) = self.patterns.get(found.pattern) else {
+                return ControlFlow::Continue(());
+            };
             sink(Event::Open {
                 detector: pattern.detector,
             })?;
@@ -183,18 +200,37 @@ impl Group {
         }
     }
 
-    /// The first absolute position of `window` where a match could still start or change.
-    fn decided_until(&self, window: Window<'_>) -> usize {
+    /// The first absolute position of `window` where a match could still start or change:
+    /// for each pattern, the later of the position its longest match no longer reaches the
+    /// window's end from, and the position after the last character it cannot contain.
+    fn decided_until(&self, window: Window<'_>, cursor: &mut Cursor) -> usize {
         if window.complete {
             return window.end();
         }
-        let relative = self
-            .patterns
-            .iter()
-            .map(|p| undecided_from(window.text, &p.regex))
-            .min()
-            .unwrap_or(window.text.len());
-        window.origin + relative
+        if cursor.breaks.len() != self.patterns.len() {
+            cursor.breaks = vec![0; self.patterns.len()];
+        }
+        let new_from = cursor.seen.max(window.origin);
+        let new_text = window
+            .text
+            .get(new_from - window.origin..)
+            .unwrap_or_default();
+        let mut decided = window.end();
+        for (pattern, last_break) in self.patterns.iter().zip(cursor.breaks.iter_mut()) {
+            let chars = &pattern.regex.chars;
+            if let Some((i, c)) = new_text
+                .char_indices()
+                .rev()
+                .find(|(_, c)| !chars.contains(*c))
+            {
+                *last_break = new_from + i + c.len_utf8();
+            }
+            let short = window.text.len().saturating_sub(pattern.regex.max_len);
+            let by_length = window.origin + ceil_boundary(window.text, short);
+            decided = decided.min(by_length.max(*last_break));
+        }
+        cursor.seen = window.end();
+        decided
     }
 
     fn rank(&self, pattern: usize) -> u8 {
@@ -208,23 +244,6 @@ impl Group {
             Some(Action::Redact) => 1,
             _ => 2,
         }
-    }
-}
-
-/// Where, relative to `text`, the first start position lies that `regex` has not decided.
-fn undecided_from(text: &str, regex: &CompiledRegex) -> usize {
-    // Positions whose longest possible match (plus a byte of look-ahead) fits are decided:
-    // every character starting before `len - max_len`.
-    let by_length = ceil_boundary(text, text.len().saturating_sub(regex.max_len));
-    let tail = text.get(by_length..).unwrap_or_default();
-    // A character the pattern cannot contain decides every position up to it.
-    match tail
-        .char_indices()
-        .rev()
-        .find(|(_, c)| !regex.chars.contains(*c))
-    {
-        Some((i, c)) => by_length + i + c.len_utf8(),
-        None => by_length,
     }
 }
 
@@ -269,7 +288,9 @@ struct Candidates {
 
 impl Candidates {
     fn new(group: &Group, window: Window<'_>, from: usize) -> Candidates {
-        let occurring = group.set.matches_at(window.text, from - window.origin);
+        let occurring = group
+            .set
+            .matches_at(window.text, from.saturating_sub(window.origin));
         Candidates {
             slots: occurring.iter().map(|p| (p, Slot::Stale)).collect(),
         }
@@ -283,7 +304,8 @@ impl Candidates {
         from: usize,
         decided: usize,
     ) -> Option<Found> {
-        let (from, decided) = (from - window.origin, decided - window.origin);
+        let from = from.saturating_sub(window.origin);
+        let decided = decided.saturating_sub(window.origin);
         let mut best: Option<(Found, (usize, u8, usize, usize))> = None;
         for (pattern, slot) in self.slots.iter_mut() {
             let fresh = match *slot {
@@ -292,7 +314,10 @@ impl Candidates {
                 Slot::Stale => false,
             };
             if !fresh {
-                *slot = search(&group.patterns[*pattern], window.text, from, decided);
+                *slot = match group.patterns.get(*pattern) {
+                    Some(p) => search(p, window.text, from, decided),
+                    None => Slot::Exhausted { from },
+                };
             }
             if let Slot::At { start, end } = *slot {
                 let key = (

@@ -15,8 +15,9 @@
 
 use super::outcome::{Blocked, Findings};
 use super::placeholder::Placeholders;
-use super::policy::{Direction, Policy, Sides};
+use super::policy::{Policy, Sides};
 use super::replace::{count_only, Replacer, Tally};
+use super::rule::Direction;
 use super::scan::{Cursor, Event, Window};
 use std::ops::ControlFlow;
 use std::sync::Arc;

@@ -43,9 +43,6 @@ pub const SKIPPED_KEYS: &[&str] = &[
     "media_type",
     "mime_type",
     "mimeType",
-    // Base64 payloads: Anthropic image/document sources and redacted thinking, Gemini
-    // inline data, OpenAI input audio.
-    "data",
     // Uploaded file references (OpenAI, Gemini).
     "file_id",
     "file_uri",
@@ -59,6 +56,12 @@ pub const SKIPPED_KEYS: &[&str] = &[
     // Item and response status (Responses).
     "status",
 ];
+
+/// Base64 payloads (Anthropic image and PDF sources, redacted thinking; Gemini inline data;
+/// OpenAI input audio) are under `data`, skipped like the keys above, except in an object
+/// with `"type": "text"`: Anthropic's plain-text document source carries the document itself
+/// there, and that is scanned.
+pub const DATA_KEY: &str = "data";
 
 /// Keys whose object value is free-form (a tool's input or output, caller metadata): every
 /// value inside is scanned, whatever its key, so a tool argument called `name` or `id` that

@@ -2,8 +2,9 @@
 
 use super::outcome::{Findings, Outcome, Report};
 use super::placeholder::Placeholders;
-use super::policy::{Direction, Policy};
+use super::policy::Policy;
 use super::replace::{apply, replacements, Tally};
+use super::rule::Direction;
 
 /// Scans `text` with the rules of `direction`; redacted values are numbered in `table`.
 pub fn redact_text(

@@ -27,13 +27,13 @@ fn guard_dialect_openai_chat() {
  {"role":"user","name":"jane","content":[{"type":"text","text":"My card is 4111 1111 1111 1111"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==","detail":"low"}}]},
  {"role":"assistant","content":null,"tool_calls":[{"id":"call_4111111111111111","type":"function","function":{"name":"send_email","arguments":"{\"to\":\"jane@corp.com\",\"body\":\"call +1 415 555 2671\"}"}}]},
  {"role":"tool","tool_call_id":"call_4111111111111111","content":"sent to jane@corp.com"}],
- "user":"u-1","temperature":0.2}"#;
+ "user":"u-1","temperature":0.2,"seed":4111111111111111}"#;
     let expected = r#"{"model":"gpt-4o","messages":[
  {"role":"system","content":"You assist [EMAIL_1]"},
  {"role":"user","name":"jane","content":[{"type":"text","text":"My card is [CREDIT_CARD_1]"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==","detail":"low"}}]},
  {"role":"assistant","content":null,"tool_calls":[{"id":"call_4111111111111111","type":"function","function":{"name":"send_email","arguments":"{\"to\":\"[EMAIL_1]\",\"body\":\"call [PHONE_1]\"}"}}]},
  {"role":"tool","tool_call_id":"call_4111111111111111","content":"sent to [EMAIL_1]"}],
- "user":"u-1","temperature":0.2}"#;
+ "user":"u-1","temperature":0.2,"seed":4111111111111111}"#;
     let out = redact_body(body);
     assert_eq!(out, expected);
     // The arguments are still a JSON document.
@@ -53,14 +53,16 @@ fn guard_dialect_anthropic_messages() {
   {"role":"assistant","content":[{"type":"thinking","thinking":"The user shared 123-45-6789.","signature":"EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"},
    {"type":"tool_use","id":"toolu_01A","name":"lookup","input":{"name":"ops@corp.com","id":"123-45-6789","card":4111111111111111,"n":3}}]},
   {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_01A","content":[{"type":"text","text":"IBAN DE89 3704 0044 0532 0130 00"}]},
-   {"type":"image","source":{"type":"base64","media_type":"image/png","data":"QUtJQUlPU0ZPRE5ON0VYQU1QTEU="}}]}]}"#;
+   {"type":"image","source":{"type":"base64","media_type":"image/png","data":"QUtJQUlPU0ZPRE5ON0VYQU1QTEU="}},
+   {"type":"document","source":{"type":"text","media_type":"text/plain","data":"Contract of ops@corp.com"}}]}]}"#;
     let expected = r#"{"model":"claude-sonnet-4-5","max_tokens":1024,
  "system":[{"type":"text","text":"Operator: [EMAIL_1]","cache_control":{"type":"ephemeral"}}],
  "messages":[{"role":"user","content":"My SSN is [SSN_1]"},
   {"role":"assistant","content":[{"type":"thinking","thinking":"The user shared [SSN_1].","signature":"EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"},
    {"type":"tool_use","id":"toolu_01A","name":"lookup","input":{"name":"[EMAIL_1]","id":"[SSN_1]","card":"[CREDIT_CARD_1]","n":3}}]},
   {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_01A","content":[{"type":"text","text":"IBAN [IBAN_1]"}]},
-   {"type":"image","source":{"type":"base64","media_type":"image/png","data":"QUtJQUlPU0ZPRE5ON0VYQU1QTEU="}}]}]}"#;
+   {"type":"image","source":{"type":"base64","media_type":"image/png","data":"QUtJQUlPU0ZPRE5ON0VYQU1QTEU="}},
+   {"type":"document","source":{"type":"text","media_type":"text/plain","data":"Contract of [EMAIL_1]"}}]}]}"#;
     assert_eq!(redact_body(body), expected);
 }
 

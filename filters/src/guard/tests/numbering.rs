@@ -150,3 +150,13 @@ fn guard_nothing_applies_is_unchanged_and_cheap() {
     assert_eq!(report.outcome, Outcome::Unchanged);
     assert!(report.findings.is_empty() && table.is_empty());
 }
+
+#[test]
+fn guard_types_cross_threads() {
+    fn shared<T: Send + Sync>() {}
+    fn moved<T: Send>() {}
+    // One policy for every worker; a table and redactors in each request's context.
+    shared::<Policy>();
+    moved::<Placeholders>();
+    moved::<StreamRedactor>();
+}
