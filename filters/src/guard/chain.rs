@@ -8,7 +8,8 @@
 use super::json_body::redact_json;
 use super::outcome::{Blocked, Finding, Outcome};
 use super::placeholder::Placeholders;
-use super::policy::{Direction, Policy};
+use super::policy::Policy;
+use super::rule::Direction;
 use super::stream::StreamRedactor;
 use std::sync::Arc;
 
