@@ -1,6 +1,7 @@
 //! The `sluice` command: serve a config, check one, run a mock provider, or run the demo.
 
 mod admin;
+mod cache;
 mod clock;
 mod config;
 mod demo;

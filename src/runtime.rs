@@ -19,4 +19,8 @@ pub struct Runtime {
     pub conversations: Conversations,
     /// Requests and streams being served (what a shutdown waits for).
     pub in_flight: InFlight,
+    /// The exact response cache, when configured.
+    pub cache: Option<crate::cache::ExactCache>,
+    /// Identical requests in flight, when `cache.dedup` is on.
+    pub flights: Option<std::sync::Arc<crate::cache::flights::Flights>>,
 }

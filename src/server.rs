@@ -92,6 +92,8 @@ pub fn build_server(
         retry_budget: RetryBudget::new(config.retries.budget, config.retries.budget_floor),
         conversations: conversation_store(config)?,
         in_flight: InFlight::default(),
+        cache: exact_cache(config)?,
+        flights: config.cache.dedup.then(Default::default),
     });
 
     let mut conf = ServerConf {
@@ -208,6 +210,24 @@ fn conversation_store(config: &Config) -> Result<Conversations, ConfigError> {
             &config.state.prefix,
             retention,
         )
+        .map_err(|e| ConfigError::new("state.url", e)),
+    }
+}
+
+/// The exact cache, when configured: in Redis with the Redis state backend (every node
+/// shares it), else in this process's memory.
+fn exact_cache(config: &Config) -> Result<Option<crate::cache::ExactCache>, ConfigError> {
+    let Some(exact) = &config.cache.exact else {
+        return Ok(None);
+    };
+    match config.state.backend {
+        StateBackendKind::Embedded => Ok(Some(crate::cache::ExactCache::memory(exact))),
+        StateBackendKind::Redis => crate::cache::ExactCache::redis(
+            exact,
+            config.state.url.as_deref().unwrap_or_default(),
+            &config.state.prefix,
+        )
+        .map(Some)
         .map_err(|e| ConfigError::new("state.url", e)),
     }
 }

@@ -66,6 +66,67 @@ pub struct Config {
     /// Guardrails applied to every request and answer (models and keys may add their own).
     #[serde(default)]
     pub guardrails: Vec<GuardrailConfig>,
+    #[serde(default)]
+    pub cache: CacheConfig,
+}
+
+/// Response caching.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// The exact cache: an identical request (every field that can change the answer) is
+    /// answered from a stored complete answer. In memory, or in Redis with `state.backend:
+    /// redis` (shared by every node). Off when absent.
+    #[serde(default)]
+    pub exact: Option<ExactCacheConfig>,
+    /// Identical cacheable requests in flight at once share one provider call: the others
+    /// wait for the first's answer (works without the exact cache).
+    #[serde(default)]
+    pub dedup: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExactCacheConfig {
+    /// How long an answer is served from the cache.
+    pub ttl: Dur,
+    /// In memory: the most answers kept (least recently used go first).
+    pub max_entries: u64,
+    /// In memory: the most bytes kept, all answers together.
+    pub max_bytes: ByteSize,
+    /// A larger answer is not cached.
+    pub max_entry_bytes: ByteSize,
+}
+
+impl Default for ExactCacheConfig {
+    fn default() -> Self {
+        ExactCacheConfig {
+            ttl: Dur(Duration::from_secs(600)),
+            max_entries: 10_000,
+            max_bytes: ByteSize(64 << 20),
+            max_entry_bytes: ByteSize(1 << 20),
+        }
+    }
+}
+
+/// A model's use of the caches.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelCacheConfig {
+    /// Whether the exact cache serves this model (when `cache.exact` is on).
+    pub exact: bool,
+    /// Also cache requests that sample (`temperature` absent or above 0): a hit then repeats
+    /// one sampled answer instead of drawing a new one.
+    pub sampled: bool,
+}
+
+impl Default for ModelCacheConfig {
+    fn default() -> Self {
+        ModelCacheConfig {
+            exact: true,
+            sampled: false,
+        }
+    }
 }
 
 /// Rate limits of a key, team or model. Each is a sliding window: no minute ever holds more.
@@ -596,6 +657,8 @@ pub struct ModelConfig {
     /// Guardrails for this model's traffic, besides the global ones.
     #[serde(default)]
     pub guardrails: Vec<GuardrailConfig>,
+    #[serde(default)]
+    pub cache: ModelCacheConfig,
 }
 
 /// How a model spreads its requests.

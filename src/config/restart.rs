@@ -25,6 +25,7 @@ pub fn needs_restart(running: &Config, next: &Config, ceiling: usize) -> Option<
         ),
         ("state", running.state != next.state),
         ("audit", running.audit != next.audit),
+        ("cache", running.cache != next.cache),
         (
             "retries.budget",
             running.retries.budget != next.retries.budget,

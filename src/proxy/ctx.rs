@@ -196,6 +196,8 @@ pub struct RequestCtx {
     pub stored: Option<super::stored_responses::StoredState>,
     /// The request's guardrails (none when no rule applies); a guarded stream takes them.
     pub guard: Option<sluice_filters::guard::GuardChain>,
+    /// The request's place in the exact cache (none when it is not cacheable).
+    pub cache: Option<super::cache::CacheState>,
     /// The id of the turn this request's answer completed, held in the conversation store
     /// until the logging phase writes it.
     pub held_turn: Option<String>,
@@ -236,6 +238,7 @@ impl RequestCtx {
             thread: None,
             stored: None,
             guard: None,
+            cache: None,
             held_turn: None,
             counted_as_stream: false,
         }

@@ -100,7 +100,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
     }
     info!(
         target: "access",
-        "{} {} status={} model={} provider={} stream={} key={} error_type={} attempts={} trail={} skipped={} dropped={} guardrails={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} cost_usd={:.6} upstream_ms={:.1} total_ms={:.1}",
+        "{} {} status={} model={} provider={} stream={} key={} error_type={} cache={} attempts={} trail={} skipped={} dropped={} guardrails={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} cost_usd={:.6} upstream_ms={:.1} total_ms={:.1}",
         session.req_header().method,
         route,
         status_label,
@@ -109,6 +109,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
         stream,
         ctx.key_name().unwrap_or("-"),
         error_type,
+        super::cache::audit_label(ctx),
         ctx.attempts.len(),
         trail,
         skipped,
@@ -172,7 +173,7 @@ fn audit(
             .response
             .first_byte
             .map(|t| ms(t.duration_since(ctx.started))),
-        cache: "none",
+        cache: super::cache::audit_label(ctx),
         guardrails,
         request_body: audit
             .bodies

@@ -5,6 +5,7 @@
 
 mod body;
 mod body_budget;
+mod cache;
 mod connection;
 mod ctx;
 mod errors;
@@ -209,6 +210,7 @@ impl ProxyHttp for SluiceProxy {
                 log::error!("storing the thread turn {id} failed: {e}");
             }
         }
+        cache::store(ctx).await;
         let charge = governance::settle(ctx).await;
         logging::log_request(session, e, ctx, &charge);
     }

@@ -259,6 +259,9 @@ async fn proxied_request(
         Ok(plan) => ctx.plan = Some(plan),
         Err(e) => return refuse_request(session, ctx, e).await,
     }
+    if super::cache::lookup(session, ctx, &model).await? {
+        return Ok(true);
+    }
     let demand = governance::demand(ctx, checked.max_output_tokens);
     governance::admit(session, ctx, &model, demand).await
 }

@@ -131,6 +131,7 @@ pub fn response_filter(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingo
     }
     response.insert_header("x-sluice-request-id", ctx.request_id.as_str())?;
     response.insert_header("x-sluice-attempts", ctx.attempts.len().to_string())?;
+    super::cache::label(response, ctx)?;
     super::governance::add_rate_headers(response, ctx)?;
     let content_type = match &ctx.response.mode {
         None | Some(ResponseMode::Passthrough { .. }) => return Ok(()),
@@ -171,6 +172,11 @@ pub fn response_body_filter(body: &mut Option<Bytes>, end_of_stream: bool, ctx: 
     if ctx.response.capture.is_some() {
         ctx.response.keep(body.as_ref());
         if end_of_stream {
+            let outcome = match &ctx.response.mode {
+                Some(ResponseMode::Stream(t)) => Some(t.outcome()),
+                _ => None,
+            };
+            super::cache::collect(ctx, stream, outcome);
             // The turn is readable the moment its last byte goes out.
             ctx.held_turn = if ctx.thread.is_some() {
                 super::threads::hold(ctx, stream)

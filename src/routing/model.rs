@@ -23,6 +23,8 @@ pub struct Model {
     pub price: Option<Price>,
     /// The most output tokens a request may ask for.
     pub max_output_tokens: u64,
+    /// Whether the exact cache serves it, and for sampling requests too.
+    pub cache: crate::config::ModelCacheConfig,
     /// With `balance: adaptive`, the targets' load trackers (the first pick is by latency and
     /// load, and so is each endpoint of the target's provider).
     pub adaptive: Option<AdaptiveBalancer>,
@@ -72,6 +74,7 @@ impl Model {
                 cached_input: p.cached_input_per_mtok.unwrap_or(p.input_per_mtok),
                 cache_write: p.cache_write_per_mtok.unwrap_or(p.input_per_mtok),
             }),
+            cache: config.cache.clone(),
             max_output_tokens: config
                 .max_output_tokens
                 .unwrap_or(crate::config::DEFAULT_MAX_OUTPUT_TOKENS),

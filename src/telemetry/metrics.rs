@@ -70,6 +70,16 @@ pub static ATTEMPTS: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric definition is valid and registered once")
 });
 
+/// Cacheable requests by model and what the exact cache did (hit, miss, bypass).
+pub static CACHE_REQUESTS: Lazy<IntCounterVec> = Lazy::new(|| {
+    register_int_counter_vec!(
+        "sluice_cache_requests_total",
+        "Cacheable requests, by model and result (hit, miss, bypass)",
+        &["model", "result"]
+    )
+    .expect("metric definition is valid and registered once")
+});
+
 /// Guardrail matches, by rule, detector, action and side (never the matched text).
 pub static GUARDRAIL_FINDINGS: Lazy<IntCounterVec> = Lazy::new(|| {
     register_int_counter_vec!(

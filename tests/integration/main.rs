@@ -4,6 +4,7 @@ mod common;
 
 mod admin;
 mod balance;
+mod cache;
 mod check;
 mod claude_code;
 mod client_conduct;

@@ -1,0 +1,303 @@
+//! The exact cache in the request and response phases. A request that can be cached (its
+//! model serves from the cache, it does not sample unless the model allows it, it continues
+//! no message thread) is looked up by a key of everything that can change its answer, scoped
+//! to its team (or key); a hit is answered here, whole or streamed in the client's dialect,
+//! counted against the key's requests per minute and billed nothing. A miss goes upstream and
+//! its answer is stored once complete: never an error, a cut or refused stream, or an answer a
+//! guardrail blocked. `cache-control: no-cache` skips the lookup (the answer is stored),
+//! `no-store` skips storing.
+
+use super::ctx::RequestCtx;
+use crate::cache::flights::{wait, Landing, LeaderGuard, Role};
+use crate::routing::Model;
+use crate::state::Demand;
+use crate::telemetry::metrics::CACHE_REQUESTS;
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use sluice_filters::cache::{cache_key, temperature_allows_caching, CachedAnswer, ReplaySpec};
+use sluice_filters::translate::StreamOutcome;
+
+/// What the cache did for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    Hit,
+    Miss,
+    /// `cache-control: no-cache`: not looked up.
+    Bypass,
+    /// Answered by an identical request in flight.
+    Coalesced,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Bypass => "bypass",
+            CacheStatus::Coalesced => "coalesced",
+        }
+    }
+}
+
+/// A cacheable request's place in the cache.
+pub struct CacheState {
+    key: String,
+    pub status: CacheStatus,
+    /// Whether the answer may be stored (`no-store` says no).
+    store: bool,
+    /// The complete answer to store, once the response ended well.
+    entry: Option<Bytes>,
+    /// The flight this request leads: its answer goes to the requests waiting for it.
+    leader: Option<LeaderGuard>,
+}
+
+/// Looks the request up, and joins its flight when identical requests share one. `Ok(true)`:
+/// answered (a hit, a follower served, or refused by a rate limit).
+pub async fn lookup(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    model: &Model,
+) -> pingora::Result<bool> {
+    let store = ctx.runtime.cache.is_some();
+    let flights = ctx.runtime.flights.clone();
+    if (!store && flights.is_none()) || !model.cache.exact || ctx.thread.is_some() {
+        return Ok(false);
+    }
+    let body = match ctx.stored.as_ref().and_then(|s| s.body()) {
+        Some(expanded) => expanded.clone(),
+        None => ctx.client_body.clone(),
+    };
+    if !model.cache.sampled && !temperature_allows_caching(&body) {
+        return Ok(false);
+    }
+    let directives = cache_control(session);
+    let scope = match ctx.key.as_ref() {
+        Some(key) => match &key.team {
+            Some(team) => format!("team:{team}"),
+            None => format!("key:{}", key.name),
+        },
+        None => return Ok(false),
+    };
+    let Ok(key) = cache_key(ctx.client, &model.name, &scope, &body) else {
+        return Ok(false);
+    };
+    let key = key.as_str().to_owned();
+    let found = match ctx.runtime.cache.as_ref() {
+        Some(cache) if !directives.no_cache => cache
+            .get(&key)
+            .await
+            .and_then(|b| CachedAnswer::from_bytes(&b)),
+        _ => None,
+    };
+    if let Some(answer) = found {
+        return serve(session, ctx, model, key, CacheStatus::Hit, &answer).await;
+    }
+    let status = if directives.no_cache {
+        CacheStatus::Bypass
+    } else {
+        CacheStatus::Miss
+    };
+    let mut leader = None;
+    if let Some(flights) = flights.filter(|_| !directives.no_cache) {
+        // Followers whose leader failed try again: one of them leads the next flight.
+        loop {
+            match flights.join(&key) {
+                Role::Leader(guard) => {
+                    leader = Some(guard);
+                    break;
+                }
+                Role::Follower(receiver) => {
+                    if let Landing::Answer(bytes) = wait(receiver).await {
+                        if let Some(answer) = CachedAnswer::from_bytes(&bytes) {
+                            return serve(
+                                session,
+                                ctx,
+                                model,
+                                key,
+                                CacheStatus::Coalesced,
+                                &answer,
+                            )
+                            .await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    CACHE_REQUESTS
+        .with_label_values(&[&model.name, status.as_str()])
+        .inc();
+    ctx.cache = Some(CacheState {
+        key,
+        status,
+        store: store && !directives.no_store,
+        entry: None,
+        leader,
+    });
+    ctx.response.capture.get_or_insert_with(Vec::new);
+    Ok(false)
+}
+
+/// Answers from a stored or a coalesced answer: a request (counted against the requests per
+/// minute) that costs no tokens and no money.
+async fn serve(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    model: &Model,
+    key: String,
+    status: CacheStatus,
+    answer: &CachedAnswer,
+) -> pingora::Result<bool> {
+    CACHE_REQUESTS
+        .with_label_values(&[&model.name, status.as_str()])
+        .inc();
+    ctx.cache = Some(CacheState {
+        key,
+        status,
+        store: false,
+        entry: None,
+        leader: None,
+    });
+    let free = Demand {
+        tokens: 0,
+        cost_micros: 0,
+    };
+    if super::governance::admit(session, ctx, model, free).await? {
+        return Ok(true);
+    }
+    replay(session, ctx, answer, status).await?;
+    Ok(true)
+}
+
+/// Answers from the cache, whole or streamed as the request asked.
+async fn replay(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    answer: &CachedAnswer,
+    status: CacheStatus,
+) -> pingora::Result<()> {
+    let Some(plan) = ctx.plan.take() else {
+        return Ok(());
+    };
+    let spec = ReplaySpec {
+        id: &ctx.request_id,
+        model: plan.upstream_model(),
+        created: unix_now(),
+        client_wants_usage: plan.client_wants_usage,
+        request: &ctx.client_body,
+    };
+    let (body, content_type) = if plan.stream {
+        (
+            answer.replay_stream(ctx.client, &spec),
+            "text/event-stream; charset=utf-8",
+        )
+    } else {
+        (answer.replay_whole(ctx.client, &spec), "application/json")
+    };
+    let mut head = ResponseHeader::build(200, Some(5))?;
+    head.insert_header(http::header::CONTENT_TYPE, content_type)?;
+    head.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    head.insert_header("x-sluice-cache", status.as_str())?;
+    head.insert_header("x-sluice-request-id", ctx.request_id.as_str())?;
+    super::governance::add_rate_headers(&mut head, ctx)?;
+    session.write_response_header(Box::new(head), false).await?;
+    ctx.response.first_byte = Some(std::time::Instant::now());
+    // A Responses answer with `store` is kept, as if a provider had given it.
+    ctx.response.upstream_status = Some(200);
+    ctx.response.capture = Some(body.clone());
+    ctx.held_turn = super::stored_responses::hold(ctx, plan.stream);
+    session
+        .write_response_body(Some(Bytes::from(body)), true)
+        .await?;
+    Ok(())
+}
+
+/// The `x-sluice-cache` header of an answer from upstream.
+pub fn label(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingora::Result<()> {
+    if let Some(state) = &ctx.cache {
+        response.insert_header("x-sluice-cache", state.status.as_str())?;
+    }
+    Ok(())
+}
+
+/// At the answer's last byte: the entry to store, if the answer is complete and successful.
+pub fn collect(ctx: &mut RequestCtx, stream: bool, outcome: Option<StreamOutcome>) {
+    let Some(state) = ctx.cache.as_mut() else {
+        return;
+    };
+    let whole_ok = ctx
+        .response
+        .upstream_status
+        .is_some_and(|s| (200..300).contains(&s))
+        && ctx.error_type.is_none()
+        && outcome.is_none_or(|o| o == StreamOutcome::Completed);
+    let wanted = state.store || state.leader.is_some();
+    let Some(capture) = ctx
+        .response
+        .capture
+        .as_deref()
+        .filter(|_| whole_ok && wanted)
+    else {
+        // A leader dropped without an answer tells its followers to go on their own.
+        state.leader = None;
+        return;
+    };
+    let answer = if stream {
+        CachedAnswer::from_stream(ctx.client, capture)
+    } else {
+        CachedAnswer::from_whole(ctx.client, capture)
+    };
+    let entry = answer.map(|a| Bytes::from(a.to_bytes()));
+    match (state.leader.take(), &entry) {
+        (Some(leader), Some(entry)) => leader.land(entry.clone()),
+        (leader, _) => drop(leader),
+    }
+    if state.store {
+        state.entry = entry;
+    }
+}
+
+/// In the logging phase: stores the collected entry.
+pub async fn store(ctx: &mut RequestCtx) {
+    let Some(state) = ctx.cache.as_mut() else {
+        return;
+    };
+    let (Some(entry), Some(cache)) = (state.entry.take(), ctx.runtime.cache.as_ref()) else {
+        return;
+    };
+    cache.put(&state.key, entry).await;
+}
+
+/// The audit record's and access log's word for the cache.
+pub fn audit_label(ctx: &RequestCtx) -> &'static str {
+    ctx.cache.as_ref().map_or("none", |s| s.status.as_str())
+}
+
+#[derive(Default)]
+struct Directives {
+    no_cache: bool,
+    no_store: bool,
+}
+
+fn cache_control(session: &Session) -> Directives {
+    let mut d = Directives::default();
+    for value in session
+        .req_header()
+        .headers
+        .get_all(http::header::CACHE_CONTROL)
+    {
+        for directive in value.to_str().unwrap_or_default().split(',') {
+            match directive.trim().to_ascii_lowercase().as_str() {
+                "no-cache" => d.no_cache = true,
+                "no-store" => d.no_store = true,
+                _ => {}
+            }
+        }
+    }
+    d
+}
+
+fn unix_now() -> u64 {
+    crate::state::unix_now().as_secs()
+}

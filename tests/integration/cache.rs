@@ -1,0 +1,379 @@
+//! The exact cache as clients see it: a repeat is answered without the provider, whole or
+//! streamed whatever the first answer was, in the client's dialect; what can change an answer
+//! changes the key (an unknown parameter too), what cannot does not (key order, `stream`);
+//! teams never share entries; errors and sampled requests are not cached; `no-cache` and
+//! `no-store` are honoured; a hit is billed nothing but counts as a request. In memory and in
+//! Redis.
+
+use crate::common::*;
+use serde_json::{json, Value};
+
+const TEAM_KEY: &str = "sk-sluice-test-team-b-0000000000000000";
+
+fn config(openai: &Mock, anthropic: &Mock, state: &str, dir: &std::path::Path) -> String {
+    format!(
+        "providers:
+  openai-up: {{kind: openai, endpoints: [{{url: \"{}\"}}], api_keys: [k-openai]}}
+  anthropic-up: {{kind: anthropic, endpoints: [{{url: \"{}\"}}], api_keys: [k-anthropic]}}
+models:
+  - {{name: via-openai, targets: [{{provider: openai-up, model: gpt-4o}}]}}
+  - {{name: via-anthropic, targets: [{{provider: anthropic-up, model: claude-x}}]}}
+  - {{name: sampled, targets: [{{provider: openai-up, model: gpt-4o}}], cache: {{sampled: true}}}}
+teams:
+  - {{name: a}}
+  - {{name: b}}
+keys:
+  - {{name: one, key: \"{CLIENT_KEY}\", team: a, limits: {{rpm: 1000}}}}
+  - {{name: two, key: \"{OTHER_KEY}\", team: a}}
+  - {{name: three, key: \"{TEAM_KEY}\", team: b}}
+cache:
+  exact: {{ttl: 10m}}
+state: {state}
+audit: {{path: \"{}\"}}
+",
+        openai.url(),
+        anthropic.url(),
+        dir.join("audit.jsonl").display(),
+    )
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Client {
+    Chat,
+    Messages,
+}
+
+fn body(client: Client, model: &str, text: &str, stream: bool) -> Value {
+    match client {
+        Client::Chat => json!({"model": model, "temperature": 0, "stream": stream,
+            "messages": [{"role": "user", "content": text}]}),
+        Client::Messages => {
+            json!({"model": model, "temperature": 0, "max_tokens": 100, "stream": stream,
+            "messages": [{"role": "user", "content": text}]})
+        }
+    }
+}
+
+async fn send(
+    gw: &Gateway,
+    client: Client,
+    key: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> (u16, Option<String>, String) {
+    let http = crate::common::client();
+    let mut req = match client {
+        Client::Chat => http.post(gw.url("/v1/chat/completions")).bearer_auth(key),
+        Client::Messages => http
+            .post(gw.url("/v1/messages"))
+            .header("x-api-key", key)
+            .header("anthropic-version", "2023-06-01"),
+    };
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let resp = req.json(body).send().await.expect("request to the gateway");
+    let status = resp.status().as_u16();
+    let cache = resp
+        .headers()
+        .get("x-sluice-cache")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, cache, resp.text().await.unwrap())
+}
+
+/// The answer's text, whole or streamed.
+fn text_of(client: Client, stream: bool, body: &str) -> String {
+    if !stream {
+        let v: Value = serde_json::from_str(body).unwrap();
+        return match client {
+            Client::Chat => v["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            Client::Messages => v["content"][0]["text"].as_str().unwrap().to_owned(),
+        };
+    }
+    let mut text = String::new();
+    let mut ended = false;
+    for data in body.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        if data == "[DONE]" {
+            ended = true;
+            continue;
+        }
+        let v: Value = serde_json::from_str(data).unwrap();
+        if v["type"] == "message_stop" {
+            ended = true;
+        }
+        let piece = match client {
+            Client::Chat => v["choices"][0]["delta"]["content"].as_str(),
+            Client::Messages => v["delta"]["text"].as_str(),
+        };
+        text.push_str(piece.unwrap_or_default());
+    }
+    assert!(ended, "the stream ends cleanly: {body}");
+    text
+}
+
+async fn the_cache_serves_repeats(gw: &Gateway, openai: &Mock, anthropic: &Mock) {
+    for client in [Client::Chat, Client::Messages] {
+        for (model, mock) in [("via-openai", openai), ("via-anthropic", anthropic)] {
+            for first_stream in [false, true] {
+                let cell = format!("{client:?} {model} first stream={first_stream}");
+                let question = format!("Cache me {client:?} {model} {first_stream}");
+                let before = mock.count().await;
+                let (status, cache, first) = send(
+                    gw,
+                    client,
+                    CLIENT_KEY,
+                    &body(client, model, &question, first_stream),
+                    &[],
+                )
+                .await;
+                assert_eq!(
+                    (status, cache.as_deref()),
+                    (200, Some("miss")),
+                    "{cell}: {first}"
+                );
+                let answer = text_of(client, first_stream, &first);
+                assert!(answer.contains(&question), "{cell}: {answer}");
+                // The same question, whole and streamed, by another key of the same team.
+                for stream in [false, true] {
+                    let (status, cache, again) = send(
+                        gw,
+                        client,
+                        OTHER_KEY,
+                        &body(client, model, &question, stream),
+                        &[],
+                    )
+                    .await;
+                    assert_eq!(
+                        (status, cache.as_deref()),
+                        (200, Some("hit")),
+                        "{cell} stream={stream}"
+                    );
+                    assert_eq!(
+                        text_of(client, stream, &again),
+                        answer,
+                        "{cell} stream={stream}"
+                    );
+                }
+                assert_eq!(
+                    mock.count().await,
+                    before + 1,
+                    "{cell}: the provider answered once"
+                );
+                // Another team never shares the entry.
+                let (_, cache, _) = send(
+                    gw,
+                    client,
+                    TEAM_KEY,
+                    &body(client, model, &question, false),
+                    &[],
+                )
+                .await;
+                assert_eq!(cache.as_deref(), Some("miss"), "{cell}: team b");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn repeats_are_answered_from_the_cache_in_memory_and_in_redis() {
+    let openai = Mock::start("openai", &["--kind", "openai"]);
+    let anthropic = Mock::start("anthropic", &["--kind", "anthropic"]);
+    let dir = temp_dir();
+    let memory = Gateway::start(&config(
+        &openai,
+        &anthropic,
+        &format!("{{path: \"{}\"}}", dir.path().display()),
+        dir.path(),
+    ));
+    the_cache_serves_repeats(&memory, &openai, &anthropic).await;
+    let redis = Redis::start();
+    let dir = temp_dir();
+    let shared = Gateway::start(&config(
+        &openai,
+        &anthropic,
+        &format!(
+            "{{backend: redis, url: \"{}\", prefix: cache}}",
+            redis.url()
+        ),
+        dir.path(),
+    ));
+    the_cache_serves_repeats(&shared, &openai, &anthropic).await;
+    // A second node on the same Redis answers from what the first stored.
+    let dir2 = temp_dir();
+    let other_node = Gateway::start(&config(
+        &openai,
+        &anthropic,
+        &format!(
+            "{{backend: redis, url: \"{}\", prefix: cache}}",
+            redis.url()
+        ),
+        dir2.path(),
+    ));
+    let question = "Cache me Chat via-openai false";
+    let (_, cache, _) = send(
+        &other_node,
+        Client::Chat,
+        CLIENT_KEY,
+        &body(Client::Chat, "via-openai", question, false),
+        &[],
+    )
+    .await;
+    assert_eq!(cache.as_deref(), Some("hit"));
+}
+
+#[tokio::test]
+async fn the_key_follows_what_can_change_the_answer() {
+    let openai = Mock::start("openai", &["--kind", "openai"]);
+    let anthropic = Mock::start("anthropic", &["--kind", "anthropic"]);
+    let dir = temp_dir();
+    let gw = Gateway::start(&config(
+        &openai,
+        &anthropic,
+        &format!("{{path: \"{}\"}}", dir.path().display()),
+        dir.path(),
+    ));
+    let base = r#"{"model":"via-openai","temperature":0,"messages":[{"role":"user","content":"key order"}],"user":"u1"}"#;
+    let reordered = r#"{"messages":[{"content":"key order","role":"user"}],"user":"u2","temperature":0,"model":"via-openai"}"#;
+    let unknown = r#"{"model":"via-openai","temperature":0,"messages":[{"role":"user","content":"key order"}],"vendor_knob":1}"#;
+    let raw = |text: &'static str| serde_json::from_str::<Value>(text).unwrap();
+    let (_, cache, _) = send(&gw, Client::Chat, CLIENT_KEY, &raw(base), &[]).await;
+    assert_eq!(cache.as_deref(), Some("miss"));
+    let (_, cache, _) = send(&gw, Client::Chat, CLIENT_KEY, &raw(reordered), &[]).await;
+    assert_eq!(
+        cache.as_deref(),
+        Some("hit"),
+        "key order and `user` change nothing"
+    );
+    let (_, cache, _) = send(&gw, Client::Chat, CLIENT_KEY, &raw(unknown), &[]).await;
+    assert_eq!(
+        cache.as_deref(),
+        Some("miss"),
+        "an unknown provider parameter counts"
+    );
+
+    // no-cache skips the lookup but stores; no-store looks up but stores nothing.
+    let fresh = body(Client::Chat, "via-openai", "directives", false);
+    let (_, cache, _) = send(
+        &gw,
+        Client::Chat,
+        CLIENT_KEY,
+        &fresh,
+        &[("cache-control", "no-store")],
+    )
+    .await;
+    assert_eq!(cache.as_deref(), Some("miss"));
+    let (_, cache, _) = send(
+        &gw,
+        Client::Chat,
+        CLIENT_KEY,
+        &fresh,
+        &[("cache-control", "no-cache")],
+    )
+    .await;
+    assert_eq!(
+        cache.as_deref(),
+        Some("bypass"),
+        "no-store stored nothing, no-cache looked nothing up"
+    );
+    let (_, cache, _) = send(&gw, Client::Chat, CLIENT_KEY, &fresh, &[]).await;
+    assert_eq!(cache.as_deref(), Some("hit"), "no-cache stored its answer");
+
+    // Sampling requests are not cached unless the model says so.
+    let sampling =
+        json!({"model": "via-openai", "messages": [{"role": "user", "content": "sample"}]});
+    let before = openai.count().await;
+    for _ in 0..2 {
+        let (status, cache, _) = send(&gw, Client::Chat, CLIENT_KEY, &sampling, &[]).await;
+        assert_eq!((status, cache), (200, None));
+    }
+    assert_eq!(openai.count().await, before + 2);
+    let opted = json!({"model": "sampled", "messages": [{"role": "user", "content": "sample"}]});
+    let (_, first, _) = send(&gw, Client::Chat, CLIENT_KEY, &opted, &[]).await;
+    let (_, second, _) = send(&gw, Client::Chat, CLIENT_KEY, &opted, &[]).await;
+    assert_eq!(
+        (first.as_deref(), second.as_deref()),
+        (Some("miss"), Some("hit"))
+    );
+
+    // An error is never stored: the next identical request goes upstream.
+    let failing = body(Client::Chat, "via-openai", "fails first", false);
+    openai.set_faults(json!({"status": 500})).await;
+    let (status, _, _) = send(&gw, Client::Chat, CLIENT_KEY, &failing, &[]).await;
+    assert!(status >= 500);
+    openai.set_faults(json!({})).await;
+    let (status, cache, _) = send(&gw, Client::Chat, CLIENT_KEY, &failing, &[]).await;
+    assert_eq!((status, cache.as_deref()), (200, Some("miss")));
+
+    // Hits are audited as hits and cost nothing.
+    let records = eventually("audit records", || async {
+        let r = audit_records(&dir.path().join("audit.jsonl"));
+        r.iter().any(|r| r["cache"] == "hit").then_some(r)
+    })
+    .await;
+    for hit in records.iter().filter(|r| r["cache"] == "hit") {
+        assert_eq!(hit["cost_usd"], 0.0, "{hit}");
+        assert_eq!(hit["tokens_in"], 0, "{hit}");
+    }
+}
+
+#[tokio::test]
+async fn twenty_identical_requests_in_flight_make_one_provider_call() {
+    let openai = Mock::start("openai", &["--kind", "openai"]);
+    let anthropic = Mock::start("anthropic", &["--kind", "anthropic"]);
+    let gw = Gateway::start(&format!(
+        "providers:
+  openai-up: {{kind: openai, endpoints: [{{url: \"{}\"}}], api_keys: [k-openai]}}
+  anthropic-up: {{kind: anthropic, endpoints: [{{url: \"{}\"}}], api_keys: [k-anthropic]}}
+models:
+  - {{name: via-openai, targets: [{{provider: openai-up, model: gpt-4o}}]}}
+  - {{name: via-anthropic, targets: [{{provider: anthropic-up, model: claude-x}}]}}
+keys:
+  - {{name: one, key: \"{CLIENT_KEY}\"}}
+cache: {{dedup: true}}
+",
+        openai.url(),
+        anthropic.url(),
+    ));
+    for mock in [&openai, &anthropic] {
+        mock.set_faults(json!({"delay_ms": 500})).await;
+    }
+    for client in [Client::Chat, Client::Messages] {
+        for (model, mock) in [("via-openai", &openai), ("via-anthropic", &anthropic)] {
+            let before = mock.count().await;
+            let question = format!("Together {client:?} {model}");
+            let requests = (0..20).map(|i| {
+                let gw = &gw;
+                let question = question.clone();
+                async move {
+                    // Half of them streamed: each gets the answer in its own form.
+                    let stream = i % 2 == 1;
+                    let (status, cache, body) = send(
+                        gw,
+                        client,
+                        CLIENT_KEY,
+                        &body(client, model, &question, stream),
+                        &[],
+                    )
+                    .await;
+                    (stream, status, cache, body)
+                }
+            });
+            let answers = futures_util::future::join_all(requests).await;
+            let cell = format!("{client:?} {model}");
+            assert_eq!(mock.count().await, before + 1, "{cell}: one provider call");
+            let mut coalesced = 0;
+            for (stream, status, cache, body) in answers {
+                assert_eq!(status, 200, "{cell}: {body}");
+                assert!(
+                    text_of(client, stream, &body).contains(&question),
+                    "{cell}: {body}"
+                );
+                coalesced += usize::from(cache.as_deref() == Some("coalesced"));
+            }
+            assert_eq!(coalesced, 19, "{cell}");
+        }
+    }
+}
