@@ -19,6 +19,10 @@ pub(super) struct Accumulator {
     usage: CachedUsage,
     ended: bool,
     failed: bool,
+    /// The bytes are all in: an end the decoder infers from here on (a finish reason seen,
+    /// no end marker) does not count, since what followed the finish (OpenAI's usage chunk)
+    /// may be what was cut.
+    at_eof: bool,
 }
 
 impl Accumulator {
@@ -91,8 +95,13 @@ impl Accumulator {
             StreamEvent::Finish(stop) => self.stop = Some(*stop),
             StreamEvent::Usage(usage) => self.usage = CachedUsage::from(*usage),
             StreamEvent::Error(_) => self.failed = true,
-            StreamEvent::End => self.ended = true,
+            StreamEvent::End => self.ended = !self.at_eof,
         }
+    }
+
+    /// Called before the decoder's `finish`: only an end marker in the bytes ends the answer.
+    pub(super) fn at_eof(&mut self) {
+        self.at_eof = true;
     }
 
     /// The answer, if the stream ended cleanly with a stop reason.

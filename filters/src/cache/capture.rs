@@ -7,12 +7,12 @@
 //! cached failure or a cut answer would be served again and again.
 
 use super::accumulate::Accumulator;
-use super::answer::CachedAnswer;
-use crate::canonical::StreamEvent;
+use super::answer::{CachedAnswer, CachedBlock};
 use crate::providers::{anthropic, openai, responses};
 use crate::translate::ClientDialect;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// The fields that tell a successful body from an error one, in any dialect.
 #[derive(Deserialize)]
@@ -50,7 +50,11 @@ impl CachedAnswer {
                 responses::decode_upstream_response(body).ok()?
             }
         };
-        CachedAnswer::from_response(&response)
+        let mut answer = CachedAnswer::from_response(&response)?;
+        if client == ClientDialect::Responses {
+            answer.signatures_from_responses_client();
+        }
+        Some(answer)
     }
 
     /// From the whole SSE stream the client received. Accepted only when the stream finished
@@ -60,26 +64,50 @@ impl CachedAnswer {
     /// SSE, and an answer with nothing in it.
     pub fn from_stream(client: ClientDialect, sse: &[u8]) -> Option<CachedAnswer> {
         let mut acc = Accumulator::default();
-        {
-            let mut emit = |event: StreamEvent<'_>| acc.push(&event);
-            match client {
-                ClientDialect::OpenAi => {
-                    let mut d = openai::StreamDecoder::new();
-                    d.feed(sse, &mut emit);
-                    d.finish(&mut emit);
-                }
-                ClientDialect::Anthropic => {
-                    let mut d = anthropic::StreamDecoder::new();
-                    d.feed(sse, &mut emit);
-                    d.finish(&mut emit);
-                }
-                ClientDialect::Responses => {
-                    let mut d = responses::UpstreamStreamDecoder::new();
-                    d.feed(sse, &mut emit);
-                    d.finish(&mut emit);
+        match client {
+            ClientDialect::OpenAi => {
+                let mut d = openai::StreamDecoder::new();
+                d.feed(sse, &mut |event| acc.push(&event));
+                acc.at_eof();
+                d.finish(&mut |event| acc.push(&event));
+            }
+            ClientDialect::Anthropic => {
+                let mut d = anthropic::StreamDecoder::new();
+                d.feed(sse, &mut |event| acc.push(&event));
+                acc.at_eof();
+                d.finish(&mut |event| acc.push(&event));
+            }
+            ClientDialect::Responses => {
+                let mut d = responses::UpstreamStreamDecoder::new();
+                d.feed(sse, &mut |event| acc.push(&event));
+                acc.at_eof();
+                d.finish(&mut |event| acc.push(&event));
+            }
+        }
+        let mut answer = acc.into_answer()?;
+        if client == ClientDialect::Responses {
+            answer.signatures_from_responses_client();
+        }
+        Some(answer)
+    }
+}
+
+impl CachedAnswer {
+    /// The Responses decoder reads `encrypted_content` as a provider would send it (every
+    /// blob OpenAI's); what a Responses client was given marks Anthropic's signatures
+    /// (`anthropic:`), so they are read back the way a client's next request is.
+    fn signatures_from_responses_client(&mut self) {
+        for block in &mut self.blocks {
+            if let CachedBlock::Thinking {
+                signature: Some(signature),
+                ..
+            } = block
+            {
+                if let Some(blob) = responses::signature::encrypted_content(signature) {
+                    *signature =
+                        responses::signature::from_client(Cow::Borrowed(blob)).into_owned();
                 }
             }
         }
-        acc.into_answer()
     }
 }

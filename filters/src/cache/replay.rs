@@ -90,9 +90,9 @@ impl CachedAnswer {
             match block {
                 CachedBlock::Text { text } => events.push(StreamEvent::Text(Cow::Borrowed(text))),
                 CachedBlock::Thinking { text, signature } => {
-                    if !text.is_empty() || signature.is_none() {
-                        events.push(StreamEvent::Thinking(Cow::Borrowed(text)));
-                    }
+                    // Even when empty: it opens the block a signature belongs to (Anthropic's
+                    // encoder signs only an open thinking block).
+                    events.push(StreamEvent::Thinking(Cow::Borrowed(text)));
                     if let Some(signature) = signature {
                         events.push(StreamEvent::ThinkingSignature(Cow::Borrowed(signature)));
                     }
