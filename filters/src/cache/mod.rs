@@ -9,6 +9,8 @@ mod answer;
 mod canonical_json;
 mod capture;
 mod key;
+#[cfg(test)]
+mod key_tests;
 mod replay;
 
 pub use answer::{CachedAnswer, CachedBlock, CachedStop, CachedUsage};
