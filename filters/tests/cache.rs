@@ -399,6 +399,10 @@ mod cache {
         (ClientDialect::Anthropic, br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#),
         (ClientDialect::Responses, br#"{"id":"resp_1","object":"response","status":"failed","error":{"code":"server_error","message":"x"},"output":[]}"#),
         (ClientDialect::Responses, br#"{"id":"resp_1","object":"response","status":"in_progress","output":[]}"#),
+        (
+            ClientDialect::Anthropic,
+            br#"{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"Hi"}],"stop_reason":null,"usage":{"input_tokens":1,"output_tokens":1}}"#,
+        ),
         (ClientDialect::OpenAi, b"not json"),
         (ClientDialect::Anthropic, b"[]"),
     ];

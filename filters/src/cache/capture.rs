@@ -23,13 +23,16 @@ struct Envelope<'a> {
     status: Option<&'a str>,
     #[serde(default)]
     error: Option<IgnoredAny>,
+    /// Anthropic's: `null` only in a message that is not finished.
+    #[serde(default, borrow)]
+    stop_reason: Option<&'a str>,
 }
 
 impl CachedAnswer {
     /// From the whole JSON body the client received. `None` unless it is a complete,
-    /// successful answer of `client`'s dialect: an error body, a Responses object that is not
-    /// `completed` or `incomplete` (a stop at the token limit is an answer), or a body with
-    /// nothing to replay.
+    /// successful answer of `client`'s dialect. Refused: an error body, an Anthropic message
+    /// without a stop reason, a Responses object that is not `completed` or `incomplete` (a
+    /// stop at the token limit is an answer), and a body with nothing to replay.
     pub fn from_whole(client: ClientDialect, body: &[u8]) -> Option<CachedAnswer> {
         let envelope: Envelope<'_> = serde_json::from_slice(body).ok()?;
         if envelope.error.is_some() {
@@ -38,7 +41,7 @@ impl CachedAnswer {
         let response = match client {
             ClientDialect::OpenAi => openai::decode_response(body).ok()?,
             ClientDialect::Anthropic => {
-                if envelope.kind != Some("message") {
+                if envelope.kind != Some("message") || envelope.stop_reason.is_none() {
                     return None;
                 }
                 anthropic::decode_response(body).ok()?
