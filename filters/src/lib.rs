@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod balance;
+pub mod cache;
 pub mod canonical;
 pub mod conversation;
 pub mod error_type;
