@@ -23,4 +23,6 @@ pub struct Runtime {
     pub cache: Option<crate::cache::ExactCache>,
     /// Identical requests in flight, when `cache.dedup` is on.
     pub flights: Option<std::sync::Arc<crate::cache::flights::Flights>>,
+    /// The semantic cache, when configured.
+    pub semantic: Option<crate::cache::semantic::SemanticCache>,
 }

@@ -94,6 +94,11 @@ pub fn build_server(
         in_flight: InFlight::default(),
         cache: exact_cache(config)?,
         flights: config.cache.dedup.then(Default::default),
+        semantic: config
+            .cache
+            .semantic
+            .as_ref()
+            .map(crate::cache::semantic::SemanticCache::new),
     });
 
     let mut conf = ServerConf {

@@ -4,6 +4,7 @@
 
 pub mod flights;
 mod memory;
+pub mod semantic;
 
 use bytes::Bytes;
 use memory::MemoryCache;

@@ -83,6 +83,54 @@ pub struct CacheConfig {
     /// wait for the first's answer (works without the exact cache).
     #[serde(default)]
     pub dedup: bool,
+    /// The semantic cache, for models that opt in (`models[].cache.semantic`): a question
+    /// close enough in meaning to one answered in the same context gets that answer.
+    #[serde(default)]
+    pub semantic: Option<SemanticCacheConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SemanticCacheConfig {
+    /// A model of this config that serves embeddings (an OpenAI or Azure target).
+    pub embedding_model: String,
+    /// `dimensions` asked of the embedding model (OpenAI's text-embedding-3 models take it).
+    #[serde(default)]
+    pub dimensions: Option<u32>,
+    /// The least cosine similarity that is a hit (0 to 1).
+    #[serde(default = "default_threshold")]
+    pub threshold: f32,
+    #[serde(default = "default_semantic_ttl")]
+    pub ttl: Dur,
+    /// The longest wait for an embedding; past it the request is a miss.
+    #[serde(default = "default_embedding_timeout")]
+    pub timeout: Dur,
+    /// The most answers indexed, all contexts together.
+    #[serde(default = "default_semantic_entries")]
+    pub max_entries: u64,
+    /// The most bytes indexed (vectors and answers).
+    #[serde(default = "default_semantic_bytes")]
+    pub max_bytes: ByteSize,
+}
+
+fn default_threshold() -> f32 {
+    0.92
+}
+
+fn default_semantic_ttl() -> Dur {
+    Dur(Duration::from_secs(600))
+}
+
+fn default_embedding_timeout() -> Dur {
+    Dur(Duration::from_secs(2))
+}
+
+fn default_semantic_entries() -> u64 {
+    10_000
+}
+
+fn default_semantic_bytes() -> ByteSize {
+    ByteSize(64 << 20)
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -118,6 +166,8 @@ pub struct ModelCacheConfig {
     /// Also cache requests that sample (`temperature` absent or above 0): a hit then repeats
     /// one sampled answer instead of drawing a new one.
     pub sampled: bool,
+    /// Whether the semantic cache serves this model (when `cache.semantic` is on).
+    pub semantic: bool,
 }
 
 impl Default for ModelCacheConfig {
@@ -125,6 +175,7 @@ impl Default for ModelCacheConfig {
         ModelCacheConfig {
             exact: true,
             sampled: false,
+            semantic: false,
         }
     }
 }

@@ -367,6 +367,24 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             }
         }
     }
+    if let Some(semantic) = &config.cache.semantic {
+        if !config
+            .models
+            .iter()
+            .any(|m| m.name == semantic.embedding_model)
+        {
+            return Err(ConfigError::new(
+                "cache.semantic.embedding_model",
+                format!("'{}' is not a configured model", semantic.embedding_model),
+            ));
+        }
+        if !(semantic.threshold > 0.0 && semantic.threshold <= 1.0) {
+            return Err(ConfigError::new(
+                "cache.semantic.threshold",
+                "must be above 0 and at most 1",
+            ));
+        }
+    }
     super::guard::check(config)
 }
 

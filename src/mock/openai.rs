@@ -304,20 +304,26 @@ fn embeddings(request: &Value) -> Result<Vec<u8>, String> {
     Ok(serde_json::to_vec(&body).unwrap_or_default())
 }
 
-/// A unit vector derived from the text, so equal inputs embed equally.
+/// A unit vector derived from the text's words (each word, lowercased, adds to a dimension
+/// chosen by its hash; a few filler words are left out): equal inputs embed equally, texts
+/// that share most words are close, texts that share none are far apart. Enough for a
+/// semantic cache to tell a paraphrase from another question.
 fn embed(text: &str, dims: usize) -> Vec<f32> {
-    let mut state: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        state = (state ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    const FILLER: &[&str] = &[
+        "a", "an", "the", "is", "of", "to", "me", "please", "what", "whats", "s",
+    ];
+    let mut v = vec![0f32; dims];
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .filter(|w| !w.is_empty() && !FILLER.contains(&w.as_str()))
+    {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in word.bytes() {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        v[(hash % dims as u64) as usize] += 1.0;
     }
-    let mut v: Vec<f32> = (0..dims)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % 2000) as f32 / 1000.0 - 1.0
-        })
-        .collect();
     let norm = v
         .iter()
         .map(|x| x * x)

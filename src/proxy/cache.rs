@@ -15,6 +15,7 @@ use crate::telemetry::metrics::CACHE_REQUESTS;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
+use sluice_filters::cache::semantic::{split_request, ContextKey, Split};
 use sluice_filters::cache::{cache_key, temperature_allows_caching, CachedAnswer, ReplaySpec};
 use sluice_filters::translate::StreamOutcome;
 
@@ -50,6 +51,58 @@ pub struct CacheState {
     entry: Option<Bytes>,
     /// The flight this request leads: its answer goes to the requests waiting for it.
     leader: Option<LeaderGuard>,
+    /// Where the answer goes in the semantic index: the prompt's context and embedding.
+    semantic: Option<(ContextKey, Vec<f32>)>,
+    /// A semantic hit's cosine similarity.
+    similarity: Option<f32>,
+}
+
+enum SemanticOutcome {
+    Hit(CachedAnswer, f32),
+    /// Embedded, not found: stored under these once answered.
+    Miss(ContextKey, Vec<f32>),
+    /// Not semantically cacheable, or no embedding (a miss, never an error).
+    Skip,
+}
+
+/// Embeds the last user turn and looks it up among the answers of the same context.
+async fn semantic_lookup(
+    ctx: &RequestCtx,
+    model: &Model,
+    scope: &str,
+    body: &[u8],
+    no_cache: bool,
+) -> SemanticOutcome {
+    let (Some(semantic), Some(gateway)) = (ctx.runtime.semantic.as_ref(), ctx.gateway.as_ref())
+    else {
+        return SemanticOutcome::Skip;
+    };
+    let Some(query) = split_request(ctx.client, &model.name, scope, body)
+        .ok()
+        .and_then(Split::query)
+    else {
+        return SemanticOutcome::Skip;
+    };
+    let config = &semantic.config;
+    let Some(vector) = super::embed::embed(
+        gateway,
+        &config.embedding_model,
+        config.dimensions,
+        &query.prompt,
+        config.timeout.0,
+    )
+    .await
+    else {
+        return SemanticOutcome::Skip;
+    };
+    if !no_cache {
+        if let Some(hit) = semantic.lookup(&query.context, &vector) {
+            if let Some(answer) = CachedAnswer::from_bytes(&hit.value) {
+                return SemanticOutcome::Hit(answer, hit.similarity);
+            }
+        }
+    }
+    SemanticOutcome::Miss(query.context, vector)
 }
 
 /// Looks the request up, and joins its flight when identical requests share one. `Ok(true)`:
@@ -59,9 +112,11 @@ pub async fn lookup(
     ctx: &mut RequestCtx,
     model: &Model,
 ) -> pingora::Result<bool> {
-    let store = ctx.runtime.cache.is_some();
-    let flights = ctx.runtime.flights.clone();
-    if (!store && flights.is_none()) || !model.cache.exact || ctx.thread.is_some() {
+    let exact = model.cache.exact;
+    let store = exact && ctx.runtime.cache.is_some();
+    let flights = ctx.runtime.flights.clone().filter(|_| exact);
+    let semantic_on = model.cache.semantic && ctx.runtime.semantic.is_some();
+    if (!store && flights.is_none() && !semantic_on) || ctx.thread.is_some() {
         return Ok(false);
     }
     let body = match ctx.stored.as_ref().and_then(|s| s.body()) {
@@ -84,14 +139,35 @@ pub async fn lookup(
     };
     let key = key.as_str().to_owned();
     let found = match ctx.runtime.cache.as_ref() {
-        Some(cache) if !directives.no_cache => cache
+        Some(cache) if store && !directives.no_cache => cache
             .get(&key)
             .await
             .and_then(|b| CachedAnswer::from_bytes(&b)),
         _ => None,
     };
     if let Some(answer) = found {
-        return serve(session, ctx, model, key, CacheStatus::Hit, &answer).await;
+        return serve(session, ctx, model, key, CacheStatus::Hit, &answer, None).await;
+    }
+    let mut semantic = None;
+    if semantic_on {
+        match semantic_lookup(ctx, model, &scope, &body, directives.no_cache).await {
+            SemanticOutcome::Hit(answer, similarity) => {
+                return serve(
+                    session,
+                    ctx,
+                    model,
+                    key,
+                    CacheStatus::Hit,
+                    &answer,
+                    Some(similarity),
+                )
+                .await;
+            }
+            SemanticOutcome::Miss(context, vector) => {
+                semantic = (!directives.no_store).then_some((context, vector));
+            }
+            SemanticOutcome::Skip => {}
+        }
     }
     let status = if directives.no_cache {
         CacheStatus::Bypass
@@ -117,6 +193,7 @@ pub async fn lookup(
                                 key,
                                 CacheStatus::Coalesced,
                                 &answer,
+                                None,
                             )
                             .await;
                         }
@@ -134,6 +211,8 @@ pub async fn lookup(
         store: store && !directives.no_store,
         entry: None,
         leader,
+        semantic,
+        similarity: None,
     });
     ctx.response.capture.get_or_insert_with(Vec::new);
     Ok(false)
@@ -148,6 +227,7 @@ async fn serve(
     key: String,
     status: CacheStatus,
     answer: &CachedAnswer,
+    similarity: Option<f32>,
 ) -> pingora::Result<bool> {
     CACHE_REQUESTS
         .with_label_values(&[&model.name, status.as_str()])
@@ -158,6 +238,8 @@ async fn serve(
         store: false,
         entry: None,
         leader: None,
+        semantic: None,
+        similarity,
     });
     let free = Demand {
         tokens: 0,
@@ -199,6 +281,9 @@ async fn replay(
     head.insert_header(http::header::CONTENT_TYPE, content_type)?;
     head.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
     head.insert_header("x-sluice-cache", status.as_str())?;
+    if let Some(similarity) = ctx.cache.as_ref().and_then(|c| c.similarity) {
+        head.insert_header("x-sluice-cache-similarity", format!("{similarity:.4}"))?;
+    }
     head.insert_header("x-sluice-request-id", ctx.request_id.as_str())?;
     super::governance::add_rate_headers(&mut head, ctx)?;
     session.write_response_header(Box::new(head), false).await?;
@@ -232,7 +317,7 @@ pub fn collect(ctx: &mut RequestCtx, stream: bool, outcome: Option<StreamOutcome
         .is_some_and(|s| (200..300).contains(&s))
         && ctx.error_type.is_none()
         && outcome.is_none_or(|o| o == StreamOutcome::Completed);
-    let wanted = state.store || state.leader.is_some();
+    let wanted = state.store || state.leader.is_some() || state.semantic.is_some();
     let Some(capture) = ctx
         .response
         .capture
@@ -253,7 +338,7 @@ pub fn collect(ctx: &mut RequestCtx, stream: bool, outcome: Option<StreamOutcome
         (Some(leader), Some(entry)) => leader.land(entry.clone()),
         (leader, _) => drop(leader),
     }
-    if state.store {
+    if state.store || state.semantic.is_some() {
         state.entry = entry;
     }
 }
@@ -263,10 +348,17 @@ pub async fn store(ctx: &mut RequestCtx) {
     let Some(state) = ctx.cache.as_mut() else {
         return;
     };
-    let (Some(entry), Some(cache)) = (state.entry.take(), ctx.runtime.cache.as_ref()) else {
+    let Some(entry) = state.entry.take() else {
         return;
     };
-    cache.put(&state.key, entry).await;
+    if let (Some(semantic), Some((context, vector))) =
+        (ctx.runtime.semantic.as_ref(), state.semantic.take())
+    {
+        semantic.insert(&context, vector, entry.clone());
+    }
+    if let (true, Some(cache)) = (state.store, ctx.runtime.cache.as_ref()) {
+        cache.put(&state.key, entry).await;
+    }
 }
 
 /// The audit record's and access log's word for the cache.

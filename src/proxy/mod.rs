@@ -8,6 +8,7 @@ mod body_budget;
 mod cache;
 mod connection;
 mod ctx;
+mod embed;
 mod errors;
 mod failover;
 mod governance;

@@ -76,7 +76,12 @@ pub async fn upstream_peer(ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer
     }
 }
 
-fn build_peer(provider: &Provider, addr: SocketAddr, endpoint: usize, stream: bool) -> HttpPeer {
+pub fn build_peer(
+    provider: &Provider,
+    addr: SocketAddr,
+    endpoint: usize,
+    stream: bool,
+) -> HttpPeer {
     let endpoint = &provider.endpoints[endpoint];
     let sni = if endpoint.tls {
         endpoint.host.clone()

@@ -377,3 +377,118 @@ cache: {{dedup: true}}
         }
     }
 }
+
+#[tokio::test]
+async fn a_paraphrase_is_a_semantic_hit_and_another_question_is_not() {
+    let openai = Mock::start("openai", &["--kind", "openai"]);
+    let gw = Gateway::start(&format!(
+        "providers:
+  openai-up: {{kind: openai, endpoints: [{{url: \"{}\"}}], api_keys: [k-openai]}}
+models:
+  - {{name: chat, targets: [{{provider: openai-up, model: gpt-4o}}], cache: {{semantic: true}}}}
+  - {{name: embed, targets: [{{provider: openai-up, model: text-embedding-3-small}}]}}
+keys:
+  - {{name: one, key: \"{CLIENT_KEY}\"}}
+cache:
+  semantic: {{embedding_model: embed, dimensions: 256, threshold: 0.8}}
+",
+        openai.url(),
+    ));
+    let chat_calls = || async {
+        openai.received().await["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["path"] == "/v1/chat/completions")
+            .count()
+    };
+    let ask = |system: &'static str, question: &'static str| {
+        let gw = &gw;
+        async move {
+            let resp = gw
+                .post(
+                    "/v1/chat/completions",
+                    &json!({"model": "chat", "temperature": 0, "messages": [
+                        {"role": "system", "content": system},
+                        {"role": "user", "content": question}]}),
+                )
+                .await;
+            assert_eq!(resp.status(), 200);
+            let header = |name: &str| {
+                resp.headers()
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_owned())
+            };
+            let (cache, similarity) = (
+                header("x-sluice-cache"),
+                header("x-sluice-cache-similarity"),
+            );
+            let body: Value = resp.json().await.unwrap();
+            let text = body["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            (cache, similarity, text)
+        }
+    };
+    let (cache, _, first) = ask("Be brief.", "What is the capital of France?").await;
+    assert_eq!(cache.as_deref(), Some("miss"));
+    assert_eq!(chat_calls().await, 1);
+    let (cache, similarity, again) = ask("Be brief.", "Tell me the capital of France").await;
+    assert_eq!(cache.as_deref(), Some("hit"), "a paraphrase");
+    assert_eq!(again, first, "the stored answer");
+    let similarity: f32 = similarity.unwrap().parse().unwrap();
+    assert!((0.8..1.0).contains(&similarity), "{similarity}");
+    assert_eq!(chat_calls().await, 1, "the provider was not asked");
+    let (cache, similarity, _) = ask("Be brief.", "How do I bake sourdough bread at home?").await;
+    assert_eq!(
+        (cache.as_deref(), similarity),
+        (Some("miss"), None),
+        "another question"
+    );
+    let (cache, _, _) = ask("Answer in French.", "What is the capital of France?").await;
+    assert_eq!(
+        cache.as_deref(),
+        Some("miss"),
+        "another context never collides"
+    );
+    assert_eq!(chat_calls().await, 3);
+}
+
+#[tokio::test]
+async fn an_embedding_that_fails_or_is_slow_is_a_miss_never_an_error() {
+    let openai = Mock::start("openai", &["--kind", "openai"]);
+    let slow = Mock::start(
+        "slow-embeddings",
+        &["--kind", "openai", "--delay-ms", "5000"],
+    );
+    for (embedder, url) in [
+        ("down", format!("http://127.0.0.1:{}", free_port())),
+        ("slow", slow.url()),
+    ] {
+        let gw = Gateway::start(&format!(
+            "providers:
+  openai-up: {{kind: openai, endpoints: [{{url: \"{}\"}}], api_keys: [k-openai]}}
+  embedder: {{kind: openai, endpoints: [{{url: \"{url}\"}}], api_keys: [k-embed]}}
+models:
+  - {{name: chat, targets: [{{provider: openai-up, model: gpt-4o}}], cache: {{semantic: true}}}}
+  - {{name: embed, targets: [{{provider: embedder, model: text-embedding-3-small}}]}}
+keys:
+  - {{name: one, key: \"{CLIENT_KEY}\"}}
+cache:
+  semantic: {{embedding_model: embed, timeout: 200ms}}
+",
+            openai.url(),
+        ));
+        for _ in 0..2 {
+            let resp = gw
+                .post(
+                    "/v1/chat/completions",
+                    &json!({"model": "chat", "temperature": 0, "messages": [{"role": "user", "content": "hello"}]}),
+                )
+                .await;
+            assert_eq!(resp.status(), 200, "{embedder}");
+            assert_eq!(resp.headers()["x-sluice-cache"], "miss", "{embedder}");
+        }
+    }
+}
