@@ -12,6 +12,7 @@ mod key;
 #[cfg(test)]
 mod key_tests;
 mod replay;
+pub mod semantic;
 
 pub use answer::{CachedAnswer, CachedBlock, CachedStop, CachedUsage};
 pub use key::{cache_key, temperature_allows_caching, CacheKey, IGNORED_FIELDS};
