@@ -2,7 +2,8 @@
 //! `temperature_allows_caching`), what of an answer is kept (`CachedAnswer`, captured from
 //! what the client received), and how a hit is served again (`replay_whole`,
 //! `replay_stream`). Storage, time to live and billing are the shell's: nothing here reads a
-//! clock or touches a store.
+//! clock or touches a store. `semantic` is the semantic cache's pure half (prompt and context
+//! split, nearest-neighbour index).
 
 mod accumulate;
 mod answer;
