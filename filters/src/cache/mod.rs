@@ -2,7 +2,8 @@
 //! `temperature_allows_caching`), what of an answer is kept (`CachedAnswer`, captured from
 //! what the client received), and how a hit is served again (`replay_whole`,
 //! `replay_stream`). Storage, time to live and billing are the shell's: nothing here reads a
-//! clock or touches a store.
+//! clock or touches a store. `semantic` is the semantic cache's pure half (prompt and context
+//! split, nearest-neighbour index).
 
 mod accumulate;
 mod answer;
@@ -12,6 +13,7 @@ mod key;
 #[cfg(test)]
 mod key_tests;
 mod replay;
+pub mod semantic;
 
 pub use answer::{CachedAnswer, CachedBlock, CachedStop, CachedUsage};
 pub use key::{cache_key, temperature_allows_caching, CacheKey, IGNORED_FIELDS};
