@@ -302,7 +302,7 @@ fn main() {
     std::fs::write(
         &config,
         format!(
-            "listen: {gw_addr}\nserver: {{threads: 1, pid_file: {d}/s.pid, upgrade_sock: {d}/s.sock}}\nproviders:\n  mock: {{kind: openai, endpoints: [{{url: \"http://{mock_addr}\"}}], api_keys: [sk-upstream]}}\n  claude: {{kind: anthropic, endpoints: [{{url: \"http://{anthropic_addr}\"}}], api_keys: [sk-ant]}}\nmodels:\n  - {{name: gpt-4o-mini, targets: [{{provider: mock, model: gpt-4o-mini}}]}}\n  - {{name: claude, targets: [{{provider: claude, model: claude-sonnet-4-5}}]}}\nkeys:\n  - {{name: load, key: {KEY}}}\n{GOVERNED}state: {{path: {d}/state}}\n",
+            "listen: {gw_addr}\nserver: {{threads: 1, pid_file: {d}/s.pid, upgrade_sock: {d}/s.sock}}\nproviders:\n  mock: {{kind: openai, endpoints: [{{url: \"http://{mock_addr}\"}}], api_keys: [sk-upstream]}}\n  claude: {{kind: anthropic, endpoints: [{{url: \"http://{anthropic_addr}\"}}], api_keys: [sk-ant]}}\nmodels:\n  - {{name: gpt-4o-mini, targets: [{{provider: mock, model: gpt-4o-mini}}]}}\n  - {{name: claude, targets: [{{provider: claude, model: claude-sonnet-4-5}}]}}\n  - {{name: guarded, targets: [{{provider: mock, model: gpt-4o-mini}}], guardrails: [{{name: pii, detect: [email, phone, credit_card, ssn, iban, ip_address, private_key, api_key], action: redact}}]}}\nkeys:\n  - {{name: load, key: {KEY}}}\n{GOVERNED}state: {{path: {d}/state}}\n",
             d = dir.path().display()
         ),
     )
@@ -428,4 +428,31 @@ fn main() {
         }
     }
     drop(redis);
+
+    // Guardrails: the same chat, whole and streamed, to a model with every detector redacting
+    // on both sides (request body scanned, answer scanned; the stream decoded, guarded and
+    // re-encoded), against the same model without rules.
+    println!(
+        "\n{:<8} {:<16} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "guard", "path", "req/s", "p50", "p90", "p99", "errors"
+    );
+    let guarded = |body: &str| -> &'static str {
+        Box::leak(body.replacen("gpt-4o-mini", "guarded", 1).into_boxed_str())
+    };
+    let (chat_on, stream_on) = (guarded(CHAT), guarded(STREAM));
+    let url = format!("http://{gw_addr}/v1/chat/completions");
+    for (kind, off, on) in [("chat", CHAT, chat_on), ("stream", STREAM, stream_on)] {
+        let mut rates = Vec::new();
+        for (name, body) in [("off", off), ("on", on)] {
+            runtime.block_on(run_load(url.clone(), body, 1, concurrency));
+            let r = runtime.block_on(run_load(url.clone(), body, seconds, concurrency));
+            r.print_row(kind, name);
+            rates.push(r.rps());
+        }
+        println!(
+            "{:<25} throughput {:.2}x without guardrails",
+            "",
+            rates[1] / rates[0]
+        );
+    }
 }
