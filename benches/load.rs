@@ -309,6 +309,30 @@ fn main() {
     .unwrap();
     let _gateway = start_gateway(&config);
     wait_for(gw_addr);
+    // The same gateway as operators run it: the access log on (to a discarded stderr) and an
+    // audit log, what the request path pays per request for its records.
+    let logged_addr = free_addr();
+    let logged_config = dir.path().join("logged.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &logged_config,
+        text.replace(&gw_addr.to_string(), &logged_addr.to_string())
+            .replace("s.pid", "l.pid")
+            .replace("s.sock", "l.sock")
+            .replace("/state}", "/logged-state}")
+            + &format!("audit: {{path: {}/audit.jsonl}}\n", dir.path().display()),
+    )
+    .unwrap();
+    let _logged = Killed(
+        Command::new(BIN)
+            .args(["serve", "-c", &logged_config.display().to_string()])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(logged_addr);
 
     let nginx_addr = free_addr();
     let nginx = start_nginx(dir.path(), nginx_addr, mock_addr);
@@ -318,6 +342,7 @@ fn main() {
         paths.push(("nginx", nginx_addr));
     }
     paths.push(("sluice", gw_addr));
+    paths.push(("sluice+logs", logged_addr));
 
     const CHAT: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say hello in five words."}],"temperature":0.2}"#;
     const STREAM: &str = r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello in five words."}]}"#;

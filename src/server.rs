@@ -57,6 +57,7 @@ impl Durables {
             if let Some(audit) = &self.audit {
                 audit.close();
             }
+            crate::telemetry::access::close();
         });
     }
 }

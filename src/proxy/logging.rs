@@ -6,7 +6,6 @@ use super::errors::classify;
 use super::governance::Charge;
 use crate::telemetry::audit::AuditRecord;
 use crate::telemetry::metrics::{REQUESTS, REQUEST_DURATION, TOKENS, UPSTREAM_DURATION};
-use log::info;
 use pingora::proxy::Session;
 use pingora::Error;
 use sluice_filters::governance::rfc3339_millis;
@@ -98,8 +97,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
             }
         }
     }
-    info!(
-        target: "access",
+    crate::telemetry::access::write(format_args!(
         "{} {} status={} model={} provider={} stream={} key={} error_type={} cache={} attempts={} trail={} skipped={} dropped={} guardrails={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} cost_usd={:.6} upstream_ms={:.1} total_ms={:.1}",
         session.req_header().method,
         route,
@@ -125,7 +123,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
         charge.cost_micros as f64 / 1e6,
         upstream_ms,
         elapsed.as_secs_f64() * 1000.0,
-    );
+    ));
     audit(
         ctx,
         status.map_or(0, |s| s.as_u16()),

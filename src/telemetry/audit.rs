@@ -1,14 +1,12 @@
-//! The audit log: one JSON line per request, written by a thread of its own so the request path
-//! only hands over a buffer. Rotates by size (`audit.jsonl` -> `.1` -> ... -> `.keep`); at
+//! The audit log: one JSON line per request, written in batches by a thread of its own
+//! (`BatchWriter`) so the request path only serializes into a reused buffer and appends it. Rotates by size (`audit.jsonl` -> `.1` -> ... -> `.keep`); at
 //! shutdown every queued line is written and flushed.
 
+use super::batch::BatchWriter;
 use crate::config::AuditConfig;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::Mutex;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// One request, as written to the audit log.
@@ -42,9 +40,16 @@ pub struct AuditRecord<'a> {
 }
 
 pub struct AuditLog {
-    sender: Mutex<Option<Sender<Vec<u8>>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    writer: BatchWriter,
     pub bodies: bool,
+}
+
+/// How often queued records are written (and the file checked for a rotation by others).
+const WRITE_INTERVAL: Duration = Duration::from_millis(100);
+
+thread_local! {
+    /// Each worker thread's serialization buffer, reused for every record.
+    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl AuditLog {
@@ -55,46 +60,42 @@ impl AuditLog {
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let file = open_append(&path)?;
-        let (sender, receiver) = channel();
-        let max_size = config.max_size.0;
-        let keep = config.keep;
-        let writer = std::thread::Builder::new()
-            .name("sluice-audit".into())
-            .spawn(move || write_lines(receiver, file, path, max_size, keep))
-            .map_err(|e| e.to_string())?;
+        let mut sink = AuditFile::new(file, path, config.max_size.0, config.keep);
+        let writer = BatchWriter::spawn("sluice-audit", WRITE_INTERVAL, move |batch| {
+            sink.write(batch)
+        })
+        .map_err(|e| e.to_string())?;
         Ok(AuditLog {
-            sender: Mutex::new(Some(sender)),
-            writer: Mutex::new(Some(writer)),
+            writer,
             bodies: config.bodies,
         })
     }
 
     /// Queues one request's record.
     pub fn write(&self, record: &AuditRecord<'_>) {
-        match serde_json::to_vec(record) {
-            Ok(line) => self.record(line),
-            Err(e) => log::error!("audit record not serializable: {e}"),
-        }
+        LINE.with(|line| {
+            let mut line = line.borrow_mut();
+            line.clear();
+            match serde_json::to_writer(&mut *line, record) {
+                Ok(()) => {
+                    line.push(b'\n');
+                    self.writer.append(&line);
+                }
+                Err(e) => log::error!("audit record not serializable: {e}"),
+            }
+        });
     }
 
     /// Queues one record (a JSON object; the newline is added here).
+    #[cfg(test)]
     pub fn record(&self, mut line: Vec<u8>) {
         line.push(b'\n');
-        if let Ok(guard) = self.sender.lock() {
-            if let Some(sender) = guard.as_ref() {
-                let _ = sender.send(line);
-            }
-        }
+        self.writer.append(&line);
     }
 
     /// Writes everything queued and stops the writer.
     pub fn close(&self) {
-        if let Ok(mut guard) = self.sender.lock() {
-            guard.take();
-        }
-        if let Some(handle) = self.writer.lock().ok().and_then(|mut w| w.take()) {
-            let _ = handle.join();
-        }
+        self.writer.close();
     }
 }
 
@@ -116,56 +117,81 @@ fn identity(metadata: &std::fs::Metadata) -> (u64, u64) {
     (metadata.dev(), metadata.ino())
 }
 
-fn write_lines(receiver: Receiver<Vec<u8>>, file: File, path: PathBuf, max_size: u64, keep: u32) {
-    let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut open_as = file.metadata().ok().map(|m| identity(&m));
-    let mut out = BufWriter::with_capacity(64 * 1024, file);
-    let mut checked = Instant::now();
-    loop {
-        let received = receiver.recv_timeout(Duration::from_millis(500));
-        if checked.elapsed() >= REOPEN_CHECK {
-            checked = Instant::now();
-            let now_names = std::fs::metadata(&path).ok().map(|m| identity(&m));
-            if now_names.is_none() || now_names != open_as {
-                // Moved away (logrotate) or removed: what is buffered goes to the old file,
-                // the next lines to a new one at `path`.
-                let _ = out.flush();
-                match open_append(&path) {
-                    Ok(f) => {
-                        size = f.metadata().map(|m| m.len()).unwrap_or(0);
-                        open_as = f.metadata().ok().map(|m| identity(&m));
-                        out = BufWriter::with_capacity(64 * 1024, f);
-                    }
-                    Err(e) => log::error!("audit log: {e}"),
-                }
+/// The audit file as the writer thread holds it: rotated by size (whole lines), reopened when
+/// logrotate moved or removed it.
+struct AuditFile {
+    file: File,
+    path: PathBuf,
+    size: u64,
+    open_as: Option<(u64, u64)>,
+    max_size: u64,
+    keep: u32,
+    checked: Instant,
+}
+
+impl AuditFile {
+    fn new(file: File, path: PathBuf, max_size: u64, keep: u32) -> AuditFile {
+        let metadata = file.metadata().ok();
+        AuditFile {
+            size: metadata.as_ref().map_or(0, |m| m.len()),
+            open_as: metadata.as_ref().map(identity),
+            file,
+            path,
+            max_size,
+            keep,
+            checked: Instant::now(),
+        }
+    }
+
+    fn write(&mut self, batch: &[u8]) {
+        if self.checked.elapsed() >= REOPEN_CHECK {
+            self.checked = Instant::now();
+            let now_names = std::fs::metadata(&self.path).ok().map(|m| identity(&m));
+            if now_names.is_none() || now_names != self.open_as {
+                // Moved away (logrotate) or removed: the next lines go to a new file.
+                self.reopen();
             }
         }
-        match received {
-            Ok(line) => {
-                if size + line.len() as u64 > max_size && size > 0 {
-                    let _ = out.flush();
-                    rotate(&path, keep);
-                    match open_append(&path) {
-                        Ok(f) => {
-                            open_as = f.metadata().ok().map(|m| identity(&m));
-                            out = BufWriter::with_capacity(64 * 1024, f);
-                            size = 0;
-                        }
-                        Err(e) => log::error!("audit log: {e}"),
-                    }
-                }
-                if let Err(e) = out.write_all(&line) {
-                    log::error!("audit log write failed: {e}");
-                }
-                size += line.len() as u64;
+        // Whole lines, in runs that fit the current file.
+        let mut run_start = 0;
+        let mut at = 0;
+        while at < batch.len() {
+            let end = batch[at..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(batch.len(), |p| at + p + 1);
+            let run = (at - run_start) as u64;
+            let line = (end - at) as u64;
+            if self.size + run + line > self.max_size && self.size + run > 0 {
+                self.put(&batch[run_start..at]);
+                rotate(&self.path, self.keep);
+                self.reopen();
+                run_start = at;
             }
-            Err(RecvTimeoutError::Timeout) => {
-                let _ = out.flush();
+            at = end;
+        }
+        self.put(&batch[run_start..]);
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Err(e) = self.file.write_all(bytes) {
+            log::error!("audit log write failed: {e}");
+        }
+        self.size += bytes.len() as u64;
+    }
+
+    fn reopen(&mut self) {
+        match open_append(&self.path) {
+            Ok(f) => {
+                let metadata = f.metadata().ok();
+                self.size = metadata.as_ref().map_or(0, |m| m.len());
+                self.open_as = metadata.as_ref().map(identity);
+                self.file = f;
             }
-            Err(RecvTimeoutError::Disconnected) => {
-                let _ = out.flush();
-                return;
-            }
+            Err(e) => log::error!("audit log: {e}"),
         }
     }
 }

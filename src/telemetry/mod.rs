@@ -1,4 +1,6 @@
 //! Metrics and the access log.
 
+pub mod access;
 pub mod audit;
+pub mod batch;
 pub mod metrics;

@@ -1,0 +1,53 @@
+//! The access log: one line per request, formatted into a reused buffer and written in batches
+//! to stderr (where the other logs go) by a thread of its own, in env_logger's line shape. A
+//! request pays the formatting and a memcpy; no write(2) and no logger machinery per line.
+//! Off when `RUST_LOG` leaves the `access` target below `info`.
+
+use super::batch::BatchWriter;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// How often queued lines are written.
+const WRITE_INTERVAL: Duration = Duration::from_millis(100);
+
+static WRITER: OnceLock<Option<BatchWriter>> = OnceLock::new();
+
+thread_local! {
+    static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Writes one access line (without its prefix and newline), if the access log is on.
+pub fn write(message: std::fmt::Arguments<'_>) {
+    if !log::log_enabled!(target: "access", log::Level::Info) {
+        return;
+    }
+    let writer = WRITER.get_or_init(|| {
+        BatchWriter::spawn("sluice-access", WRITE_INTERVAL, |batch| {
+            let _ = std::io::stderr().lock().write_all(batch);
+        })
+        .ok()
+    });
+    let Some(writer) = writer else {
+        return;
+    };
+    LINE.with(|line| {
+        let mut line = line.borrow_mut();
+        line.clear();
+        let now = crate::state::unix_now().as_millis() as u64;
+        let _ = writeln!(
+            line,
+            "[{} INFO  access] {message}",
+            sluice_filters::governance::rfc3339_millis(now)
+        );
+        writer.append(line.as_bytes());
+    });
+}
+
+/// Writes what is queued (at shutdown).
+pub fn close() {
+    if let Some(Some(writer)) = WRITER.get() {
+        writer.close();
+    }
+}
