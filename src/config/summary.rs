@@ -84,6 +84,8 @@ pub fn summary(config: &Config) -> String {
         .as_ref()
         .map_or("off".to_owned(), |a| a.path.clone());
     let _ = writeln!(out, "state: {state}; audit log: {audit}");
+    let _ = writeln!(out, "{}", guardrails_line(config));
+    let _ = writeln!(out, "{}", cache_line(config));
     let warnings = warnings(config);
     if !warnings.is_empty() {
         let _ = writeln!(out, "warnings ({}):", warnings.len());
@@ -92,6 +94,61 @@ pub fn summary(config: &Config) -> String {
         }
     }
     out
+}
+
+/// The guardrail rules: global, and how many models and keys add their own.
+fn guardrails_line(config: &Config) -> String {
+    let global: Vec<String> = config
+        .guardrails
+        .iter()
+        .map(|r| format!("{} ({:?})", r.name, r.action).to_lowercase())
+        .collect();
+    let models = config
+        .models
+        .iter()
+        .filter(|m| !m.guardrails.is_empty())
+        .count();
+    let keys = config
+        .keys
+        .iter()
+        .filter(|k| !k.guardrails.is_empty())
+        .count();
+    if global.is_empty() && models == 0 && keys == 0 {
+        return "guardrails: none".to_owned();
+    }
+    let global = if global.is_empty() {
+        "none".to_owned()
+    } else {
+        global.join(", ")
+    };
+    format!("guardrails: {global}; own rules on {models} model(s), {keys} key(s)")
+}
+
+/// Which caches are on.
+fn cache_line(config: &Config) -> String {
+    let mut parts = Vec::new();
+    if let Some(exact) = &config.cache.exact {
+        let place = match config.state.backend {
+            StateBackendKind::Embedded => "in memory",
+            StateBackendKind::Redis => "in redis",
+        };
+        parts.push(format!("exact ({place}, ttl {})", exact.ttl));
+    }
+    if config.cache.dedup {
+        parts.push("dedup".to_owned());
+    }
+    if let Some(semantic) = &config.cache.semantic {
+        let models = config.models.iter().filter(|m| m.cache.semantic).count();
+        parts.push(format!(
+            "semantic (embeddings by {}, threshold {}, {models} model(s))",
+            semantic.embedding_model, semantic.threshold
+        ));
+    }
+    if parts.is_empty() {
+        "cache: off".to_owned()
+    } else {
+        format!("cache: {}", parts.join(", "))
+    }
 }
 
 fn describe_limits(l: &LimitsConfig) -> Option<String> {
