@@ -107,7 +107,14 @@ fn passthrough_chat(
 ) -> Result<PreparedRequest, RequestError> {
     let view = ChatRequest::parse(body)?;
     let object = view.object();
-    let mut edits = Vec::with_capacity(2);
+    let mut edits = Vec::with_capacity(3);
+    if client == ClientDialect::Anthropic {
+        if let Some(field) = object.get("messages") {
+            if let Some(messages) = without_foreign_thinking(field.value)? {
+                edits.push((field.span.clone(), messages));
+            }
+        }
+    }
     if view.model != target.model {
         edits.push((
             view.model_span(),
@@ -170,6 +177,35 @@ fn native_responses(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest,
         json_tool: false,
         dropped: Vec::new(),
     })
+}
+
+/// Anthropic messages without the thinking blocks another provider signed (a conversation that
+/// an OpenAI reasoning model answered earlier, through sluice): Anthropic refuses a signature it
+/// did not make, and thinking from earlier turns may be left out. `None` when there are none
+/// (the common case is found without parsing: no such signature in the text).
+fn without_foreign_thinking(messages: &str) -> Result<Option<Vec<u8>>, RequestError> {
+    if !messages.contains("\"openai:") {
+        return Ok(None);
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_str(messages).map_err(|e| RequestError::schema(&e))?;
+    let mut removed = false;
+    for message in value.as_array_mut().into_iter().flatten() {
+        if let Some(blocks) = message
+            .get_mut("content")
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            let before = blocks.len();
+            blocks.retain(|b| {
+                b["type"] != "thinking"
+                    || !b["signature"]
+                        .as_str()
+                        .is_some_and(responses::signature::is_openai)
+            });
+            removed |= blocks.len() != before;
+        }
+    }
+    Ok(removed.then(|| serde_json::to_vec(&value).unwrap_or_default()))
 }
 
 fn translated_chat(
@@ -296,6 +332,39 @@ mod tests {
         assert_eq!(
             error.map(|e| e.error_type),
             Some(crate::ErrorType::InvalidRequest)
+        );
+    }
+
+    #[test]
+    fn thinking_another_provider_signed_never_reaches_anthropic() {
+        let target = Target {
+            dialect: UpstreamDialect::Anthropic,
+            model: "claude",
+            default_max_tokens: 100,
+            api: Api::Chat,
+        };
+        let foreign = r#"{"model":"c","max_tokens":10,"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"openai:gAAA"},{"type":"text","text":"hello"}]},{"role":"user","content":"more"}]}"#;
+        let prepared = prepare_request(ClientDialect::Anthropic, foreign.as_bytes(), &target);
+        let body: serde_json::Value = prepared
+            .ok()
+            .and_then(|p| p.body)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        assert_eq!(
+            body["messages"][1]["content"].as_array().map(Vec::len),
+            Some(1)
+        );
+        assert_eq!(body["messages"][1]["content"][0]["type"], "text");
+        assert_eq!(body["model"], "claude");
+        let own = foreign.replace("openai:gAAA", "EqQBCkgIAhABGAIiQL");
+        let prepared = prepare_request(
+            ClientDialect::Anthropic,
+            own.replace("\"c\"", "\"claude\"").as_bytes(),
+            &target,
+        );
+        assert!(
+            prepared.is_ok_and(|p| p.body.is_none()),
+            "Anthropic's own pass byte for byte"
         );
     }
 }
