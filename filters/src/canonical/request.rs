@@ -96,6 +96,9 @@ pub struct Tool<'a> {
     pub description: Option<Cow<'a, str>>,
     /// JSON Schema of the arguments.
     pub parameters: Option<Cow<'a, RawValue>>,
+    /// OpenAI's strict schema adherence, when the client said (carried to OpenAI's dialects;
+    /// Anthropic and Gemini follow the schema without the switch).
+    pub strict: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

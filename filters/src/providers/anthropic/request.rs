@@ -71,6 +71,7 @@ pub fn decode_request(body: &[u8]) -> Result<Request<'_>, RequestError> {
             name: tool.name,
             description: tool.description,
             parameters: tool.input_schema.map(Cow::Borrowed),
+            strict: None,
         });
     }
     if let Some(choice) = wire.tool_choice {

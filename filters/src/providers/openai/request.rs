@@ -78,6 +78,7 @@ pub fn decode_request(body: &[u8]) -> Result<Request<'_>, RequestError> {
             name: tool.function.name,
             description: tool.function.description,
             parameters: tool.function.parameters.map(Cow::Borrowed),
+            strict: tool.function.strict,
         });
     }
     if let Some(choice) = wire.tool_choice {
@@ -443,6 +444,8 @@ struct ToolFunctionOut<'a> {
     description: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parameters: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strict: Option<bool>,
 }
 
 /// The request body for an OpenAI-dialect upstream. Streams always ask for usage, so it can be
@@ -477,6 +480,7 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions<'_>) -> Vec<u8> {
                     name: &t.name,
                     description: t.description.as_deref(),
                     parameters: t.parameters.as_deref(),
+                    strict: t.strict,
                 },
             })
             .collect(),

@@ -123,6 +123,8 @@ pub struct FunctionDefWire<'a> {
     pub description: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub parameters: Option<&'a RawValue>,
+    #[serde(default)]
+    pub strict: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -119,6 +119,8 @@ struct FunctionToolWire<'a> {
     description: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     parameters: Option<&'a RawValue>,
+    #[serde(default)]
+    strict: Option<bool>,
 }
 
 pub fn decode_request(body: &[u8]) -> Result<Request<'_>, RequestError> {
@@ -195,6 +197,7 @@ pub fn decode_request(body: &[u8]) -> Result<Request<'_>, RequestError> {
                 .parameters
                 .filter(|p| p.get() != "null")
                 .map(Cow::Borrowed),
+            strict: tool.strict,
         });
     }
     if let Some(choice) = wire.tool_choice {

@@ -190,7 +190,7 @@ pub fn encode_upstream_request(req: &Request<'_>, model: &str) -> Result<Vec<u8>
                 name: &t.name,
                 description: t.description.as_deref(),
                 parameters: t.parameters.as_deref().unwrap_or(&no_parameters),
-                strict: false,
+                strict: t.strict.unwrap_or(false),
             })
             .collect(),
         tool_choice: req.tool_choice.as_ref().map(|c| match c {
@@ -527,6 +527,7 @@ mod tests {
             name: Cow::Borrowed("f"),
             description: None,
             parameters: None,
+            strict: None,
         };
         for (choice, want) in [
             (ToolChoice::Auto, json!("auto")),
@@ -816,6 +817,7 @@ mod tests {
                 name: Cow::Borrowed("get_weather"),
                 description: Some(Cow::Borrowed("Current weather")),
                 parameters: Some(Cow::Borrowed(&parameters)),
+                strict: None,
             }],
             tool_choice: Some(ToolChoice::Tool(Cow::Borrowed("get_weather"))),
             parallel_tool_calls: Some(false),
