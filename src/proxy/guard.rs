@@ -9,6 +9,7 @@ use crate::routing::{Gateway, Model, VirtualKey};
 use crate::telemetry::metrics::GUARDRAIL_FINDINGS;
 use bytes::Bytes;
 use sluice_filters::guard::{Action, Blocked, Direction, Finding, GuardChain};
+use std::borrow::Cow;
 
 /// Scans the request body with the model's and the key's rules: the body to send on, or the
 /// rule that refuses it. Keeps the request's guardrails in `ctx` for the answer.
@@ -48,7 +49,12 @@ pub fn screens_answers(ctx: &RequestCtx) -> bool {
 
 /// Counts what the rules found, and says it for the access log and the audit record
 /// (`rule/detector:action:side xN`, comma-separated; `-` when nothing).
-pub fn report(ctx: &RequestCtx) -> String {
+pub fn report(ctx: &RequestCtx) -> Cow<'static, str> {
+    if ctx.guard.is_none()
+        && !matches!(&ctx.response.mode, Some(super::ctx::ResponseMode::Stream(t)) if t.guard().is_some())
+    {
+        return Cow::Borrowed("-");
+    }
     let findings: Vec<(Direction, Finding)> = match &ctx.response.mode {
         Some(super::ctx::ResponseMode::Stream(t)) => match t.guard() {
             Some(guard) => guard.findings(),
@@ -81,7 +87,7 @@ pub fn report(ctx: &RequestCtx) -> String {
     if line.is_empty() {
         line.push('-');
     }
-    line
+    Cow::Owned(line)
 }
 
 fn own_findings(ctx: &RequestCtx) -> Vec<(Direction, Finding)> {

@@ -344,7 +344,7 @@ cache: {{dedup: true}}
         for (model, mock) in [("via-openai", &openai), ("via-anthropic", &anthropic)] {
             let before = mock.count().await;
             let question = format!("Together {client:?} {model}");
-            let requests = (0..20).map(|i| {
+            let request = |i: usize| {
                 let gw = &gw;
                 let question = question.clone();
                 async move {
@@ -360,8 +360,16 @@ cache: {{dedup: true}}
                     .await;
                     (stream, status, cache, body)
                 }
+            };
+            // The first is in flight (the provider has it and holds it 500 ms), then 19 more.
+            let (first, mut answers) = tokio::join!(request(0), async {
+                eventually("the first request reaches the provider", || async {
+                    (mock.count().await > before).then_some(())
+                })
+                .await;
+                futures_util::future::join_all((1..20).map(request)).await
             });
-            let answers = futures_util::future::join_all(requests).await;
+            answers.push(first);
             let cell = format!("{client:?} {model}");
             assert_eq!(mock.count().await, before + 1, "{cell}: one provider call");
             let mut coalesced = 0;

@@ -71,25 +71,50 @@ pub fn cache_key(
     scope: &str,
     body: &[u8],
 ) -> Result<CacheKey, RequestError> {
-    let mut value: Value = serde_json::from_slice(body).map_err(|e| RequestError::schema(&e))?;
-    let Value::Object(fields) = &mut value else {
+    let mut value = parse_object(body)?;
+    Ok(CacheKey(digest(
+        KEY_VERSION,
+        client,
+        scope,
+        model,
+        &mut value,
+    )))
+}
+
+/// The body as a JSON value, refused unless it is an object.
+pub(super) fn parse_object(body: &[u8]) -> Result<Value, RequestError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| RequestError::schema(&e))?;
+    if !value.is_object() {
         return Err(RequestError::invalid(
             "the request body must be a JSON object",
             "",
         ));
-    };
-    for name in IGNORED_FIELDS {
-        fields.remove(*name);
     }
-    fields.insert("model".to_owned(), Value::String(model.to_owned()));
+    Ok(value)
+}
 
-    let mut canonical = Vec::with_capacity(body.len());
-    write_canonical(&value, &mut canonical);
-
+/// The hex SHA-256 of a request body (an object) under `version`: the ignored fields are
+/// removed and `model` set to the configured name first, then the body is written
+/// canonically. The exact cache's key and the semantic cache's context both are this.
+pub(super) fn digest(
+    version: &str,
+    client: ClientDialect,
+    scope: &str,
+    model: &str,
+    value: &mut Value,
+) -> String {
+    if let Value::Object(fields) = value {
+        for name in IGNORED_FIELDS {
+            fields.remove(*name);
+        }
+        fields.insert("model".to_owned(), Value::String(model.to_owned()));
+    }
+    let mut canonical = Vec::new();
+    write_canonical(value, &mut canonical);
     let mut hasher = Sha256::new();
     // Each part is length-prefixed, so no two different tuples hash the same bytes.
     for part in [
-        KEY_VERSION.as_bytes(),
+        version.as_bytes(),
         dialect_tag(client).as_bytes(),
         scope.as_bytes(),
         model.as_bytes(),
@@ -98,7 +123,7 @@ pub fn cache_key(
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part);
     }
-    Ok(CacheKey(hex(&hasher.finalize())))
+    hex(&hasher.finalize())
 }
 
 /// A fixed name per dialect (not `Debug`, which a rename would change).

@@ -161,18 +161,10 @@ fn passthrough_chat(
 
 /// A Responses request to a provider that speaks the Responses API: passed through.
 fn native_responses(body: &[u8], target: &Target<'_>) -> Result<PreparedRequest, RequestError> {
-    #[derive(Deserialize)]
-    struct StreamProbe {
-        #[serde(default)]
-        stream: Option<bool>,
-    }
-    let stream = serde_json::from_slice::<StreamProbe>(body)
-        .map_err(|e| RequestError::schema(&e))?
-        .stream
-        .unwrap_or(false);
+    let native = responses::native_request(body, target.model)?;
     Ok(PreparedRequest {
-        body: Some(responses::native_request(body, target.model)?),
-        stream,
+        body: Some(native.body),
+        stream: native.stream,
         client_wants_usage: true,
         json_tool: false,
         dropped: Vec::new(),

@@ -15,11 +15,9 @@
 //! shell treats as a miss that is not stored.
 
 use crate::api::RequestError;
-use crate::cache::canonical_json::write_canonical;
-use crate::cache::IGNORED_FIELDS;
+use crate::cache::key::{digest, parse_object};
 use crate::translate::ClientDialect;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 /// Bumped whenever what goes into the context changes, so old entries stop matching instead
 /// of matching wrongly. Distinct from the exact cache's version: the two never share keys.
@@ -109,12 +107,9 @@ pub fn split_request(
     scope: &str,
     body: &[u8],
 ) -> Result<Split, RequestError> {
-    let mut value: Value = serde_json::from_slice(body).map_err(|e| RequestError::schema(&e))?;
+    let mut value = parse_object(body)?;
     let Value::Object(fields) = &mut value else {
-        return Err(RequestError::invalid(
-            "the request body must be a JSON object",
-            "",
-        ));
+        return Ok(Split::Skip(Skip::NoUserTurn));
     };
     let taken = match client {
         ClientDialect::OpenAi => take_last_message(fields, "messages", &["text"]),
@@ -126,28 +121,8 @@ pub fn split_request(
         Ok(prompt) => prompt,
         Err(skip) => return Ok(Split::Skip(skip)),
     };
-    for name in IGNORED_FIELDS {
-        fields.remove(*name);
-    }
-    fields.insert("model".to_owned(), Value::String(model.to_owned()));
-
-    let mut canonical = Vec::with_capacity(body.len());
-    write_canonical(&value, &mut canonical);
-
-    let mut hasher = Sha256::new();
-    // Each part is length-prefixed, so no two different tuples hash the same bytes.
-    for part in [
-        CONTEXT_VERSION.as_bytes(),
-        dialect_tag(client).as_bytes(),
-        scope.as_bytes(),
-        model.as_bytes(),
-        &canonical,
-    ] {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part);
-    }
     Ok(Split::Query(SemanticQuery {
-        context: ContextKey(hex(&hasher.finalize())),
+        context: ContextKey(digest(CONTEXT_VERSION, client, scope, model, &mut value)),
         prompt,
     }))
 }
@@ -237,23 +212,4 @@ fn take_content(message: &mut Value, text_types: &[&str]) -> Result<String, Skip
         }
         _ => Err(Skip::NotText),
     }
-}
-
-/// A fixed name per dialect (not `Debug`, which a rename would change).
-fn dialect_tag(client: ClientDialect) -> &'static str {
-    match client {
-        ClientDialect::OpenAi => "openai-chat",
-        ClientDialect::Anthropic => "anthropic-messages",
-        ClientDialect::Responses => "openai-responses",
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len().saturating_mul(2));
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    s
 }

@@ -31,7 +31,7 @@ pub use passthrough::{response_usage, Passthrough};
 pub use request::decode_request;
 pub use response::encode_response;
 pub use stream::StreamEncoder;
-pub use upstream_body::native_request;
+pub use upstream_body::{native_request, NativeRequest};
 pub use upstream_request::encode_upstream_request;
 pub use upstream_response::{decode_upstream_response, UpstreamResponseError};
 pub use upstream_stream::{ResponsesEvents, UpstreamStreamDecoder};

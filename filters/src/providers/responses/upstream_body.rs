@@ -14,9 +14,20 @@ use crate::api::RequestError;
 use crate::json::TopLevelObject;
 use serde_json::Value;
 
+/// A Responses request as it goes upstream.
+#[derive(Debug)]
+pub struct NativeRequest {
+    pub body: Vec<u8>,
+    /// The client asked for a stream.
+    pub stream: bool,
+}
+
 /// The upstream body for `model`.
-pub fn native_request(body: &[u8], model: &str) -> Result<Vec<u8>, RequestError> {
+pub fn native_request(body: &[u8], model: &str) -> Result<NativeRequest, RequestError> {
     let object = TopLevelObject::parse(body)?;
+    let stream = object
+        .get("stream")
+        .is_some_and(|f| f.value.trim() == "true");
     let mut edits = Vec::with_capacity(3);
     let mut appends: Vec<(&str, &[u8])> = Vec::new();
     if let Some(field) = object.get("model") {
@@ -49,7 +60,10 @@ pub fn native_request(body: &[u8], model: &str) -> Result<Vec<u8>, RequestError>
             }
         }
     }
-    Ok(object.rewrite(&mut edits, &appends))
+    Ok(NativeRequest {
+        body: object.rewrite(&mut edits, &appends),
+        stream,
+    })
 }
 
 /// Leaves out item ids and unresolvable reasoning items; true if anything changed.
@@ -75,16 +89,16 @@ mod tests {
     use super::*;
 
     fn native(body: &str) -> Value {
-        let out = native_request(body.as_bytes(), "gpt-5-2025-08-07").unwrap_or_default();
-        serde_json::from_slice(&out).unwrap_or_default()
+        let out = native_request(body.as_bytes(), "gpt-5-2025-08-07").map(|n| n.body);
+        serde_json::from_slice(&out.unwrap_or_default()).unwrap_or_default()
     }
 
     #[test]
     fn the_model_is_renamed_and_nothing_is_stored_upstream() {
         let body = r#"{"model":"smart","input":"hi","store":true,"metadata":{"a":"b"},"tools":[{"type":"web_search"}]}"#;
-        let out = native_request(body.as_bytes(), "gpt-5").unwrap_or_default();
+        let out = native_request(body.as_bytes(), "gpt-5").map(|n| n.body);
         assert_eq!(
-            String::from_utf8(out).unwrap_or_default(),
+            String::from_utf8(out.unwrap_or_default()).unwrap_or_default(),
             r#"{"model":"gpt-5","input":"hi","store":false,"metadata":{"a":"b"},"tools":[{"type":"web_search"}]}"#
         );
         let out = native(r#"{"model":"smart","input":"hi"}"#);
@@ -114,8 +128,22 @@ mod tests {
     #[test]
     fn items_that_need_no_change_pass_byte_for_byte() {
         let body = r#"{"model":"gpt-5","input":[{"role":"user","content":[{"type":"input_text","text":"x"}]}],"store":false}"#;
-        let out = native_request(body.as_bytes(), "gpt-5").unwrap_or_default();
-        assert_eq!(out, body.as_bytes());
+        let out = native_request(body.as_bytes(), "gpt-5").map(|n| n.body);
+        assert_eq!(out.unwrap_or_default(), body.as_bytes());
+    }
+
+    #[test]
+    fn the_stream_flag_is_read_from_the_body() {
+        let stream = |body: &str| native_request(body.as_bytes(), "m").map(|n| n.stream).ok();
+        assert_eq!(
+            stream(r#"{"model":"m","input":"x","stream":true}"#),
+            Some(true)
+        );
+        assert_eq!(
+            stream(r#"{"model":"m","input":"x","stream":false}"#),
+            Some(false)
+        );
+        assert_eq!(stream(r#"{"model":"m","input":"x"}"#), Some(false));
     }
 
     #[test]
