@@ -31,6 +31,10 @@ pub enum ErrorType {
     UpstreamOverloaded,
     /// The provider answered with an error status of its own; its body is passed through.
     UpstreamError,
+    /// A deduplicated (coalesced) stream served live from another request's upstream answer,
+    /// which was cut mid-way: the stream ends with an in-band error; the request caused
+    /// nothing and is billed nothing (logs only, the status was sent long before).
+    CoalescedStreamCut,
     /// A rate limit (requests, tokens or concurrency per minute) of a key, team or model.
     RateLimited,
     /// A key's or team's budget for the period would be exceeded.
@@ -73,6 +77,7 @@ impl ErrorType {
             ErrorType::UpstreamRateLimited => "upstream_rate_limited",
             ErrorType::UpstreamOverloaded => "upstream_overloaded",
             ErrorType::UpstreamError => "upstream_error",
+            ErrorType::CoalescedStreamCut => "coalesced_stream_cut",
             ErrorType::RateLimited => "rate_limited",
             ErrorType::BudgetExceeded => "budget_exceeded",
             ErrorType::StateUnavailable => "state_unavailable",
@@ -103,7 +108,7 @@ impl ErrorType {
             ErrorType::UpstreamUnreachable | ErrorType::UpstreamAuthFailed => 502,
             ErrorType::UpstreamRateLimited => 429,
             ErrorType::UpstreamOverloaded => 503,
-            ErrorType::UpstreamError => 502,
+            ErrorType::UpstreamError | ErrorType::CoalescedStreamCut => 502,
             ErrorType::UpstreamTimeout => 504,
             ErrorType::RateLimited | ErrorType::BudgetExceeded => 429,
             ErrorType::StateUnavailable => 503,

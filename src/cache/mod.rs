@@ -5,6 +5,7 @@
 pub mod flights;
 mod memory;
 pub mod semantic;
+pub mod tape;
 
 use bytes::Bytes;
 use memory::MemoryCache;

@@ -23,6 +23,10 @@ pub struct Faults {
     /// Send the dialect's in-stream error event after this many content chunks, then end the
     /// stream cleanly (what providers do when they fail after HTTP 200).
     pub stream_error_after: Option<usize>,
+    /// Hold the answer until `POST /__mock/release`: a stream after its head and this many
+    /// content chunks, a whole answer (or an error) before it is written. A test reads what
+    /// was sent so far while the provider is still holding the rest.
+    pub hold_after: Option<usize>,
     /// The assistant's reply text (default: a sentence naming the mock and the model).
     pub reply: Option<String>,
     /// Apply `status` only to requests whose credential contains this (one bad key of several).
@@ -39,6 +43,7 @@ impl Default for Faults {
             chunk_delay_ms: 20,
             cut_after: None,
             stream_error_after: None,
+            hold_after: None,
             reply: None,
             only_key: None,
         }
@@ -75,6 +80,9 @@ impl Faults {
         }
         if let Some(v) = num("x-mock-stream-error-after") {
             f.stream_error_after = Some(v as usize);
+        }
+        if let Some(v) = num("x-mock-hold-after") {
+            f.hold_after = Some(v as usize);
         }
         f
     }

@@ -45,6 +45,9 @@ pub struct MockProvider {
     stats: Mutex<Stats>,
     /// Anthropic message threads: each answered message's id, with the conversation it ends.
     threads: anthropic::Threads,
+    /// Whether held answers (`hold_after`) may go on: opened by `POST /__mock/release`,
+    /// closed again when faults are set or reset.
+    released: tokio::sync::watch::Sender<bool>,
 }
 
 /// A listening service running one mock provider on `addr`.
@@ -62,6 +65,7 @@ pub fn mock_service(
             faults: RwLock::new(faults),
             stats: Mutex::new(Stats::default()),
             threads: anthropic::Threads::default(),
+            released: tokio::sync::watch::Sender::new(false),
         },
     );
     service.add_tcp(addr);
@@ -148,7 +152,13 @@ impl MockProvider {
         }
     }
 
-    /// `/__mock/*`: inspect what was received, change faults, reset.
+    /// Waits until held answers are released.
+    async fn hold(&self) {
+        let mut released = self.released.subscribe();
+        let _ = released.wait_for(|open| *open).await;
+    }
+
+    /// `/__mock/*`: inspect what was received, change faults, release held answers, reset.
     fn control(&self, method: &str, path: &str, body: &[u8]) -> Answer {
         match (method, path) {
             ("GET", "/__mock/requests") => {
@@ -164,11 +174,17 @@ impl MockProvider {
                     if let Ok(mut current) = self.faults.write() {
                         *current = faults;
                     }
+                    self.released.send_replace(false);
                     Answer::json(200, b"{\"ok\":true}".to_vec())
                 }
                 Err(e) => Answer::json(400, openai::error(400, &e.to_string())),
             },
+            ("POST", "/__mock/release") => {
+                self.released.send_replace(true);
+                Answer::json(200, b"{\"ok\":true}".to_vec())
+            }
             ("POST", "/__mock/reset") => {
+                self.released.send_replace(false);
                 if let Ok(mut stats) = self.stats.lock() {
                     *stats = Stats::default();
                 }
@@ -304,10 +320,20 @@ impl HttpServerApp for MockProvider {
                 status,
                 body,
                 headers,
-            } => write_json(session, status, body, headers).await,
+            } => {
+                if faults.hold_after.is_some() {
+                    self.hold().await;
+                }
+                write_json(session, status, body, headers).await
+            }
             Answer::Stream { events, headers } => {
                 let error_event = self.stream_error_event();
-                write_stream(session, events, headers, &faults, &error_event).await
+                let stream = Stream {
+                    faults: &faults,
+                    error_event: &error_event,
+                    mock: self,
+                };
+                write_stream(session, events, headers, stream).await
             }
         }
     }
@@ -337,13 +363,24 @@ async fn write_json(
     finish(session).await
 }
 
+/// How a stream is written: its faults, the dialect's error event, the gate of held answers.
+struct Stream<'a> {
+    faults: &'a Faults,
+    error_event: &'a str,
+    mock: &'a MockProvider,
+}
+
 async fn write_stream(
     mut session: ServerSession,
     events: Vec<(String, bool)>,
     headers: Vec<(String, String)>,
-    faults: &Faults,
-    error_event: &str,
+    stream: Stream<'_>,
 ) -> Option<ReusedHttpStream> {
+    let Stream {
+        faults,
+        error_event,
+        mock,
+    } = stream;
     let mut resp = ResponseHeader::build(200, Some(4 + headers.len())).ok()?;
     resp.insert_header("content-type", "text/event-stream; charset=utf-8")
         .ok()?;
@@ -357,6 +394,7 @@ async fn write_stream(
     session.write_response_header(Box::new(resp)).await.ok()?;
     let delay = Duration::from_millis(faults.chunk_delay_ms);
     let mut content_sent = 0;
+    let mut held = false;
     for (i, (event, is_content)) in events.into_iter().enumerate() {
         if is_content && faults.cut_after.is_some_and(|n| content_sent >= n) {
             // Drop the connection without the chunked terminator: a cut stream.
@@ -368,6 +406,10 @@ async fn write_stream(
                 .await
                 .ok()?;
             break;
+        }
+        if is_content && faults.hold_after == Some(content_sent) && !held {
+            held = true;
+            mock.hold().await;
         }
         if i > 0 && !delay.is_zero() {
             tokio::time::sleep(delay).await;

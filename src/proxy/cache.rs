@@ -6,17 +6,24 @@
 //! its answer is stored once complete: never an error, a cut or refused stream, or an answer a
 //! guardrail blocked. `cache-control: no-cache` skips the lookup (the answer is stored),
 //! `no-store` skips storing.
+//!
+//! With `dedup`, identical requests in flight share one upstream call: the first leads, the
+//! others follow it (`crate::cache::flights`). A whole follower, or a streamed one whose leader
+//! asked for a whole answer, replays the landed answer; a streamed follower of a streamed
+//! leader is served live from the flight's tape (`super::follow`).
 
 use super::ctx::RequestCtx;
 use crate::cache::flights::{wait, Landing, LeaderGuard, Role};
+use crate::cache::tape::TapeHead;
 use crate::routing::Model;
 use crate::state::Demand;
-use crate::telemetry::metrics::CACHE_REQUESTS;
+use crate::telemetry::metrics::{CACHE_FOLLOWERS, CACHE_REQUESTS};
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use sluice_filters::cache::semantic::{split_request, ContextKey, Split};
 use sluice_filters::cache::{cache_key, temperature_allows_caching, CachedAnswer, ReplaySpec};
+use sluice_filters::guard::{Direction, Finding};
 use sluice_filters::translate::StreamOutcome;
 
 /// What the cache did for a request.
@@ -55,6 +62,9 @@ pub struct CacheState {
     semantic: Option<(ContextKey, Vec<f32>)>,
     /// A semantic hit's cosine similarity.
     similarity: Option<f32>,
+    /// What the guardrails found in a live follower's stream (its translator is its own, not
+    /// the response mode's), for the access log and the audit record.
+    pub followed_findings: Option<Vec<(Direction, Finding)>>,
 }
 
 enum SemanticOutcome {
@@ -183,8 +193,18 @@ pub async fn lookup(
                     leader = Some(guard);
                     break;
                 }
-                Role::Follower(receiver) => {
-                    if let Landing::Answer(bytes) = wait(receiver).await {
+                Role::Follower(follower) => {
+                    let _following = Following::start();
+                    let streamed = ctx.plan.as_ref().is_some_and(|p| p.stream);
+                    let landing = if streamed {
+                        match super::follow::follow(session, ctx, model, &key, follower).await? {
+                            super::follow::Followed::Answered => return Ok(true),
+                            super::follow::Followed::Landed(landing) => landing,
+                        }
+                    } else {
+                        wait(follower.landing).await
+                    };
+                    if let Landing::Answer(bytes) = landing {
                         if let Some(answer) = CachedAnswer::from_bytes(&bytes) {
                             return serve(
                                 session,
@@ -213,6 +233,7 @@ pub async fn lookup(
         leader,
         semantic,
         similarity: None,
+        followed_findings: None,
     });
     ctx.response.capture.get_or_insert_with(Vec::new);
     Ok(false)
@@ -229,6 +250,24 @@ async fn serve(
     answer: &CachedAnswer,
     similarity: Option<f32>,
 ) -> pingora::Result<bool> {
+    if admit_served(session, ctx, model, key, status, similarity).await? {
+        return Ok(true);
+    }
+    replay(session, ctx, answer, status).await?;
+    Ok(true)
+}
+
+/// Marks a request answered without the provider (a hit, a follower) and admits it: counted
+/// against the requests per minute, costing no tokens and no money. `Ok(true)`: refused by a
+/// limit, and already answered.
+pub(super) async fn admit_served(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    model: &Model,
+    key: String,
+    status: CacheStatus,
+    similarity: Option<f32>,
+) -> pingora::Result<bool> {
     CACHE_REQUESTS
         .with_label_values(&[&model.name, status.as_str()])
         .inc();
@@ -240,16 +279,13 @@ async fn serve(
         leader: None,
         semantic: None,
         similarity,
+        followed_findings: None,
     });
     let free = Demand {
         tokens: 0,
         cost_micros: 0,
     };
-    if super::governance::admit(session, ctx, model, free).await? {
-        return Ok(true);
-    }
-    replay(session, ctx, answer, status).await?;
-    Ok(true)
+    super::governance::admit(session, ctx, model, free).await
 }
 
 /// Answers from the cache, whole or streamed as the request asked.
@@ -277,15 +313,7 @@ async fn replay(
     } else {
         (answer.replay_whole(ctx.client, &spec), "application/json")
     };
-    let mut head = ResponseHeader::build(200, Some(5))?;
-    head.insert_header(http::header::CONTENT_TYPE, content_type)?;
-    head.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
-    head.insert_header("x-sluice-cache", status.as_str())?;
-    if let Some(similarity) = ctx.cache.as_ref().and_then(|c| c.similarity) {
-        head.insert_header("x-sluice-cache-similarity", format!("{similarity:.4}"))?;
-    }
-    head.insert_header("x-sluice-request-id", ctx.request_id.as_str())?;
-    super::governance::add_rate_headers(&mut head, ctx)?;
+    let head = served_head(ctx, status, content_type, Some(body.len()))?;
     session.write_response_header(Box::new(head), false).await?;
     ctx.response.first_byte = Some(std::time::Instant::now());
     // A Responses answer with `store` is kept, as if a provider had given it.
@@ -296,6 +324,64 @@ async fn replay(
         .write_response_body(Some(Bytes::from(body)), true)
         .await?;
     Ok(())
+}
+
+/// The head of an answer served without the provider: its length when known, else chunked.
+pub(super) fn served_head(
+    ctx: &RequestCtx,
+    status: CacheStatus,
+    content_type: &str,
+    length: Option<usize>,
+) -> pingora::Result<ResponseHeader> {
+    let mut head = ResponseHeader::build(200, Some(6))?;
+    head.insert_header(http::header::CONTENT_TYPE, content_type)?;
+    match length {
+        Some(len) => head.insert_header(http::header::CONTENT_LENGTH, len.to_string())?,
+        None => {
+            head.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+            head.set_version(http::Version::HTTP_11);
+        }
+    }
+    head.insert_header("x-sluice-cache", status.as_str())?;
+    if let Some(similarity) = ctx.cache.as_ref().and_then(|c| c.similarity) {
+        head.insert_header("x-sluice-cache-similarity", format!("{similarity:.4}"))?;
+    }
+    head.insert_header("x-sluice-request-id", ctx.request_id.as_str())?;
+    super::governance::add_rate_headers(&mut head, ctx)?;
+    Ok(head)
+}
+
+/// A streamed leader's upstream answered 2xx: its followers can be served live from here on.
+/// Only an attempt that will be the answer gets here (a retried status returns earlier).
+pub fn open_tape(ctx: &RequestCtx, status: u16) {
+    let (Some(leader), Some(plan)) = (leader(ctx), ctx.plan.as_ref()) else {
+        return;
+    };
+    if plan.stream && (200..300).contains(&status) {
+        leader.tape().open(TapeHead {
+            wire: plan.wire,
+            model: plan.upstream_model().to_owned(),
+            json_tool: plan.json_tool,
+            price: plan.model.price_of(plan.target),
+        });
+    }
+}
+
+/// Records a streamed leader's raw upstream chunk, before it is translated for its own client.
+pub fn record(ctx: &RequestCtx, chunk: Option<&Bytes>, end_of_stream: bool) {
+    let Some(leader) = leader(ctx) else {
+        return;
+    };
+    if let Some(chunk) = chunk {
+        leader.tape().record(chunk);
+    }
+    if end_of_stream {
+        leader.tape().end();
+    }
+}
+
+fn leader(ctx: &RequestCtx) -> Option<&LeaderGuard> {
+    ctx.cache.as_ref().and_then(|c| c.leader.as_ref())
 }
 
 /// The `x-sluice-cache` header of an answer from upstream.
@@ -364,6 +450,22 @@ pub async fn store(ctx: &mut RequestCtx) {
 /// The audit record's and access log's word for the cache.
 pub fn audit_label(ctx: &RequestCtx) -> &'static str {
     ctx.cache.as_ref().map_or("none", |s| s.status.as_str())
+}
+
+/// Counts a request among the followers while it follows a flight.
+struct Following;
+
+impl Following {
+    fn start() -> Following {
+        CACHE_FOLLOWERS.inc();
+        Following
+    }
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        CACHE_FOLLOWERS.dec();
+    }
 }
 
 #[derive(Default)]

@@ -50,17 +50,22 @@ pub fn screens_answers(ctx: &RequestCtx) -> bool {
 /// Counts what the rules found, and says it for the access log and the audit record
 /// (`rule/detector:action:side xN`, comma-separated; `-` when nothing).
 pub fn report(ctx: &RequestCtx) -> Cow<'static, str> {
-    if ctx.guard.is_none()
-        && !matches!(&ctx.response.mode, Some(super::ctx::ResponseMode::Stream(t)) if t.guard().is_some())
-    {
+    let stream_guard = match &ctx.response.mode {
+        Some(super::ctx::ResponseMode::Stream(t)) => t.guard(),
+        _ => None,
+    };
+    // A live follower's stream is translated (and screened) outside the response mode.
+    let followed = ctx
+        .cache
+        .as_ref()
+        .and_then(|c| c.followed_findings.as_ref());
+    if ctx.guard.is_none() && stream_guard.is_none() && followed.is_none() {
         return Cow::Borrowed("-");
     }
-    let findings: Vec<(Direction, Finding)> = match &ctx.response.mode {
-        Some(super::ctx::ResponseMode::Stream(t)) => match t.guard() {
-            Some(guard) => guard.findings(),
-            None => own_findings(ctx),
-        },
-        _ => own_findings(ctx),
+    let findings: Vec<(Direction, Finding)> = match (stream_guard, followed) {
+        (Some(guard), _) => guard.findings(),
+        (None, Some(followed)) => followed.clone(),
+        (None, None) => own_findings(ctx),
     };
     let mut line = String::new();
     for (direction, f) in &findings {

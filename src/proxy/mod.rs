@@ -11,6 +11,7 @@ mod ctx;
 mod embed;
 mod errors;
 mod failover;
+mod follow;
 mod governance;
 mod guard;
 mod logging;

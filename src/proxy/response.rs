@@ -103,6 +103,7 @@ pub fn upstream_response_filter(
         }
     };
     ctx.response.mode = Some(mode);
+    super::cache::open_tape(ctx, status);
     if status < 300 && ctx.plan.as_ref().is_some_and(|p| p.stream) && !ctx.counted_as_stream {
         ctx.counted_as_stream = true;
         ctx.runtime.in_flight.stream_started();
@@ -168,6 +169,8 @@ pub fn response_filter(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingo
 
 pub fn response_body_filter(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
     let stream = matches!(ctx.response.mode, Some(ResponseMode::Stream(_)));
+    // The raw chunk, for the followers of this request's flight, each in its own dialect.
+    super::cache::record(ctx, body.as_ref(), end_of_stream);
     translate_body(body, end_of_stream, ctx);
     if ctx.response.capture.is_some() {
         ctx.response.keep(body.as_ref());

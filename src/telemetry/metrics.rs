@@ -80,6 +80,16 @@ pub static CACHE_REQUESTS: Lazy<IntCounterVec> = Lazy::new(|| {
     .expect("metric definition is valid and registered once")
 });
 
+/// Requests following an identical one in flight right now (waiting for it, or served live
+/// from its stream).
+pub static CACHE_FOLLOWERS: Lazy<IntGauge> = Lazy::new(|| {
+    register_int_gauge!(
+        "sluice_cache_followers",
+        "Requests following an identical request in flight (waiting or served live)"
+    )
+    .expect("metric definition is valid and registered once")
+});
+
 /// Guardrail matches, by rule, detector, action and side (never the matched text).
 pub static GUARDRAIL_FINDINGS: Lazy<IntCounterVec> = Lazy::new(|| {
     register_int_counter_vec!(
@@ -214,6 +224,7 @@ pub fn init() {
     Lazy::force(&LIMIT_REJECTIONS);
     Lazy::force(&SPEND);
     Lazy::force(&BODY_BYTES_IN_FLIGHT);
+    Lazy::force(&CACHE_FOLLOWERS);
     Lazy::force(&CONFIG_RELOADS);
     Lazy::force(&BUDGET_USED);
     CONFIG_LAST_RELOAD_SUCCESSFUL.set(1);

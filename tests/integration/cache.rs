@@ -61,6 +61,20 @@ async fn send(
     body: &Value,
     headers: &[(&str, &str)],
 ) -> (u16, Option<String>, String) {
+    let resp = open(gw, client, key, body, headers).await;
+    let status = resp.status().as_u16();
+    let cache = cache_header(&resp);
+    (status, cache, resp.text().await.unwrap())
+}
+
+/// Sends a request and returns the response as soon as its head arrived.
+async fn open(
+    gw: &Gateway,
+    client: Client,
+    key: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let http = crate::common::client();
     let mut req = match client {
         Client::Chat => http.post(gw.url("/v1/chat/completions")).bearer_auth(key),
@@ -72,13 +86,13 @@ async fn send(
     for (name, value) in headers {
         req = req.header(*name, *value);
     }
-    let resp = req.json(body).send().await.expect("request to the gateway");
-    let status = resp.status().as_u16();
-    let cache = resp
-        .headers()
+    req.json(body).send().await.expect("request to the gateway")
+}
+
+fn cache_header(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
         .get("x-sluice-cache")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, cache, resp.text().await.unwrap())
+        .map(|v| v.to_str().unwrap().to_owned())
 }
 
 /// The answer's text, whole or streamed.
@@ -93,9 +107,17 @@ fn text_of(client: Client, stream: bool, body: &str) -> String {
             Client::Messages => v["content"][0]["text"].as_str().unwrap().to_owned(),
         };
     }
+    let (text, ended) = stream_text(client, body);
+    assert!(ended, "the stream ends cleanly: {body}");
+    text
+}
+
+/// The text of the complete events of a stream so far, and whether it ended cleanly.
+fn stream_text(client: Client, body: &str) -> (String, bool) {
     let mut text = String::new();
     let mut ended = false;
-    for data in body.lines().filter_map(|l| l.strip_prefix("data: ")) {
+    let complete = &body[..body.rfind("\n\n").map_or(0, |i| i + 2)];
+    for data in complete.lines().filter_map(|l| l.strip_prefix("data: ")) {
         if data == "[DONE]" {
             ended = true;
             continue;
@@ -110,8 +132,7 @@ fn text_of(client: Client, stream: bool, body: &str) -> String {
         };
         text.push_str(piece.unwrap_or_default());
     }
-    assert!(ended, "the stream ends cleanly: {body}");
-    text
+    (text, ended)
 }
 
 async fn the_cache_serves_repeats(gw: &Gateway, openai: &Mock, anthropic: &Mock) {
@@ -499,4 +520,262 @@ cache:
             assert_eq!(resp.headers()["x-sluice-cache"], "miss", "{embedder}");
         }
     }
+}
+
+/// Two mocks, `via-openai` and `via-anthropic`, two keys of one team (they share flights),
+/// deduplication only, an audit log; `x-mock-*` headers reach the mocks, so one request (the
+/// leader) can carry a fault its followers do not.
+fn dedup_config(openai: &Mock, anthropic: &Mock, dir: &std::path::Path) -> String {
+    format!(
+        "providers:
+  openai-up: {{kind: openai, endpoints: [{{url: \"{}\"}}], api_keys: [k-openai], forward_headers: [\"x-mock-*\"]}}
+  anthropic-up: {{kind: anthropic, endpoints: [{{url: \"{}\"}}], api_keys: [k-anthropic], forward_headers: [\"x-mock-*\"]}}
+models:
+  - {{name: via-openai, targets: [{{provider: openai-up, model: gpt-4o}}]}}
+  - {{name: via-anthropic, targets: [{{provider: anthropic-up, model: claude-x}}]}}
+teams:
+  - {{name: a}}
+keys:
+  - {{name: one, key: \"{CLIENT_KEY}\", team: a}}
+  - {{name: two, key: \"{OTHER_KEY}\", team: a}}
+cache: {{dedup: true}}
+audit: {{path: \"{}\"}}
+",
+        openai.url(),
+        anthropic.url(),
+        dir.join("audit.jsonl").display(),
+    )
+}
+
+/// Each client dialect, its answers from a provider of its own dialect and of the other.
+fn live_cells<'a>(openai: &'a Mock, anthropic: &'a Mock) -> [(Client, &'static str, &'a Mock); 4] {
+    [
+        (Client::Chat, "via-openai", openai),
+        (Client::Chat, "via-anthropic", anthropic),
+        (Client::Messages, "via-anthropic", anthropic),
+        (Client::Messages, "via-openai", openai),
+    ]
+}
+
+/// Waits until `n` requests follow a flight on the gateway.
+async fn followers(gw: &Gateway, n: usize) {
+    eventually(&format!("{n} requests follow the flight"), || async {
+        (metric(gw, "sluice_cache_followers").await == n as f64).then_some(())
+    })
+    .await;
+}
+
+/// A stream that ended with an in-band error in the client's dialect, never a clean end.
+fn assert_in_band_error(client: Client, body: &str, cell: &str) {
+    let (_, ended) = stream_text(client, body);
+    assert!(!ended, "{cell}: no clean end: {body}");
+    let last = body
+        .split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .last()
+        .unwrap_or_default();
+    match client {
+        Client::Chat => {
+            let data = last.strip_prefix("data: ").unwrap_or_default();
+            let error: Value = serde_json::from_str(data).unwrap_or_default();
+            assert!(error["error"]["message"].is_string(), "{cell}: {body}");
+        }
+        Client::Messages => assert!(last.starts_with("event: error\n"), "{cell}: {body}"),
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_follower_is_served_live_while_the_provider_holds_the_rest() {
+    let openai = Mock::start("openai", &["--kind", "openai"]);
+    let anthropic = Mock::start("anthropic", &["--kind", "anthropic"]);
+    let dir = temp_dir();
+    let gw = Gateway::start(&dedup_config(&openai, &anthropic, dir.path()));
+    for (client, model, mock) in live_cells(&openai, &anthropic) {
+        let cell = format!("{client:?} {model}");
+        // The provider sends two chunks of text, then holds the rest until released.
+        mock.set_faults(json!({"hold_after": 2})).await;
+        let before = mock.count().await;
+        let question = format!("Live {client:?} {model}");
+        let streamed = body(client, model, &question, true);
+        let has_text = |received: &str| !stream_text(client, received).0.is_empty();
+
+        let leader = open(&gw, client, CLIENT_KEY, &streamed, &[]).await;
+        assert_eq!(cache_header(&leader).as_deref(), Some("miss"), "{cell}");
+        let mut leader = Incremental::new(leader);
+        assert!(leader.until(has_text).await, "{cell}: the leader's text");
+
+        let follower = open(&gw, client, OTHER_KEY, &streamed, &[]).await;
+        assert_eq!(follower.status(), 200, "{cell}");
+        assert_eq!(
+            cache_header(&follower).as_deref(),
+            Some("coalesced"),
+            "{cell}"
+        );
+        let mut follower = Incremental::new(follower);
+        // Still held by the provider: this text reached the follower live.
+        assert!(
+            follower.until(has_text).await,
+            "{cell}: the follower's first text before the provider sent the rest"
+        );
+        let early = stream_text(client, &follower.received).0;
+
+        // A whole request joins the same flight and gets the answer when it lands.
+        let whole = body(client, model, &question, false);
+        let (whole, ()) = tokio::join!(send(&gw, client, CLIENT_KEY, &whole, &[]), async {
+            followers(&gw, 2).await;
+            assert_eq!(mock.count().await, before + 1, "{cell}: one call so far");
+            mock.release().await;
+        });
+
+        let leader_text = text_of(client, true, &leader.rest().await);
+        assert!(leader_text.contains(&question), "{cell}: {leader_text}");
+        let follower_text = text_of(client, true, &follower.rest().await);
+        assert_eq!(follower_text, leader_text, "{cell}");
+        assert!(follower_text.starts_with(&early), "{cell}");
+        let (status, cache, whole) = whole;
+        assert_eq!(
+            (status, cache.as_deref()),
+            (200, Some("coalesced")),
+            "{cell}"
+        );
+        assert_eq!(text_of(client, false, &whole), leader_text, "{cell}");
+        assert_eq!(mock.count().await, before + 1, "{cell}: one provider call");
+    }
+}
+
+#[tokio::test]
+async fn a_leader_whose_provider_fails_before_any_byte_hands_over_to_a_follower() {
+    let openai = Mock::start("openai", &["--kind", "openai"]);
+    let anthropic = Mock::start("anthropic", &["--kind", "anthropic"]);
+    let dir = temp_dir();
+    let gw = Gateway::start(&dedup_config(&openai, &anthropic, dir.path()));
+    for (client, model, mock) in live_cells(&openai, &anthropic) {
+        let cell = format!("{client:?} {model}");
+        mock.set_faults(json!({})).await;
+        let before = mock.count().await;
+        let question = format!("Fails first {client:?} {model}");
+        // Only the leader's request fails (500), held by the provider until its followers,
+        // streamed and whole, have joined.
+        let fault = [("x-mock-status", "500"), ("x-mock-hold-after", "0")];
+        let gw = &gw;
+        let streamed = body(client, model, &question, true);
+        let leader = send(gw, client, CLIENT_KEY, &streamed, &fault);
+        let (leader, answers) = tokio::join!(leader, async {
+            eventually("the leader reaches the provider", || async {
+                (mock.count().await > before).then_some(())
+            })
+            .await;
+            let answers = futures_util::future::join_all((0..4).map(|i| {
+                let request = body(client, model, &question, i % 2 == 0);
+                async move {
+                    let answer = send(gw, client, OTHER_KEY, &request, &[]).await;
+                    (i % 2 == 0, answer)
+                }
+            }));
+            let (answers, ()) = tokio::join!(answers, async {
+                followers(gw, 4).await;
+                mock.release().await;
+            });
+            answers
+        });
+        assert_ne!(leader.0, 200, "{cell}: the leader gets its own error");
+        let mut new_leaders = 0;
+        for (stream, (status, cache, answer)) in answers {
+            assert_eq!(
+                status, 200,
+                "{cell}: no follower inherits the error: {answer}"
+            );
+            assert!(
+                text_of(client, stream, &answer).contains(&question),
+                "{cell}"
+            );
+            new_leaders += usize::from(cache.as_deref() == Some("miss"));
+        }
+        assert_eq!(new_leaders, 1, "{cell}: one follower led the next flight");
+    }
+}
+
+/// The leader's stream stops mid-way (`leave`: its client leaves; else its provider cuts it).
+async fn a_shared_stream_stops(leave: bool) {
+    let openai = Mock::start("openai", &["--kind", "openai"]);
+    let anthropic = Mock::start("anthropic", &["--kind", "anthropic"]);
+    let dir = temp_dir();
+    let gw = Gateway::start(&dedup_config(&openai, &anthropic, dir.path()));
+    for (client, model, mock) in live_cells(&openai, &anthropic) {
+        let cell = format!("{client:?} {model} leave={leave}");
+        mock.set_faults(json!({})).await;
+        let before = mock.count().await;
+        let question = format!("Stops {client:?} {model} {leave}");
+        let has_text = |received: &str| !stream_text(client, received).0.is_empty();
+        let cut: &[(&str, &str)] = if leave {
+            &[("x-mock-hold-after", "2")]
+        } else {
+            &[("x-mock-hold-after", "2"), ("x-mock-cut-after", "3")]
+        };
+        let streamed = body(client, model, &question, true);
+        let mut leader = Incremental::new(open(&gw, client, CLIENT_KEY, &streamed, cut).await);
+        assert!(leader.until(has_text).await, "{cell}: the leader's text");
+        let mut leader = Some(leader);
+        let follower = open(&gw, client, OTHER_KEY, &streamed, &[]).await;
+        assert_eq!(
+            cache_header(&follower).as_deref(),
+            Some("coalesced"),
+            "{cell}"
+        );
+        let mut follower = Incremental::new(follower);
+        assert!(
+            follower.until(has_text).await,
+            "{cell}: the follower is live"
+        );
+
+        // A whole follower has received nothing when the flight fails: it goes on its own.
+        let whole = body(client, model, &question, false);
+        let (whole, ()) = tokio::join!(send(&gw, client, OTHER_KEY, &whole, &[]), async {
+            followers(&gw, 2).await;
+            if leave {
+                leader = None;
+            }
+            mock.release().await;
+        });
+        if let Some(leader) = leader {
+            assert_in_band_error(client, &leader.rest().await, &cell);
+        }
+        assert_in_band_error(client, &follower.rest().await, &cell);
+        let (status, cache, whole) = whole;
+        assert_eq!(
+            (status, cache.as_deref()),
+            (200, Some("miss")),
+            "{cell}: {whole}"
+        );
+        assert!(text_of(client, false, &whole).contains(&question), "{cell}");
+        assert_eq!(mock.count().await, before + 2, "{cell}");
+
+        // The live follower says why it failed, and is billed nothing.
+        let audit = dir.path().join("audit.jsonl");
+        let record = eventually("the follower's audit record", || async {
+            audit_records(&audit)
+                .into_iter()
+                .find(|r| r["key"] == "two" && r["cache"] == "coalesced" && r["stream"] == true)
+        })
+        .await;
+        assert_eq!(record["status"], 200, "{cell}: {record}");
+        assert_eq!(
+            record["error_type"], "coalesced_stream_cut",
+            "{cell}: {record}"
+        );
+        assert_eq!(record["cost_usd"], 0.0, "{cell}: {record}");
+        assert_eq!(record["tokens_out"], 0, "{cell}: {record}");
+        // One record per cell: the next cell's is found afresh.
+        std::fs::write(&audit, "").unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_stream_cut_mid_way_ends_live_followers_in_band_and_hands_over_the_others() {
+    a_shared_stream_stops(false).await;
+}
+
+#[tokio::test]
+async fn a_leader_whose_client_leaves_ends_live_followers_in_band_and_hands_over_the_others() {
+    a_shared_stream_stops(true).await;
 }

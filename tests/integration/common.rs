@@ -216,6 +216,16 @@ impl Mock {
             .expect("the mock received a request")
     }
 
+    /// Lets answers held by the `hold_after` fault go on (`POST /__mock/release`).
+    pub async fn release(&self) {
+        let resp = client()
+            .post(format!("{}/__mock/release", self.url()))
+            .send()
+            .await
+            .expect("release held answers");
+        assert_eq!(resp.status(), 200);
+    }
+
     pub async fn set_faults(&self, faults: Value) {
         let resp = client()
             .post(format!("{}/__mock/faults", self.url()))
@@ -465,6 +475,56 @@ pub async fn expect_openai_error(resp: reqwest::Response, status: u16, code: &st
     assert!(error["type"].is_string(), "{body}");
     assert_eq!(error["code"], code, "{body}");
     body
+}
+
+/// A response body read as it arrives, to see what a client has received so far.
+pub struct Incremental {
+    resp: reqwest::Response,
+    /// Everything received so far.
+    pub received: String,
+    pub ended: bool,
+}
+
+impl Incremental {
+    pub fn new(resp: reqwest::Response) -> Incremental {
+        Incremental {
+            resp,
+            received: String::new(),
+            ended: false,
+        }
+    }
+
+    /// Reads until `done` says what was received is enough; false if the body ended first.
+    pub async fn until(&mut self, done: impl Fn(&str) -> bool) -> bool {
+        while !done(&self.received) {
+            if !self.read_more().await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Reads to the end of the body (a broken connection ends it too) and returns all of it.
+    pub async fn rest(mut self) -> String {
+        while self.read_more().await {}
+        self.received
+    }
+
+    async fn read_more(&mut self) -> bool {
+        if self.ended {
+            return false;
+        }
+        match self.resp.chunk().await {
+            Ok(Some(chunk)) => {
+                self.received.push_str(&String::from_utf8_lossy(&chunk));
+                true
+            }
+            Ok(None) | Err(_) => {
+                self.ended = true;
+                false
+            }
+        }
+    }
 }
 
 /// Polls `check` until it gives a value (an event: a log line, a counter, a state), and
