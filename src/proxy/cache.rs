@@ -13,6 +13,7 @@
 //! leader is served live from the flight's tape (`super::follow`).
 
 use super::ctx::RequestCtx;
+use super::follow::Followed;
 use crate::cache::flights::{wait, Landing, LeaderGuard, Role};
 use crate::cache::tape::TapeHead;
 use crate::routing::Model;
@@ -186,40 +187,36 @@ pub async fn lookup(
     };
     let mut leader = None;
     if let Some(flights) = flights.filter(|_| !directives.no_cache) {
-        // Followers whose leader failed try again: one of them leads the next flight.
+        // A follower whose leader failed goes on with the next flight, led by one of them.
+        let mut role = flights.join(&key);
         loop {
-            match flights.join(&key) {
+            let follower = match role {
                 Role::Leader(guard) => {
                     leader = Some(guard);
                     break;
                 }
-                Role::Follower(follower) => {
-                    let _following = Following::start();
-                    let streamed = ctx.plan.as_ref().is_some_and(|p| p.stream);
-                    let landing = if streamed {
-                        match super::follow::follow(session, ctx, model, &key, follower).await? {
-                            super::follow::Followed::Answered => return Ok(true),
-                            super::follow::Followed::Landed(landing) => landing,
-                        }
-                    } else {
-                        wait(follower.landing).await
-                    };
-                    if let Landing::Answer(bytes) = landing {
-                        if let Some(answer) = CachedAnswer::from_bytes(&bytes) {
-                            return serve(
-                                session,
-                                ctx,
-                                model,
-                                key,
-                                CacheStatus::Coalesced,
-                                &answer,
-                                None,
-                            )
-                            .await;
-                        }
-                    }
+                Role::Follower(follower) => follower,
+            };
+            let _following = Following::start();
+            let landing = if ctx.plan.as_ref().is_some_and(|p| p.stream) {
+                match super::follow::follow(session, ctx, model, &key, follower).await? {
+                    Followed::Answered => return Ok(true),
+                    Followed::Landed(landing) => landing,
                 }
-            }
+            } else {
+                wait(follower.landing).await
+            };
+            role = match landing {
+                Landing::Answer(bytes) => match CachedAnswer::from_bytes(&bytes) {
+                    Some(answer) => {
+                        let status = CacheStatus::Coalesced;
+                        return serve(session, ctx, model, key, status, &answer, None).await;
+                    }
+                    None => flights.join(&key),
+                },
+                Landing::Failed(Some(handover)) => handover.take(),
+                Landing::Failed(None) | Landing::Pending => flights.join(&key),
+            };
         }
     }
     CACHE_REQUESTS

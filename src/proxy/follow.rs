@@ -73,7 +73,7 @@ async fn until_live(
     let mut recording = true;
     loop {
         let landed = landing.borrow_and_update().clone();
-        if landed != Landing::Pending {
+        if !landed.is_pending() {
             return Err(landed);
         }
         if let Some(head) = tape.live() {
@@ -82,7 +82,7 @@ async fn until_live(
         tokio::select! {
             changed = landing.changed() => {
                 if changed.is_err() {
-                    return Err(Landing::Failed);
+                    return Err(Landing::Failed(None));
                 }
             }
             more = tape.changed(), if recording => recording = more,

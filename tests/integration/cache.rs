@@ -525,9 +525,30 @@ cache:
 /// Two mocks, `via-openai` and `via-anthropic`, two keys of one team (they share flights),
 /// deduplication only, an audit log; `x-mock-*` headers reach the mocks, so one request (the
 /// leader) can carry a fault its followers do not.
-fn dedup_config(openai: &Mock, anthropic: &Mock, dir: &std::path::Path) -> String {
-    format!(
-        "providers:
+struct Dedup {
+    openai: Mock,
+    anthropic: Mock,
+    dir: tempfile::TempDir,
+    gw: Gateway,
+}
+
+impl Dedup {
+    fn start() -> Dedup {
+        let openai = Mock::start("openai", &["--kind", "openai"]);
+        let anthropic = Mock::start("anthropic", &["--kind", "anthropic"]);
+        let dir = temp_dir();
+        let gw = Gateway::start(&Dedup::config(&openai, &anthropic, dir.path()));
+        Dedup {
+            openai,
+            anthropic,
+            dir,
+            gw,
+        }
+    }
+
+    fn config(openai: &Mock, anthropic: &Mock, dir: &std::path::Path) -> String {
+        format!(
+            "providers:
   openai-up: {{kind: openai, endpoints: [{{url: \"{}\"}}], api_keys: [k-openai], forward_headers: [\"x-mock-*\"]}}
   anthropic-up: {{kind: anthropic, endpoints: [{{url: \"{}\"}}], api_keys: [k-anthropic], forward_headers: [\"x-mock-*\"]}}
 models:
@@ -541,20 +562,21 @@ keys:
 cache: {{dedup: true}}
 audit: {{path: \"{}\"}}
 ",
-        openai.url(),
-        anthropic.url(),
-        dir.join("audit.jsonl").display(),
-    )
-}
+            openai.url(),
+            anthropic.url(),
+            dir.join("audit.jsonl").display(),
+        )
+    }
 
-/// Each client dialect, its answers from a provider of its own dialect and of the other.
-fn live_cells<'a>(openai: &'a Mock, anthropic: &'a Mock) -> [(Client, &'static str, &'a Mock); 4] {
-    [
-        (Client::Chat, "via-openai", openai),
-        (Client::Chat, "via-anthropic", anthropic),
-        (Client::Messages, "via-anthropic", anthropic),
-        (Client::Messages, "via-openai", openai),
-    ]
+    /// Each client dialect, answered by a provider of its own dialect and of the other.
+    fn cells(&self) -> [(Client, &'static str, &Mock); 4] {
+        [
+            (Client::Chat, "via-openai", &self.openai),
+            (Client::Chat, "via-anthropic", &self.anthropic),
+            (Client::Messages, "via-anthropic", &self.anthropic),
+            (Client::Messages, "via-openai", &self.openai),
+        ]
+    }
 }
 
 /// Waits until `n` requests follow a flight on the gateway.
@@ -563,6 +585,32 @@ async fn followers(gw: &Gateway, n: usize) {
         (metric(gw, "sluice_cache_followers").await == n as f64).then_some(())
     })
     .await;
+}
+
+/// A streamed leader (its request carrying `leader_headers`) and a streamed follower, each
+/// read until its first text arrived: the follower's came live from the leader's flight.
+async fn live_pair(
+    gw: &Gateway,
+    client: Client,
+    streamed: &Value,
+    leader_headers: &[(&str, &str)],
+    cell: &str,
+) -> (Incremental, Incremental) {
+    let has_text = |received: &str| !stream_text(client, received).0.is_empty();
+    let leader = open(gw, client, CLIENT_KEY, streamed, leader_headers).await;
+    assert_eq!(cache_header(&leader).as_deref(), Some("miss"), "{cell}");
+    let mut leader = Incremental::new(leader);
+    assert!(leader.until(has_text).await, "{cell}: the leader's text");
+    let follower = open(gw, client, OTHER_KEY, streamed, &[]).await;
+    assert_eq!(follower.status(), 200, "{cell}");
+    let cache = cache_header(&follower);
+    assert_eq!(cache.as_deref(), Some("coalesced"), "{cell}");
+    let mut follower = Incremental::new(follower);
+    assert!(
+        follower.until(has_text).await,
+        "{cell}: the follower's text"
+    );
+    (leader, follower)
 }
 
 /// A stream that ended with an in-band error in the client's dialect, never a clean end.
@@ -586,43 +634,23 @@ fn assert_in_band_error(client: Client, body: &str, cell: &str) {
 
 #[tokio::test]
 async fn a_streamed_follower_is_served_live_while_the_provider_holds_the_rest() {
-    let openai = Mock::start("openai", &["--kind", "openai"]);
-    let anthropic = Mock::start("anthropic", &["--kind", "anthropic"]);
-    let dir = temp_dir();
-    let gw = Gateway::start(&dedup_config(&openai, &anthropic, dir.path()));
-    for (client, model, mock) in live_cells(&openai, &anthropic) {
+    let dedup = Dedup::start();
+    let gw = &dedup.gw;
+    for (client, model, mock) in dedup.cells() {
         let cell = format!("{client:?} {model}");
         // The provider sends two chunks of text, then holds the rest until released.
         mock.set_faults(json!({"hold_after": 2})).await;
         let before = mock.count().await;
         let question = format!("Live {client:?} {model}");
         let streamed = body(client, model, &question, true);
-        let has_text = |received: &str| !stream_text(client, received).0.is_empty();
-
-        let leader = open(&gw, client, CLIENT_KEY, &streamed, &[]).await;
-        assert_eq!(cache_header(&leader).as_deref(), Some("miss"), "{cell}");
-        let mut leader = Incremental::new(leader);
-        assert!(leader.until(has_text).await, "{cell}: the leader's text");
-
-        let follower = open(&gw, client, OTHER_KEY, &streamed, &[]).await;
-        assert_eq!(follower.status(), 200, "{cell}");
-        assert_eq!(
-            cache_header(&follower).as_deref(),
-            Some("coalesced"),
-            "{cell}"
-        );
-        let mut follower = Incremental::new(follower);
-        // Still held by the provider: this text reached the follower live.
-        assert!(
-            follower.until(has_text).await,
-            "{cell}: the follower's first text before the provider sent the rest"
-        );
+        // Still held by the provider: the follower's text reached it live.
+        let (leader, follower) = live_pair(gw, client, &streamed, &[], &cell).await;
         let early = stream_text(client, &follower.received).0;
 
         // A whole request joins the same flight and gets the answer when it lands.
         let whole = body(client, model, &question, false);
-        let (whole, ()) = tokio::join!(send(&gw, client, CLIENT_KEY, &whole, &[]), async {
-            followers(&gw, 2).await;
+        let (whole, ()) = tokio::join!(send(gw, client, CLIENT_KEY, &whole, &[]), async {
+            followers(gw, 2).await;
             assert_eq!(mock.count().await, before + 1, "{cell}: one call so far");
             mock.release().await;
         });
@@ -645,11 +673,9 @@ async fn a_streamed_follower_is_served_live_while_the_provider_holds_the_rest() 
 
 #[tokio::test]
 async fn a_leader_whose_provider_fails_before_any_byte_hands_over_to_a_follower() {
-    let openai = Mock::start("openai", &["--kind", "openai"]);
-    let anthropic = Mock::start("anthropic", &["--kind", "anthropic"]);
-    let dir = temp_dir();
-    let gw = Gateway::start(&dedup_config(&openai, &anthropic, dir.path()));
-    for (client, model, mock) in live_cells(&openai, &anthropic) {
+    let dedup = Dedup::start();
+    let gw = &dedup.gw;
+    for (client, model, mock) in dedup.cells() {
         let cell = format!("{client:?} {model}");
         mock.set_faults(json!({})).await;
         let before = mock.count().await;
@@ -657,7 +683,6 @@ async fn a_leader_whose_provider_fails_before_any_byte_hands_over_to_a_follower(
         // Only the leader's request fails (500), held by the provider until its followers,
         // streamed and whole, have joined.
         let fault = [("x-mock-status", "500"), ("x-mock-hold-after", "0")];
-        let gw = &gw;
         let streamed = body(client, model, &question, true);
         let leader = send(gw, client, CLIENT_KEY, &streamed, &fault);
         let (leader, answers) = tokio::join!(leader, async {
@@ -697,41 +722,26 @@ async fn a_leader_whose_provider_fails_before_any_byte_hands_over_to_a_follower(
 
 /// The leader's stream stops mid-way (`leave`: its client leaves; else its provider cuts it).
 async fn a_shared_stream_stops(leave: bool) {
-    let openai = Mock::start("openai", &["--kind", "openai"]);
-    let anthropic = Mock::start("anthropic", &["--kind", "anthropic"]);
-    let dir = temp_dir();
-    let gw = Gateway::start(&dedup_config(&openai, &anthropic, dir.path()));
-    for (client, model, mock) in live_cells(&openai, &anthropic) {
+    let dedup = Dedup::start();
+    let gw = &dedup.gw;
+    for (client, model, mock) in dedup.cells() {
         let cell = format!("{client:?} {model} leave={leave}");
         mock.set_faults(json!({})).await;
         let before = mock.count().await;
         let question = format!("Stops {client:?} {model} {leave}");
-        let has_text = |received: &str| !stream_text(client, received).0.is_empty();
         let cut: &[(&str, &str)] = if leave {
             &[("x-mock-hold-after", "2")]
         } else {
             &[("x-mock-hold-after", "2"), ("x-mock-cut-after", "3")]
         };
         let streamed = body(client, model, &question, true);
-        let mut leader = Incremental::new(open(&gw, client, CLIENT_KEY, &streamed, cut).await);
-        assert!(leader.until(has_text).await, "{cell}: the leader's text");
+        let (leader, follower) = live_pair(gw, client, &streamed, cut, &cell).await;
         let mut leader = Some(leader);
-        let follower = open(&gw, client, OTHER_KEY, &streamed, &[]).await;
-        assert_eq!(
-            cache_header(&follower).as_deref(),
-            Some("coalesced"),
-            "{cell}"
-        );
-        let mut follower = Incremental::new(follower);
-        assert!(
-            follower.until(has_text).await,
-            "{cell}: the follower is live"
-        );
 
         // A whole follower has received nothing when the flight fails: it goes on its own.
         let whole = body(client, model, &question, false);
-        let (whole, ()) = tokio::join!(send(&gw, client, OTHER_KEY, &whole, &[]), async {
-            followers(&gw, 2).await;
+        let (whole, ()) = tokio::join!(send(gw, client, OTHER_KEY, &whole, &[]), async {
+            followers(gw, 2).await;
             if leave {
                 leader = None;
             }
@@ -751,7 +761,7 @@ async fn a_shared_stream_stops(leave: bool) {
         assert_eq!(mock.count().await, before + 2, "{cell}");
 
         // The live follower says why it failed, and is billed nothing.
-        let audit = dir.path().join("audit.jsonl");
+        let audit = dedup.dir.path().join("audit.jsonl");
         let record = eventually("the follower's audit record", || async {
             audit_records(&audit)
                 .into_iter()
