@@ -54,6 +54,9 @@ fn body(client: Client, model: &str, text: &str, stream: bool) -> Value {
     }
 }
 
+/// Sends a request and reads its answer. A miss (or a bypass) is stored in the gateway's
+/// logging phase, just after the client has its last byte: this returns once the gateway is
+/// done with the request (it is counted), so that a repeat sent next finds the entry.
 async fn send(
     gw: &Gateway,
     client: Client,
@@ -61,10 +64,18 @@ async fn send(
     body: &Value,
     headers: &[(&str, &str)],
 ) -> (u16, Option<String>, String) {
+    let done_before = metric(gw, "sluice_requests_total").await;
     let resp = open(gw, client, key, body, headers).await;
     let status = resp.status().as_u16();
     let cache = cache_header(&resp);
-    (status, cache, resp.text().await.unwrap())
+    let answer = resp.text().await.unwrap();
+    if matches!(cache.as_deref(), Some("miss" | "bypass")) {
+        eventually("the gateway is done with the request", || async {
+            (metric(gw, "sluice_requests_total").await > done_before).then_some(())
+        })
+        .await;
+    }
+    (status, cache, answer)
 }
 
 /// Sends a request and returns the response as soon as its head arrived.
