@@ -6,7 +6,7 @@
 //!
 //! When the flight fails:
 //! - a follower that has written nothing yet (the tape never opened, or had no chunk) goes on
-//!   its own, as a whole follower does: one of them leads the next flight;
+//!   with the next flight, as a whole follower does: one of them leads it, the others follow;
 //! - a follower caught mid-stream (the leader's upstream broke, the leader's client left, the
 //!   tape outgrew its bound) ends its stream with the in-band error of its dialect, as a stream
 //!   the gateway's own upstream cut does, logged as `coalesced_stream_cut`. It cannot do
@@ -32,7 +32,7 @@ pub enum Followed {
     /// Answered here: served live, or refused by a limit.
     Answered,
     /// The flight landed before its tape could be played: an answer to replay, or a failure
-    /// (this request goes on its own).
+    /// (this request goes on with the next flight, as its leader or a follower).
     Landed(Landing),
 }
 
