@@ -11,9 +11,11 @@
 //!   tape outgrew its bound) ends its stream with the in-band error of its dialect, as a stream
 //!   the gateway's own upstream cut does, logged as `coalesced_stream_cut`. It cannot do
 //!   better: its response has begun, so Pingora cannot start an upstream attempt of its own
-//!   for it, and the leader's upstream read cannot outlive the leader's client (Pingora 0.9.1
-//!   ends the proxy loop on the first downstream error unless `pingora-cache` fills a cache
-//!   entry, which sluice does not use).
+//!   for it; and the leader's upstream read cannot outlive the leader's client: in Pingora
+//!   0.9.1 (`proxy_h1.rs`/`proxy_h2.rs`, `proxy_handle_downstream`) the client's close (read
+//!   as an error, `abort_on_close`) or a failed write to it ends the proxy loop, upstream read
+//!   included, unless `pingora-cache` is filling a cache entry (its miss mode), which sluice
+//!   does not use.
 
 use super::cache::{admit_served, served_head, CacheStatus};
 use super::ctx::{RequestCtx, MAX_CAPTURE};
