@@ -9,6 +9,7 @@ use crate::telemetry::metrics::{REQUESTS, REQUEST_DURATION, TOKENS, UPSTREAM_DUR
 use pingora::proxy::Session;
 use pingora::Error;
 use sluice_filters::governance::rfc3339_millis;
+use std::fmt::Write as _;
 
 pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, charge: &Charge) {
     if ctx.error_type.is_none() {
@@ -33,38 +34,6 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
 
     let provider = ctx.plan.as_ref().map_or("-", |p| p.provider.name.as_str());
     let stream = ctx.plan.as_ref().is_some_and(|p| p.stream);
-    // Every attempt: provider@endpoint:outcome:milliseconds.
-    let mut trail = String::new();
-    for (i, a) in ctx.attempts.iter().enumerate() {
-        if i > 0 {
-            trail.push(',');
-        }
-        trail.push_str(&format!(
-            "{}@{}:{}:{:.0}",
-            a.provider, a.endpoint, a.outcome, a.millis
-        ));
-    }
-    if trail.is_empty() {
-        trail.push('-');
-    }
-    // Candidates passed over: a fallback the key may not use, a provider the request cannot be
-    // encoded for.
-    let mut skipped = String::new();
-    for (c, why) in ctx.failover.skipped().iter().enumerate() {
-        let (Some(why), Some(candidate)) = (why, ctx.candidates.get(c)) else {
-            continue;
-        };
-        let entry = format!("{}:{}", candidate.model.name, why.as_str());
-        if !skipped.split(',').any(|e| e == entry) {
-            if !skipped.is_empty() {
-                skipped.push(',');
-            }
-            skipped.push_str(&entry);
-        }
-    }
-    if skipped.is_empty() {
-        skipped.push('-');
-    }
     let mut upstream_ms = -1.0;
     if let Some(attempt) = ctx.attempt.as_ref() {
         let upstream = attempt.started.elapsed();
@@ -81,7 +50,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
             .observe(upstream.as_secs_f64());
     }
     let guardrails = super::guard::report(ctx);
-    let (usage, estimated) = (charge.usage, charge.estimated);
+    let usage = charge.usage;
     if !usage.is_empty() {
         for (kind, count) in [
             ("input", usage.input),
@@ -97,33 +66,21 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
             }
         }
     }
-    crate::telemetry::access::write(format_args!(
-        "{} {} status={} model={} provider={} stream={} key={} error_type={} cache={} attempts={} trail={} skipped={} dropped={} guardrails={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} cost_usd={:.6} upstream_ms={:.1} total_ms={:.1}",
-        session.req_header().method,
-        route,
-        status_label,
-        model,
-        provider,
-        stream,
-        ctx.key_name().unwrap_or("-"),
-        error_type,
-        super::cache::audit_label(ctx),
-        ctx.attempts.len(),
-        trail,
-        skipped,
-        ctx.plan
-            .as_ref()
-            .filter(|p| !p.dropped.is_empty())
-            .map_or_else(|| "-".to_owned(), |p| p.dropped.join(",")),
-        guardrails,
-        usage.prompt_total(),
-        usage.cache_read,
-        usage.output,
-        estimated,
-        charge.cost_micros as f64 / 1e6,
-        upstream_ms,
-        elapsed.as_secs_f64() * 1000.0,
-    ));
+    if crate::telemetry::access::enabled() {
+        let line = AccessLine {
+            method: session.req_header().method.as_str(),
+            route,
+            status: status_label,
+            model,
+            provider,
+            stream,
+            error_type,
+            guardrails: &guardrails,
+            upstream_ms,
+            total_ms: elapsed.as_secs_f64() * 1000.0,
+        };
+        write_access_line(ctx, &line, charge);
+    }
     audit(
         ctx,
         status.map_or(0, |s| s.as_u16()),
@@ -178,4 +135,84 @@ fn audit(
             .then(|| String::from_utf8_lossy(&ctx.client_body)),
     };
     audit.write(&record);
+}
+
+/// The parts of an access line already worked out for the metrics.
+struct AccessLine<'a> {
+    method: &'a str,
+    route: &'a str,
+    status: &'a str,
+    model: &'a str,
+    provider: &'a str,
+    stream: bool,
+    error_type: &'a str,
+    guardrails: &'a str,
+    upstream_ms: f64,
+    total_ms: f64,
+}
+
+/// The access log line: built only when the access log is on (the attempt trail and the
+/// skipped candidates are strings made for it alone).
+fn write_access_line(ctx: &RequestCtx, line: &AccessLine<'_>, charge: &Charge) {
+    // Every attempt: provider@endpoint:outcome:milliseconds.
+    let mut trail = String::new();
+    for (i, a) in ctx.attempts.iter().enumerate() {
+        if i > 0 {
+            trail.push(',');
+        }
+        let _ = write!(
+            trail,
+            "{}@{}:{}:{:.0}",
+            a.provider, a.endpoint, a.outcome, a.millis
+        );
+    }
+    if trail.is_empty() {
+        trail.push('-');
+    }
+    // Candidates passed over: a fallback the key may not use, a provider the request cannot be
+    // encoded for.
+    let mut skipped = String::new();
+    for (c, why) in ctx.failover.skipped().iter().enumerate() {
+        let (Some(why), Some(candidate)) = (why, ctx.candidates.get(c)) else {
+            continue;
+        };
+        let entry = format!("{}:{}", candidate.model.name, why.as_str());
+        if !skipped.split(',').any(|e| e == entry) {
+            if !skipped.is_empty() {
+                skipped.push(',');
+            }
+            skipped.push_str(&entry);
+        }
+    }
+    if skipped.is_empty() {
+        skipped.push('-');
+    }
+    let usage = charge.usage;
+    crate::telemetry::access::write(format_args!(
+        "{} {} status={} model={} provider={} stream={} key={} error_type={} cache={} attempts={} trail={} skipped={} dropped={} guardrails={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} cost_usd={:.6} upstream_ms={:.1} total_ms={:.1}",
+        line.method,
+        line.route,
+        line.status,
+        line.model,
+        line.provider,
+        line.stream,
+        ctx.key_name().unwrap_or("-"),
+        line.error_type,
+        super::cache::audit_label(ctx),
+        ctx.attempts.len(),
+        trail,
+        skipped,
+        ctx.plan
+            .as_ref()
+            .filter(|p| !p.dropped.is_empty())
+            .map_or_else(|| "-".to_owned(), |p| p.dropped.join(",")),
+        line.guardrails,
+        usage.prompt_total(),
+        usage.cache_read,
+        usage.output,
+        charge.estimated,
+        charge.cost_micros as f64 / 1e6,
+        line.upstream_ms,
+        line.total_ms,
+    ));
 }

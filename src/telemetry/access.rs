@@ -18,9 +18,14 @@ thread_local! {
     static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
+/// Whether the access log is on: a request builds the parts of its line only then.
+pub fn enabled() -> bool {
+    log::log_enabled!(target: "access", log::Level::Info)
+}
+
 /// Writes one access line (without its prefix and newline), if the access log is on.
 pub fn write(message: std::fmt::Arguments<'_>) {
-    if !log::log_enabled!(target: "access", log::Level::Info) {
+    if !enabled() {
         return;
     }
     let writer = WRITER.get_or_init(|| {

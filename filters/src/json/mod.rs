@@ -2,6 +2,8 @@
 //! tree, and splice a new value into the original text. The proxy forwards what the client sent
 //! byte for byte except for the fields it owns, so these helpers never re-serialize a body.
 
+mod field_value;
 mod top_level;
 
+pub use field_value::top_level_value;
 pub use top_level::{Field, ObjectScanError, TopLevelObject};

@@ -3,18 +3,13 @@
 
 use super::upstream_wire::UsageWire;
 use crate::canonical::Usage;
-use serde::Deserialize;
 
 /// The usage of a whole response object.
 pub fn response_usage_of(body: &[u8]) -> Option<Usage> {
-    #[derive(Deserialize)]
-    struct Probe {
-        #[serde(default)]
-        usage: Option<UsageWire>,
-    }
-    serde_json::from_slice::<Probe>(body)
+    // Only the usage is decoded: the rest of the answer passes through untouched.
+    let raw = crate::json::top_level_value(body, "usage")?;
+    serde_json::from_slice::<Option<UsageWire>>(raw)
         .ok()?
-        .usage
         .map(|u| u.canonical())
 }
 

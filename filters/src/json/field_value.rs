@@ -1,0 +1,192 @@
+//! Finds one top-level field of a JSON object without decoding the others. A passthrough
+//! answer is forwarded as the provider wrote it and read only for its `usage`; decoding the
+//! whole body for that (every choice, every string checked and unescaped) was most of what a
+//! passthrough response cost. This walks the top level, jumps over each other value (strings
+//! with `memchr`, containers by counting brackets outside strings), and hands back the raw
+//! bytes of the wanted value for a typed decode of that value alone.
+//!
+//! Linear in the body and never panics. It checks only as much syntax as it needs to find its
+//! way: a body broken elsewhere may still give up its field (the caller decodes the value and
+//! gets `None` when that is broken). Keys are compared as written: a key spelled with escapes
+//! (`"us\u0061ge"`) is not found, which no provider does.
+
+/// The raw bytes of the top-level field `key`'s value (its first occurrence), if `body` is an
+/// object that has it.
+pub fn top_level_value<'a>(body: &'a [u8], key: &str) -> Option<&'a [u8]> {
+    let mut at = skip_space(body, 0);
+    if *body.get(at)? != b'{' {
+        return None;
+    }
+    at += 1;
+    loop {
+        at = skip_space(body, at);
+        if *body.get(at)? != b'"' {
+            return None;
+        }
+        let key_end = string_end(body, at)?;
+        let name = &body[at + 1..key_end - 1];
+        at = skip_space(body, key_end);
+        if *body.get(at)? != b':' {
+            return None;
+        }
+        at = skip_space(body, at + 1);
+        let value_end = value_end(body, at)?;
+        if name == key.as_bytes() {
+            return Some(&body[at..value_end]);
+        }
+        at = skip_space(body, value_end);
+        match body.get(at)? {
+            b',' => at += 1,
+            _ => return None,
+        }
+    }
+}
+
+fn skip_space(body: &[u8], mut at: usize) -> usize {
+    while body
+        .get(at)
+        .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        at += 1;
+    }
+    at
+}
+
+/// Just past the closing quote of the string that opens at `start`.
+fn string_end(body: &[u8], start: usize) -> Option<usize> {
+    let mut at = start + 1;
+    loop {
+        let found = at + memchr::memchr2(b'"', b'\\', body.get(at..)?)?;
+        if body[found] == b'"' {
+            return Some(found + 1);
+        }
+        // An escape: the next byte is escaped whatever it is (`\uXXXX` holds no quote).
+        at = found + 2;
+    }
+}
+
+/// Just past the value that starts at `start`.
+fn value_end(body: &[u8], start: usize) -> Option<usize> {
+    match *body.get(start)? {
+        b'"' => string_end(body, start),
+        b'{' | b'[' => container_end(body, start),
+        _ => {
+            // A number, `true`, `false` or `null`: up to the next delimiter.
+            let len = body[start..]
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(body.len() - start);
+            (len > 0).then_some(start + len)
+        }
+    }
+}
+
+/// Just past the object or array that opens at `start`, counting brackets outside strings.
+fn container_end(body: &[u8], start: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut at = start;
+    while let Some(&b) = body.get(at) {
+        match b {
+            b'"' => {
+                at = string_end(body, at)?;
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(at + 1);
+                }
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::top_level_value;
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    fn found(body: &str, key: &str) -> Option<String> {
+        top_level_value(body.as_bytes(), key).map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
+    #[test]
+    fn finds_a_field_and_only_at_the_top_level() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            (r#"{"usage":{"a":1}}"#, "usage", Some(r#"{"a":1}"#)),
+            (
+                r#" { "id" : "x" , "usage" : {"a":[1,{"b":"}"}]} } "#,
+                "usage",
+                Some(r#"{"a":[1,{"b":"}"}]}"#),
+            ),
+            (r#"{"choices":[{"usage":1}],"usage":2}"#, "usage", Some("2")),
+            (r#"{"choices":[{"usage":1}]}"#, "usage", None),
+            (
+                r#"{"text":"\"usage\":3","usage":null}"#,
+                "usage",
+                Some("null"),
+            ),
+            (r#"{"a":"\\","usage":true}"#, "usage", Some("true")),
+            (r#"{"a":-1.5e3,"usage":"s"}"#, "usage", Some(r#""s""#)),
+            (r#"{"usage":1,"usage":2}"#, "usage", Some("1")),
+            (r#"{}"#, "usage", None),
+            (r#"[{"usage":1}]"#, "usage", None),
+            (r#"{"a":[1,2"#, "usage", None),
+            (r#"{"a":"unterminated"#, "usage", None),
+            (r#"{"a":]"usage":1}"#, "usage", None),
+            (r#"{"a" 1,"usage":1}"#, "usage", None),
+            ("", "usage", None),
+            (r#"{"usage":"#, "usage", None),
+        ];
+        for (body, key, want) in cases {
+            assert_eq!(found(body, key).as_deref(), *want, "{body}");
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-z\"\\\\{}\\[\\],:u ]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z]{1,6}|usage", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// On any object serde writes (compact or pretty), the field found is the one a full
+        /// decode sees.
+        #[test]
+        fn agrees_with_a_full_decode(
+            fields in prop::collection::btree_map("[a-z]{1,6}|usage", json_value(), 0..8),
+            pretty in any::<bool>(),
+        ) {
+            let object = Value::Object(fields.into_iter().collect());
+            let body = if pretty {
+                serde_json::to_string_pretty(&object).unwrap()
+            } else {
+                object.to_string()
+            };
+            let got = top_level_value(body.as_bytes(), "usage")
+                .map(|raw| serde_json::from_slice::<Value>(raw).unwrap());
+            prop_assert_eq!(got.as_ref(), object.get("usage"));
+        }
+
+        /// Never panics, whatever the bytes.
+        #[test]
+        fn any_bytes_are_safe(body in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = top_level_value(&body, "usage");
+        }
+    }
+}
