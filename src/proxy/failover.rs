@@ -9,9 +9,10 @@ use crate::telemetry::metrics::{ATTEMPTS, FALLBACKS};
 use bytes::Bytes;
 use sluice_filters::api::route::Route;
 use sluice_filters::api::RequestError;
+use sluice_filters::json::TopLevelObject;
 use sluice_filters::resilience::{AttemptFailure, Availability, Plan, PlanSettings, Skip};
 use sluice_filters::translate::{
-    prepare_request, upstream_path, Api, ClientDialect, Target, UpstreamDialect,
+    prepare_scanned_request, upstream_path, Api, ClientDialect, Target, UpstreamDialect,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,7 +61,13 @@ pub fn plan(
 }
 
 /// Encodes the client's body for candidate `index` (its provider's dialect and model name).
-pub fn prepare_plan(ctx: &RequestCtx, index: usize) -> Result<UpstreamPlan, RequestError> {
+/// `scan`: the client body's top-level scan, when the request phase has one (it is used only
+/// if the candidate is sent exactly those bytes).
+pub fn prepare_plan(
+    ctx: &RequestCtx,
+    index: usize,
+    scan: Option<&TopLevelObject<'_>>,
+) -> Result<UpstreamPlan, RequestError> {
     let candidate = &ctx.candidates[index];
     let target = &candidate.model.targets[candidate.target];
     let provider = target.provider.clone();
@@ -70,9 +77,10 @@ pub fn prepare_plan(ctx: &RequestCtx, index: usize) -> Result<UpstreamPlan, Requ
     if api == Api::Chat && (responses_client || provider.responses_only) {
         (api, wire) = (Api::Responses, UpstreamDialect::Responses);
     }
-    let prepared = prepare_request(
+    let prepared = prepare_scanned_request(
         ctx.client,
         ctx.body_for(&provider.name, provider.dialect),
+        scan,
         &Target {
             dialect: wire,
             model: &target.model,
@@ -120,7 +128,7 @@ pub fn switch_to(ctx: &mut RequestCtx, c: usize) -> bool {
     if ctx.plan.as_ref().is_some_and(|p| p.candidate == c) {
         return true;
     }
-    let Ok(plan) = prepare_plan(ctx, c) else {
+    let Ok(plan) = prepare_plan(ctx, c, None) else {
         ctx.failover.skip(c, Skip::Unsupported);
         return false;
     };

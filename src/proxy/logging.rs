@@ -8,6 +8,7 @@ use crate::telemetry::audit::AuditRecord;
 use crate::telemetry::metrics::{REQUESTS, REQUEST_DURATION, TOKENS, UPSTREAM_DURATION};
 use pingora::proxy::Session;
 use pingora::Error;
+use sluice_filters::canonical::Usage;
 use sluice_filters::governance::rfc3339_millis;
 use std::fmt::Write as _;
 
@@ -24,13 +25,32 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
     };
     let route = ctx.route_label();
     let model = ctx.model_label();
-    REQUESTS
-        .with_label_values(&[route, model, status_label, error_type])
-        .inc();
     let elapsed = ctx.started.elapsed();
-    REQUEST_DURATION
-        .with_label_values(&[route, model])
-        .observe(elapsed.as_secs_f64());
+    // The model's own handles when it has them; the labelled vectors otherwise.
+    let handles = match (ctx.model.as_ref(), ctx.route) {
+        (Some(m), Some(r)) => m.metrics.route(r, &m.name),
+        _ => None,
+    };
+    match handles {
+        Some(h) => {
+            if status_label == "200" && error_type == "none" {
+                h.ok.inc();
+            } else {
+                REQUESTS
+                    .with_label_values(&[route, model, status_label, error_type])
+                    .inc();
+            }
+            h.duration.observe(elapsed.as_secs_f64());
+        }
+        None => {
+            REQUESTS
+                .with_label_values(&[route, model, status_label, error_type])
+                .inc();
+            REQUEST_DURATION
+                .with_label_values(&[route, model])
+                .observe(elapsed.as_secs_f64());
+        }
+    }
 
     let provider = ctx.plan.as_ref().map_or("-", |p| p.provider.name.as_str());
     let stream = ctx.plan.as_ref().is_some_and(|p| p.stream);
@@ -42,29 +62,24 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
             .response
             .upstream_status
             .and_then(|s| http::StatusCode::from_u16(s).ok());
-        UPSTREAM_DURATION
-            .with_label_values(&[
-                provider,
-                upstream_status.as_ref().map_or("0", |s| s.as_str()),
-            ])
-            .observe(upstream.as_secs_f64());
+        match (ctx.plan.as_ref(), ctx.response.upstream_status) {
+            (Some(plan), Some(200)) => plan
+                .provider
+                .metrics
+                .ok_duration(&plan.provider.name)
+                .observe(upstream.as_secs_f64()),
+            _ => UPSTREAM_DURATION
+                .with_label_values(&[
+                    provider,
+                    upstream_status.as_ref().map_or("0", |s| s.as_str()),
+                ])
+                .observe(upstream.as_secs_f64()),
+        }
     }
     let guardrails = super::guard::report(ctx);
     let usage = charge.usage;
     if !usage.is_empty() {
-        for (kind, count) in [
-            ("input", usage.input),
-            ("cache_read", usage.cache_read),
-            ("cache_write", usage.cache_write),
-            ("output", usage.output),
-            ("reasoning", usage.reasoning),
-        ] {
-            if count > 0 {
-                TOKENS
-                    .with_label_values(&[provider, model, kind])
-                    .inc_by(count);
-            }
-        }
+        count_tokens(ctx, provider, model, &usage);
     }
     if crate::telemetry::access::enabled() {
         let line = AccessLine {
@@ -89,6 +104,42 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
         charge,
         &guardrails,
     );
+}
+
+/// The token counters: the handles of the client's model's target when the plan is one of
+/// its own targets (a fallback model's target is counted through the labelled vector).
+fn count_tokens(ctx: &RequestCtx, provider: &str, model: &str, usage: &Usage) {
+    let own = ctx.plan.as_ref().and_then(|plan| {
+        let client_model = ctx.model.as_ref()?;
+        std::sync::Arc::ptr_eq(client_model, &plan.model)
+            .then(|| client_model.token_handles(plan.target))
+            .flatten()
+    });
+    let counts = [
+        ("input", usage.input),
+        ("cache_read", usage.cache_read),
+        ("cache_write", usage.cache_write),
+        ("output", usage.output),
+        ("reasoning", usage.reasoning),
+    ];
+    for (i, (kind, count)) in counts.into_iter().enumerate() {
+        if count == 0 {
+            continue;
+        }
+        match own {
+            Some(h) => [
+                &h.input,
+                &h.cache_read,
+                &h.cache_write,
+                &h.output,
+                &h.reasoning,
+            ][i]
+                .inc_by(count),
+            None => TOKENS
+                .with_label_values(&[provider, model, kind])
+                .inc_by(count),
+        }
+    }
 }
 
 /// The request's audit record, when an audit log is configured.

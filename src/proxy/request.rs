@@ -153,10 +153,16 @@ async fn proxied_request(
     // The fields every dialect shares (model, messages or input, stream), then the shape of
     // the whole body, checked before a target is chosen; the full decode for another dialect
     // happens per attempt.
+    // A chat body's top-level scan is kept for the first candidate's plan: scanned once.
+    let mut chat = None;
     let model_name = match route {
         Route::Embeddings => EmbeddingsRequest::parse(&body).map(|r| r.model.into_owned()),
         Route::Responses => ResponsesRequest::parse(&body).map(|r| r.model.into_owned()),
-        _ => ChatRequest::parse(&body).map(|r| r.model.into_owned()),
+        _ => ChatRequest::parse(&body).map(|r| {
+            let name = r.model.to_string();
+            chat = Some(r);
+            name
+        }),
     };
     let shape = match route {
         Route::Embeddings => BodyKind::Embeddings,
@@ -216,7 +222,7 @@ async fn proxied_request(
         .await;
     }
 
-    let body = match super::guard::screen_request(ctx, &gateway, &model, &key, body) {
+    let body = match super::guard::screen_request(ctx, &gateway, &model, &key, body.clone()) {
         Ok(body) => body,
         Err(blocked) => {
             let message = format!(
@@ -255,7 +261,8 @@ async fn proxied_request(
     ctx.client_body = body;
     // The first candidate's encoding also validates the request in full: a client error is
     // answered here, before any provider is contacted.
-    match failover::prepare_plan(ctx, 0) {
+    let scan = chat.as_ref().map(ChatRequest::object);
+    match failover::prepare_plan(ctx, 0, scan) {
         Ok(plan) => ctx.plan = Some(plan),
         Err(e) => return refuse_request(session, ctx, e).await,
     }

@@ -2,16 +2,21 @@
 
 use super::provider::Provider;
 use crate::config::{weighted_schedule, Balance, ConfigError, ModelConfig};
+use crate::telemetry::handles::{ModelHandles, TokenHandles};
 use sluice_filters::balance::{AdaptiveBalancer, AdaptiveConfig, WeightedSchedule};
 use sluice_filters::governance::{builtin_price, Price};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub struct Target {
     pub provider: Arc<Provider>,
     /// The provider's name for the model, written into the upstream body.
     pub model: String,
+    /// The built-in price of `model` (free when unknown), looked up once at load.
+    builtin_price: Price,
+    /// Token counters of this target's provider under the model's name.
+    tokens: OnceLock<TokenHandles>,
 }
 
 pub struct Model {
@@ -31,6 +36,8 @@ pub struct Model {
     weights: Vec<u32>,
     schedule: WeightedSchedule,
     next: AtomicUsize,
+    /// Its requests' metric handles, by route.
+    pub metrics: ModelHandles,
     /// The config entry this model was built from (a reload keeps an unchanged model, and
     /// with it its round-robin position and adaptive statistics).
     built_from: ModelConfig,
@@ -57,6 +64,8 @@ impl Model {
                 Ok(Target {
                     provider: provider.clone(),
                     model: t.model.clone(),
+                    builtin_price: builtin_price(&t.model).unwrap_or(Price::FREE),
+                    tokens: OnceLock::new(),
                 })
             })
             .collect::<Result<_, ConfigError>>()?;
@@ -85,6 +94,7 @@ impl Model {
             weights: config.targets.iter().map(|t| t.weight).collect(),
             schedule,
             next: AtomicUsize::new(0),
+            metrics: ModelHandles::default(),
             built_from: config.clone(),
         })
     }
@@ -117,8 +127,17 @@ impl Model {
     /// (a self-hosted model).
     pub fn price_of(&self, target: usize) -> Price {
         self.price
-            .or_else(|| builtin_price(&self.targets[target].model))
+            .or_else(|| self.targets.get(target).map(|t| t.builtin_price))
             .unwrap_or(Price::FREE)
+    }
+
+    /// The token counters of target `target` under this model's name.
+    pub fn token_handles(&self, target: usize) -> Option<&TokenHandles> {
+        let t = self.targets.get(target)?;
+        Some(
+            t.tokens
+                .get_or_init(|| TokenHandles::resolve(&t.provider.name, &self.name)),
+        )
     }
 
     /// The index of the target for the next request, by smooth weighted round robin.

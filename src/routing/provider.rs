@@ -69,6 +69,8 @@ pub struct Provider {
     /// The config entry and DNS refresh this provider was built from: a reload that leaves
     /// both alone keeps this provider, its health and its breakers.
     built_from: (ProviderConfig, Duration),
+    /// Metric handles of its answers.
+    pub metrics: crate::telemetry::handles::ProviderHandles,
 }
 
 impl Provider {
@@ -147,6 +149,7 @@ impl Provider {
         };
 
         Ok(Provider {
+            metrics: Default::default(),
             name: name.to_owned(),
             dialect: config.kind.dialect(),
             api_version: config.api_version().to_owned(),

@@ -3,4 +3,5 @@
 pub mod access;
 pub mod audit;
 pub mod batch;
+pub mod handles;
 pub mod metrics;

@@ -13,13 +13,41 @@
 /// The raw bytes of the top-level field `key`'s value (its first occurrence), if `body` is an
 /// object that has it.
 pub fn top_level_value<'a>(body: &'a [u8], key: &str) -> Option<&'a [u8]> {
+    let mut found = None;
+    walk_top_level(body, |name, value| {
+        if name == key.as_bytes() {
+            found = Some(value);
+            return Walk::Stop;
+        }
+        Walk::Next
+    });
+    found
+}
+
+/// Whether a walk goes on to the next field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    Next,
+    Stop,
+}
+
+/// Visits the top-level fields of the object `body` in order, with each key as written
+/// (without its quotes) and the raw bytes of its value. `None` when `body` is not an object or
+/// breaks before the walk stopped or reached the closing brace (fields before the break were
+/// visited).
+fn walk_top_level<'a>(
+    body: &'a [u8],
+    mut visit: impl FnMut(&'a [u8], &'a [u8]) -> Walk,
+) -> Option<()> {
     let mut at = skip_space(body, 0);
     if *body.get(at)? != b'{' {
         return None;
     }
-    at += 1;
+    at = skip_space(body, at + 1);
+    if *body.get(at)? == b'}' {
+        return Some(());
+    }
     loop {
-        at = skip_space(body, at);
         if *body.get(at)? != b'"' {
             return None;
         }
@@ -31,12 +59,13 @@ pub fn top_level_value<'a>(body: &'a [u8], key: &str) -> Option<&'a [u8]> {
         }
         at = skip_space(body, at + 1);
         let value_end = value_end(body, at)?;
-        if name == key.as_bytes() {
-            return Some(&body[at..value_end]);
+        if visit(name, &body[at..value_end]) == Walk::Stop {
+            return Some(());
         }
         at = skip_space(body, value_end);
         match body.get(at)? {
-            b',' => at += 1,
+            b',' => at = skip_space(body, at + 1),
+            b'}' => return Some(()),
             _ => return None,
         }
     }
@@ -82,6 +111,8 @@ fn value_end(body: &[u8], start: usize) -> Option<usize> {
 }
 
 /// Just past the object or array that opens at `start`, counting brackets outside strings.
+/// A plain byte loop: on the short spans between brackets, a `memchr` search per bracket
+/// costs more than it saves (measured: 7.7k against 4.6k instructions per answer).
 fn container_end(body: &[u8], start: usize) -> Option<usize> {
     let mut depth = 0usize;
     let mut at = start;
@@ -146,6 +177,19 @@ mod tests {
         for (body, key, want) in cases {
             assert_eq!(found(body, key).as_deref(), *want, "{body}");
         }
+    }
+
+    #[test]
+    fn long_runs_of_brackets_are_walked_once() {
+        // Unclosed and closed nests of a million brackets: linear, no recursion.
+        let open = format!(r#"{{"a":{},"usage":1}}"#, "[".repeat(1 << 20));
+        assert_eq!(found(&open, "usage"), None);
+        let closed = format!(
+            r#"{{"a":{}{},"usage":1}}"#,
+            "[".repeat(1 << 20),
+            "]".repeat(1 << 20)
+        );
+        assert_eq!(found(&closed, "usage").as_deref(), Some("1"));
     }
 
     fn json_value() -> impl Strategy<Value = Value> {

@@ -31,7 +31,7 @@ pub struct Field<'a> {
 }
 
 /// The top-level fields of a JSON object, in document order.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TopLevelObject<'a> {
     input: &'a [u8],
     fields: Vec<Field<'a>>,
@@ -100,6 +100,12 @@ impl<'a> TopLevelObject<'a> {
             });
         }
         Ok(TopLevelObject { input, fields })
+    }
+
+    /// Whether this is the scan of exactly `body` (the same bytes in memory), so a caller
+    /// handed a scan can trust it instead of scanning again.
+    pub fn is_of(&self, body: &[u8]) -> bool {
+        std::ptr::eq(self.input.as_ptr(), body.as_ptr()) && self.input.len() == body.len()
     }
 
     pub fn get(&self, key: &str) -> Option<&Field<'a>> {

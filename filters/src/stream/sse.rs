@@ -96,7 +96,7 @@ impl SseFramer {
         let mut complete = 0;
         loop {
             let rest = &self.buf[self.searched..];
-            let Some(i) = rest.iter().position(|b| *b == b'\n' || *b == b'\r') else {
+            let Some(i) = memchr::memchr2(b'\n', b'\r', rest) else {
                 self.work.add(rest.len());
                 self.searched = self.buf.len();
                 return complete;
@@ -172,14 +172,19 @@ fn dispatch(
         if line[0] == b':' {
             continue;
         }
-        let (field, value) = match line.iter().position(|b| *b == b':') {
+        let (field, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
                 let value = &line[colon + 1..];
                 (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
             }
             None => (line, &b""[..]),
         };
-        let value = String::from_utf8_lossy(value);
+        // Valid UTF-8 is borrowed as is (the common case, checked a word at a time); only
+        // broken bytes pay for the replacement characters.
+        let value = match std::str::from_utf8(value) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         match field {
             b"data" => match data.as_mut() {
                 None => data = Some(value),
@@ -224,7 +229,7 @@ fn dispatch(
 /// lone `\r`; a `\r` at the very end of the buffer may be half of a `\r\n`, so it waits.
 fn next_line(buf: &[u8], pos: usize, at_eof: bool) -> Option<(&[u8], usize)> {
     let rest = &buf[pos..];
-    let end = rest.iter().position(|b| *b == b'\n' || *b == b'\r')?;
+    let end = memchr::memchr2(b'\n', b'\r', rest)?;
     let next = if rest[end] == b'\r' {
         match rest.get(end + 1) {
             Some(b'\n') => end + 2,

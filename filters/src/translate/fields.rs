@@ -162,7 +162,15 @@ pub fn check_translated_fields(
     body: &[u8],
     target: &str,
 ) -> Result<Vec<String>, RequestError> {
-    let object = TopLevelObject::parse(body)?;
+    check_scanned_fields(client, &TopLevelObject::parse(body)?, target)
+}
+
+/// `check_translated_fields` on a body already scanned.
+pub fn check_scanned_fields(
+    client: ClientDialect,
+    object: &TopLevelObject<'_>,
+    target: &str,
+) -> Result<Vec<String>, RequestError> {
     let mut dropped = Vec::new();
     for field in object.fields() {
         let name = field.key.as_ref();

@@ -14,9 +14,9 @@ mod stream;
 
 pub use error::{decode_failure, gateway_error_body, translate_error, ErrorReply};
 pub use estimate::estimate_input_tokens;
-pub use fields::check_translated_fields;
+pub use fields::{check_scanned_fields, check_translated_fields};
 pub use path::{upstream_path, Api};
-pub use request::{prepare_request, PreparedRequest, Target};
+pub use request::{prepare_request, prepare_scanned_request, PreparedRequest, Target};
 pub use response::{response_usage, translate_response, ResponseSpec};
 pub use stream::{StreamOutcome, StreamSpec, StreamTranslator};
 

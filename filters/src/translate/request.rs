@@ -7,6 +7,7 @@ use super::{is_passthrough, ClientDialect, UpstreamDialect};
 use crate::api::openai::{ChatRequest, EmbeddingsRequest};
 use crate::api::RequestError;
 use crate::canonical::{Request, Verbosity};
+use crate::json::TopLevelObject;
 use crate::providers::{anthropic, gemini, openai, responses};
 use serde::Deserialize;
 
@@ -39,14 +40,26 @@ pub fn prepare_request(
     body: &[u8],
     target: &Target<'_>,
 ) -> Result<PreparedRequest, RequestError> {
+    prepare_scanned_request(client, body, None, target)
+}
+
+/// `prepare_request` with the body's top-level scan when the caller has one already (the
+/// request phase scans each body once); a scan of other bytes is ignored.
+pub fn prepare_scanned_request(
+    client: ClientDialect,
+    body: &[u8],
+    scan: Option<&TopLevelObject<'_>>,
+    target: &Target<'_>,
+) -> Result<PreparedRequest, RequestError> {
+    let scan = scan.filter(|s| s.is_of(body));
     match target.api {
         Api::Embeddings => prepare_embeddings(body, target),
         Api::CountTokens => prepare_count_tokens(client, body, target),
         Api::Chat | Api::Responses if is_passthrough(client, target.dialect) => match client {
             ClientDialect::Responses => native_responses(body, target),
-            _ => passthrough_chat(client, body, target),
+            _ => passthrough_chat(client, body, scan, target),
         },
-        Api::Chat | Api::Responses => translated_chat(client, body, target),
+        Api::Chat | Api::Responses => translated_chat(client, body, scan, target),
     }
 }
 
@@ -103,9 +116,13 @@ struct StreamOptions {
 fn passthrough_chat(
     client: ClientDialect,
     body: &[u8],
+    scan: Option<&TopLevelObject<'_>>,
     target: &Target<'_>,
 ) -> Result<PreparedRequest, RequestError> {
-    let view = ChatRequest::parse(body)?;
+    let view = match scan {
+        Some(object) => ChatRequest::from_object(object.clone())?,
+        None => ChatRequest::parse(body)?,
+    };
     let object = view.object();
     let mut edits = Vec::with_capacity(3);
     if client == ClientDialect::Anthropic {
@@ -203,9 +220,13 @@ fn without_foreign_thinking(messages: &str) -> Result<Option<Vec<u8>>, RequestEr
 fn translated_chat(
     client: ClientDialect,
     body: &[u8],
+    scan: Option<&TopLevelObject<'_>>,
     target: &Target<'_>,
 ) -> Result<PreparedRequest, RequestError> {
-    let dropped = super::check_translated_fields(client, body, target.dialect.as_str())?;
+    let dropped = match scan {
+        Some(object) => super::check_scanned_fields(client, object, target.dialect.as_str())?,
+        None => super::check_translated_fields(client, body, target.dialect.as_str())?,
+    };
     let request: Request<'_> = match client {
         ClientDialect::OpenAi => openai::decode_request(body)?,
         ClientDialect::Anthropic => anthropic::decode_request(body)?,
