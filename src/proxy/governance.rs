@@ -153,23 +153,52 @@ async fn refuse(
 /// The `x-ratelimit-*` headers OpenAI clients read, from the tightest limit counted against.
 pub fn rate_headers(rate: &RateInfo) -> Vec<(&'static str, String)> {
     let mut out = Vec::with_capacity(6);
-    if let Some((limit, remaining, reset_ms)) = rate.requests {
-        out.push(("x-ratelimit-limit-requests", limit.to_string()));
-        out.push(("x-ratelimit-remaining-requests", remaining.to_string()));
-        out.push(("x-ratelimit-reset-requests", format_reset(reset_ms)));
-    }
-    if let Some((limit, remaining, reset_ms)) = rate.tokens {
-        out.push(("x-ratelimit-limit-tokens", limit.to_string()));
-        out.push(("x-ratelimit-remaining-tokens", remaining.to_string()));
-        out.push(("x-ratelimit-reset-tokens", format_reset(reset_ms)));
+    for (window, [limit_name, remaining_name, reset_name]) in rate_windows(rate) {
+        if let Some((limit, remaining, reset_ms)) = window {
+            out.push((limit_name, limit.to_string()));
+            out.push((remaining_name, remaining.to_string()));
+            out.push((reset_name, format_reset(reset_ms)));
+        }
     }
     out
 }
 
+/// A rate window (limit, remaining, milliseconds to reset) and its three header names.
+type RateWindow = (Option<(u64, u64, u64)>, [&'static str; 3]);
+
+/// The requests and tokens windows of a rate, each with its three header names.
+fn rate_windows(rate: &RateInfo) -> [RateWindow; 2] {
+    [
+        (
+            rate.requests,
+            [
+                "x-ratelimit-limit-requests",
+                "x-ratelimit-remaining-requests",
+                "x-ratelimit-reset-requests",
+            ],
+        ),
+        (
+            rate.tokens,
+            [
+                "x-ratelimit-limit-tokens",
+                "x-ratelimit-remaining-tokens",
+                "x-ratelimit-reset-tokens",
+            ],
+        ),
+    ]
+}
+
+/// The `x-ratelimit-*` headers of an admitted request: the numbers go in as header values
+/// directly (no string per number on every response).
 pub fn add_rate_headers(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingora::Result<()> {
-    if let Some(grant) = ctx.grant.as_ref() {
-        for (name, value) in rate_headers(&grant.rate) {
-            response.insert_header(name, value)?;
+    let Some(grant) = ctx.grant.as_ref() else {
+        return Ok(());
+    };
+    for (window, [limit_name, remaining_name, reset_name]) in rate_windows(&grant.rate) {
+        if let Some((limit, remaining, reset_ms)) = window {
+            response.insert_header(limit_name, http::HeaderValue::from(limit))?;
+            response.insert_header(remaining_name, http::HeaderValue::from(remaining))?;
+            response.insert_header(reset_name, format_reset(reset_ms))?;
         }
     }
     Ok(())

@@ -127,11 +127,21 @@ fn retry_after(response: &ResponseHeader) -> Option<Duration> {
 
 pub fn response_filter(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingora::Result<()> {
     if let Some(plan) = ctx.plan.as_ref() {
-        response.insert_header("x-sluice-provider", plan.provider.name.as_str())?;
-        response.insert_header("x-sluice-model", plan.upstream_model())?;
+        // Header values validated at load, not per response.
+        match &plan.provider.name_value {
+            Some(value) => response.insert_header("x-sluice-provider", value.clone())?,
+            None => response.insert_header("x-sluice-provider", plan.provider.name.as_str())?,
+        }
+        match &plan.model.targets[plan.target].model_value {
+            Some(value) => response.insert_header("x-sluice-model", value.clone())?,
+            None => response.insert_header("x-sluice-model", plan.upstream_model())?,
+        }
     }
     response.insert_header("x-sluice-request-id", ctx.request_id.as_str())?;
-    response.insert_header("x-sluice-attempts", ctx.attempts.len().to_string())?;
+    response.insert_header(
+        "x-sluice-attempts",
+        http::HeaderValue::from(ctx.attempts.len()),
+    )?;
     super::cache::label(response, ctx)?;
     super::governance::add_rate_headers(response, ctx)?;
     let content_type = match &ctx.response.mode {

@@ -170,12 +170,14 @@ pub fn upstream_request_filter(
     forward_only_allowed_headers(upstream, provider, same_dialect);
     scope_idempotency_key(upstream, ctx)?;
     upstream.insert_header(http::header::HOST, endpoint.host_header.as_str())?;
-    if let Some(api_key) = attempt.key.and_then(|k| provider.api_key(k)) {
-        let (name, value) = provider.auth_header(api_key);
-        let mut value = http::HeaderValue::try_from(value)
-            .map_err(|e| Error::because(PingoraErrorType::InternalError, "provider key", e))?;
-        value.set_sensitive(true);
-        upstream.insert_header(name, value)?;
+    if let Some(k) = attempt.key {
+        let Some((name, value)) = provider.auth_value(k) else {
+            return Error::e_explain(
+                PingoraErrorType::InternalError,
+                "provider key is not a valid header value",
+            );
+        };
+        upstream.insert_header(*name, value.clone())?;
     }
     if provider.dialect == UpstreamDialect::Anthropic {
         let version = client_version.unwrap_or_else(|| provider.anthropic_version.clone());

@@ -13,6 +13,8 @@ pub struct Target {
     pub provider: Arc<Provider>,
     /// The provider's name for the model, written into the upstream body.
     pub model: String,
+    /// `model` as a response header value (`x-sluice-model`), validated once at load.
+    pub model_value: Option<http::HeaderValue>,
     /// The built-in price of `model` (free when unknown), looked up once at load.
     builtin_price: Price,
     /// Token counters of this target's provider under the model's name.
@@ -64,6 +66,7 @@ impl Model {
                 Ok(Target {
                     provider: provider.clone(),
                     model: t.model.clone(),
+                    model_value: http::HeaderValue::try_from(t.model.as_str()).ok(),
                     builtin_price: builtin_price(&t.model).unwrap_or(Price::FREE),
                     tokens: OnceLock::new(),
                 })

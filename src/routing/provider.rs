@@ -53,6 +53,9 @@ pub struct Provider {
     resolved: ResolvedEndpoints,
     endpoint_breakers: Vec<CircuitBreaker>,
     api_keys: Vec<String>,
+    /// Each key's auth header, built once (marked sensitive: never printed by `http`).
+    /// `None` for a key that is not a valid header value (a request that picks it fails).
+    auth_values: Vec<Option<(&'static str, http::HeaderValue)>>,
     key_breakers: Vec<CircuitBreaker>,
     key_schedule: Option<WeightedSchedule>,
     next_key: AtomicUsize,
@@ -69,6 +72,8 @@ pub struct Provider {
     /// The config entry and DNS refresh this provider was built from: a reload that leaves
     /// both alone keeps this provider, its health and its breakers.
     built_from: (ProviderConfig, Duration),
+    /// `name` as a response header value (`x-sluice-provider`), validated once at load.
+    pub name_value: Option<http::HeaderValue>,
     /// Metric handles of its answers.
     pub metrics: crate::telemetry::handles::ProviderHandles,
 }
@@ -150,6 +155,7 @@ impl Provider {
 
         Ok(Provider {
             metrics: Default::default(),
+            name_value: http::HeaderValue::try_from(name).ok(),
             name: name.to_owned(),
             dialect: config.kind.dialect(),
             api_version: config.api_version().to_owned(),
@@ -167,6 +173,15 @@ impl Provider {
             resolved,
             key_breakers: api_keys.iter().map(|_| CircuitBreaker::default()).collect(),
             key_last_success: api_keys.iter().map(|_| AtomicU64::new(0)).collect(),
+            auth_values: api_keys
+                .iter()
+                .map(|k| {
+                    let (name, value) = auth_header(config.kind.dialect(), k);
+                    let mut value = http::HeaderValue::try_from(value).ok()?;
+                    value.set_sensitive(true);
+                    Some((name, value))
+                })
+                .collect(),
             api_keys,
             key_schedule,
             next_key: AtomicUsize::new(0),
@@ -290,8 +305,9 @@ impl Provider {
             .map(|i| (i, self.api_keys[i].as_str()))
     }
 
-    pub fn api_key(&self, index: usize) -> Option<&str> {
-        self.api_keys.get(index).map(String::as_str)
+    /// The auth header of key `index`, ready to send.
+    pub fn auth_value(&self, index: usize) -> Option<&(&'static str, http::HeaderValue)> {
+        self.auth_values.get(index)?.as_ref()
     }
 
     /// The header carrying a key in this provider's dialect.
