@@ -3,6 +3,7 @@
 
 mod error;
 mod passthrough;
+mod plain_delta;
 mod request;
 mod response;
 mod stream;

@@ -163,6 +163,17 @@ impl Tally {
             out.extend_from_slice(event.raw);
             return;
         }
+        if let Some(chars) = super::plain_delta::plain_text_chars(data) {
+            // A plain text delta (most events): nothing to read but its length.
+            self.output_chars += chars;
+            out.extend_from_slice(event.raw);
+            return;
+        }
+        self.pass_decoded(&event, data, out);
+    }
+
+    /// An event the fast check could not vouch for, decoded.
+    fn pass_decoded(&mut self, event: &SseEvent<'_>, data: &str, out: &mut Vec<u8>) {
         let Ok(probe) = serde_json::from_str::<ChunkProbe<'_>>(data) else {
             out.extend_from_slice(event.raw);
             return;
@@ -186,7 +197,7 @@ impl Tally {
             if !usage_only || !self.include_usage {
                 return;
             }
-            pass_with_cost(&event, self.price.as_ref(), &self.usage, out);
+            pass_with_cost(event, self.price.as_ref(), &self.usage, out);
             return;
         }
         out.extend_from_slice(event.raw);
@@ -207,6 +218,111 @@ mod tests {
     use super::*;
 
     const STREAM: &[u8] = b"data: {\"id\":\"\",\"choices\":[],\"prompt_filter_results\":[]}\n\ndata: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}],\"usage\":null}\n\ndata: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\ndata: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}\n\ndata: [DONE]\n\n";
+
+    mod plain_delta_agrees {
+        use super::super::{SseEvent, Tally};
+        use proptest::prelude::*;
+        use serde_json::{json, Value};
+        use std::borrow::Cow;
+
+        fn maybe<T: Strategy<Value = Value>>(s: T) -> impl Strategy<Value = Option<Value>> {
+            prop::option::of(s)
+        }
+
+        fn chunk() -> impl Strategy<Value = Value> {
+            let text = "[a-z \\\"{}:,]{0,12}";
+            let delta = (
+                maybe(prop_oneof![text.prop_map(Value::String), Just(Value::Null)]),
+                maybe(text.prop_map(Value::String)),
+                maybe(Just(
+                    json!([{"index": 0, "function": {"arguments": "{\"a\":1}"}}]),
+                )),
+                maybe(Just(json!("assistant"))),
+            )
+                .prop_map(|(content, reasoning, tools, role)| {
+                    let mut d = serde_json::Map::new();
+                    for (k, v) in [
+                        ("content", content),
+                        ("reasoning_content", reasoning),
+                        ("tool_calls", tools),
+                        ("role", role),
+                    ] {
+                        if let Some(v) = v {
+                            d.insert(k.into(), v);
+                        }
+                    }
+                    Value::Object(d)
+                });
+            let choice = (
+                delta,
+                prop_oneof![4 => Just(Value::Null), 1 => Just(json!("stop")), 1 => Just(json!("length"))],
+                prop_oneof![
+                    4 => Just(Value::Null),
+                    1 => Just(json!({"content": [{"token": "a", "logprob": -0.1}]}))
+                ],
+            )
+                .prop_map(|(delta, finish, logprobs)| {
+                    json!({"index": 0, "delta": delta, "finish_reason": finish, "logprobs": logprobs})
+                });
+            (
+                prop::collection::vec(choice, 0..3),
+                prop_oneof![
+                    Just(None),
+                    Just(Some(Value::Null)),
+                    Just(Some(
+                        json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7})
+                    ))
+                ],
+                prop::bool::weighted(0.15),
+                prop::bool::weighted(0.15),
+            )
+                .prop_map(|(choices, usage, error, groq)| {
+                    let mut c = serde_json::Map::new();
+                    c.insert("id".into(), json!("chatcmpl-1"));
+                    c.insert("object".into(), json!("chat.completion.chunk"));
+                    c.insert("choices".into(), Value::Array(choices));
+                    if let Some(u) = usage {
+                        c.insert("usage".into(), u);
+                    }
+                    if error {
+                        c.insert("error".into(), json!({"message": "boom"}));
+                    }
+                    if groq {
+                        c.insert(
+                            "x_groq".into(),
+                            json!({"usage": {"prompt_tokens": 1, "completion_tokens": 2}}),
+                        );
+                    }
+                    Value::Object(c)
+                })
+        }
+
+        proptest! {
+            /// Whatever the chunk, the fast check and the decode leave the same tally and pass the
+            /// same bytes.
+            #[test]
+            fn with_the_decode(chunk in chunk(), pretty in any::<bool>(), include_usage in any::<bool>()) {
+                let data = if pretty {
+                    serde_json::to_string_pretty(&chunk).unwrap()
+                } else {
+                    chunk.to_string()
+                };
+                let raw = format!("data: {data}\n\n");
+                let event = || SseEvent { event: None, data: Cow::Borrowed(data.as_str()), raw: raw.as_bytes() };
+                let (mut fast, mut decoded) = (Tally::default(), Tally::default());
+                fast.include_usage = include_usage;
+                decoded.include_usage = include_usage;
+                let (mut fast_out, mut decoded_out) = (Vec::new(), Vec::new());
+                fast.pass(event(), &mut fast_out);
+                decoded.pass_decoded(&event(), data.trim(), &mut decoded_out);
+                prop_assert_eq!(fast_out, decoded_out);
+                prop_assert_eq!(fast.output_chars, decoded.output_chars);
+                prop_assert_eq!(fast.finished, decoded.finished);
+                prop_assert_eq!(fast.end, decoded.end);
+                prop_assert_eq!(format!("{:?}", fast.usage), format!("{:?}", decoded.usage));
+            }
+        }
+    }
 
     fn run(include_usage: bool) -> (String, Passthrough) {
         let mut p = Passthrough::new(include_usage);
