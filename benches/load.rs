@@ -959,12 +959,12 @@ fn latency(bench: &Bench, systems: &[System], refs: &Refs, rounds: usize) {
         }
     }
     std::thread::sleep(Duration::from_secs(1));
+    let after = rss_column(systems, "RSS after load MiB");
+    // jemalloc gives freed pages back after its decay time (10 s).
+    std::thread::sleep(Duration::from_secs(15));
+    let rested = rss_column(systems, "16 s after MiB");
     println!("\n### memory (RSS of the proxy; for direct, the mock's)\n");
-    print_table(
-        systems,
-        refs,
-        &[idle_rss, rss_column(systems, "RSS after load MiB")],
-    );
+    print_table(systems, refs, &[idle_rss, after, rested]);
 }
 
 /// Single tables on translation, governance (embedded and Redis state) and guardrails.
