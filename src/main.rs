@@ -8,6 +8,7 @@ mod demo;
 mod drain;
 mod listener;
 mod mock;
+mod open_files;
 mod proxy;
 mod reload;
 mod routing;
@@ -216,6 +217,11 @@ fn run(
 ) -> ExitCode {
     telemetry::metrics::init();
     reload::signal::survive_hangups();
+    let (before, after) = open_files::raise();
+    log::info!(
+        "open files: limit {after} (was {before}): about {} requests proxied at once",
+        open_files::streams_allowed(after)
+    );
     match build_server(config, source, mode, extra) {
         Ok((server, durables)) => {
             // `run` returns once a graceful shutdown (SIGTERM) has drained the requests; only
