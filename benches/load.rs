@@ -22,6 +22,11 @@
 //! ratio to nginx and to bare Pingora; the tables are Markdown, ready for the README. Sections
 //! on translation, governance and guardrails follow with fewer rounds.
 //!
+//! Then the memory scenarios (`load/streams.rs`): `--streams` (10,000) concurrent open streams
+//! through nginx, bare Pingora and sluice (RSS open, per stream, after; CPU while open) and a
+//! soak of `--soak-seconds` (600) on sluice-full (RSS every minute). `--only` picks parts:
+//! `latency` (the four scenarios and idle RSS), `sections`, `streams`, `soak`, comma-separated.
+//!
 //! Every server runs one worker thread, like sluice's `server: {threads: 1}`; the load
 //! generator shares the machine's cores with them.
 
@@ -30,6 +35,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "load/streams.rs"]
+mod streams;
 
 /// The bare Pingora child runs with the allocator sluice runs with, so an allocator difference
 /// is not counted as the cost of our code.
@@ -132,6 +140,15 @@ fn wait_for(addr: SocketAddr) {
         assert!(Instant::now() < deadline, "nothing listening on {addr}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Whether `--only` (a comma-separated list of parts) includes `part`; all parts without it.
+fn part(part: &str) -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .is_none_or(|parts| parts.split(',').any(|p| p == part))
 }
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -621,18 +638,26 @@ fn section(bench: &Bench, title: &'static str, systems: &[System], rounds: usize
     print_table(&systems, &refs, &columns);
 }
 
-fn start_nginx(dir: &std::path::Path, listen: SocketAddr, upstream: SocketAddr) -> Option<Killed> {
+/// nginx on `listen` in front of `upstream`, its worker allowed `connections` connections
+/// (client and upstream sides both count).
+fn start_nginx(
+    dir: &std::path::Path,
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    connections: u64,
+) -> Option<Killed> {
     let nginx = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())?;
-    let conf = dir.join("nginx.conf");
+    let conf = dir.join(format!("nginx-{}.conf", listen.port()));
     std::fs::write(
         &conf,
         format!(
-            "worker_processes 1; daemon off; error_log stderr error; pid {dir}/nginx.pid;
-events {{ worker_connections 4096; }}
+            "worker_processes 1; daemon off; error_log stderr error; pid {dir}/nginx-{port}.pid;
+worker_rlimit_nofile {files};
+events {{ worker_connections {connections}; }}
 http {{
-  access_log {dir}/nginx-access.log combined buffer=64k;
+  access_log {dir}/nginx-{port}-access.log combined buffer=64k;
   client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir};
   uwsgi_temp_path {dir}; scgi_temp_path {dir};
   upstream mock {{ server {upstream}; keepalive 64; }}
@@ -645,7 +670,9 @@ http {{
   }}
 }}
 ",
-            dir = dir.display()
+            dir = dir.display(),
+            port = listen.port(),
+            files = connections + 64,
         ),
     )
     .ok()?;
@@ -785,6 +812,8 @@ fn main() {
     if let Ok(spec) = std::env::var(BARE_ENV) {
         bare::serve(&spec);
     }
+    // Before any child starts: they inherit it.
+    let nofile = streams::raise_nofile();
     let rounds = arg("--rounds", 5).max(1) as usize;
     let bench = Bench {
         runtime: tokio::runtime::Builder::new_current_thread()
@@ -813,7 +842,7 @@ fn main() {
     let (full_config, full_addr) = variant(d, &base, gw_addr, "f", true);
     let full = start_gateway(&full_config, full_addr, "info");
     let nginx_addr = free_addr();
-    let nginx = start_nginx(d, nginx_addr, mock_addr);
+    let nginx = start_nginx(d, nginx_addr, mock_addr, 4096);
     let bare_addr = free_addr();
     let bare = start_bare(bare_addr, mock_addr);
 
@@ -854,8 +883,6 @@ fn main() {
     };
 
     std::thread::sleep(Duration::from_secs(1));
-    let idle_rss = rss_column(&systems, "idle RSS MiB");
-    let c = bench.concurrency;
     println!(
         "load: {rounds} rounds of {}s per system and scenario, one worker thread per server, \
          medians; nginx {}",
@@ -866,6 +893,41 @@ fn main() {
             "missing"
         }
     );
+    if part("latency") {
+        latency(&bench, &systems, &refs, rounds);
+    }
+    if part("sections") {
+        sections(
+            &bench,
+            &systems,
+            direct_anthropic,
+            rounds,
+            d,
+            &base,
+            gw_addr,
+            &gateway,
+        );
+    }
+    if part("streams") {
+        streams::run(&bench, d, nofile);
+    }
+    if part("soak") {
+        let full = &systems[position("sluice-full").unwrap()];
+        let seconds = arg("--soak-seconds", 600);
+        streams::soak(
+            &bench,
+            full,
+            seconds,
+            arg("--soak-concurrency", 16) as usize,
+        );
+    }
+}
+
+/// The four scenarios every system runs (chat and stream, at c=1 and at `--concurrency`) and
+/// the proxies' RSS before and after them.
+fn latency(bench: &Bench, systems: &[System], refs: &Refs, rounds: usize) {
+    let idle_rss = rss_column(systems, "idle RSS MiB");
+    let c = bench.concurrency;
     for scenario in [
         Scenario {
             title: "chat",
@@ -889,21 +951,34 @@ fn main() {
         },
     ] {
         println!("\n### {} (c={})\n", scenario.title, scenario.concurrency);
-        let samples = bench.rounds(&systems, &scenario, rounds);
+        let samples = bench.rounds(systems, &scenario, rounds);
         match (scenario.concurrency, scenario.stream) {
-            (1, false) => added_latency_table(&systems, &refs, &samples, "latency", |s| s.latency),
-            (1, true) => added_latency_table(&systems, &refs, &samples, "TTFT", |s| s.first_byte),
-            _ => throughput_table(&systems, &refs, &samples),
+            (1, false) => added_latency_table(systems, refs, &samples, "latency", |s| s.latency),
+            (1, true) => added_latency_table(systems, refs, &samples, "TTFT", |s| s.first_byte),
+            _ => throughput_table(systems, refs, &samples),
         }
     }
     std::thread::sleep(Duration::from_secs(1));
+    let after = rss_column(systems, "RSS after load MiB");
+    // jemalloc gives freed pages back after its decay time (10 s).
+    std::thread::sleep(Duration::from_secs(15));
+    let rested = rss_column(systems, "16 s after MiB");
     println!("\n### memory (RSS of the proxy; for direct, the mock's)\n");
-    print_table(
-        &systems,
-        &refs,
-        &[idle_rss, rss_column(&systems, "RSS after load MiB")],
-    );
+    print_table(systems, refs, &[idle_rss, after, rested]);
+}
 
+/// Single tables on translation, governance (embedded and Redis state) and guardrails.
+#[allow(clippy::too_many_arguments)]
+fn sections(
+    bench: &Bench,
+    systems: &[System],
+    direct_anthropic: usize,
+    rounds: usize,
+    d: &std::path::Path,
+    base: &str,
+    gw_addr: SocketAddr,
+    gateway: &Killed,
+) {
     let few = rounds.div_ceil(2);
     // Translation alone: an OpenAI client through sluice (no logs, plain key) to the Anthropic
     // mock, against that mock spoken to in its own dialect.
@@ -916,11 +991,11 @@ fn main() {
             ..systems[direct_anthropic].clone()
         },
     ];
-    section(&bench, "translation", &translate, few, false);
+    section(bench, "translation", &translate, few, false);
 
     // Governance: the same chat with a key that has every limit and a budget (never reached),
     // against the ungoverned key, on the embedded state and on Redis.
-    let redis = start_redis_gateway(d, &base, gw_addr);
+    let redis = start_redis_gateway(d, base, gw_addr);
     let governed = |name, addr, key, pid: u32| System {
         name,
         chat: Target::openai(addr, CHAT, key),
@@ -934,7 +1009,7 @@ fn main() {
     if let Some((_, gw, addr)) = &redis {
         govern.push(governed("redis", *addr, GOVERNED_KEY, gw.id()));
     }
-    section(&bench, "governance", &govern, few, false);
+    section(bench, "governance", &govern, few, false);
     drop(redis);
 
     // Guardrails: the same chat, whole and streamed, to a model with every detector redacting
@@ -954,6 +1029,6 @@ fn main() {
         guard("guardrails off", CHAT, STREAM),
         guard("guardrails on", guarded(CHAT), guarded(STREAM)),
     ];
-    section(&bench, "guardrails, chat", &guards, few, false);
-    section(&bench, "guardrails, stream", &guards, few, true);
+    section(bench, "guardrails, chat", &guards, few, false);
+    section(bench, "guardrails, stream", &guards, few, true);
 }

@@ -8,6 +8,7 @@ mod demo;
 mod drain;
 mod listener;
 mod mock;
+mod open_files;
 mod proxy;
 mod reload;
 mod routing;
@@ -29,6 +30,17 @@ use std::process::ExitCode;
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read before `main` (`_RJEM_MALLOC_CONF` in the environment still
+/// overrides them). `background_thread`: freed pages are given back after `dirty_decay_ms`
+/// (10 s) by a thread of jemalloc's own; without it they are purged only when the process
+/// allocates again, so an idle gateway kept the memory of its last burst for good. One such
+/// thread is enough (the default starts one per CPU).
+#[cfg(feature = "jemalloc")]
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+static malloc_conf: Option<&'static std::ffi::c_char> =
+    Some(unsafe { &*c"background_thread:true,max_background_threads:1".as_ptr() });
 
 /// Exit status for an invalid configuration (as `nginx -t` and friends).
 const EXIT_CONFIG: u8 = 2;
@@ -205,6 +217,11 @@ fn run(
 ) -> ExitCode {
     telemetry::metrics::init();
     reload::signal::survive_hangups();
+    let (before, after) = open_files::raise();
+    log::info!(
+        "open files: limit {after} (was {before}): about {} requests proxied at once",
+        open_files::streams_allowed(after)
+    );
     match build_server(config, source, mode, extra) {
         Ok((server, durables)) => {
             // `run` returns once a graceful shutdown (SIGTERM) has drained the requests; only

@@ -409,8 +409,8 @@ fn stream(
     model: &str,
     usage: MockUsage,
     chunks: usize,
-) -> Vec<(String, bool)> {
-    let mut events = vec![
+) -> super::Events {
+    let mut events: super::Events = vec![
         (
             event(
                 "message_start",
@@ -421,7 +421,8 @@ fn stream(
             false,
         ),
         (event("ping", json!({"type": "ping"})), false),
-    ];
+    ]
+    .into();
     for (i, block) in content.as_array().into_iter().flatten().enumerate() {
         if block["type"] == "tool_use" {
             events.push((event("content_block_start", json!({"type": "content_block_start", "index": i, "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}})), true));
@@ -432,8 +433,8 @@ fn stream(
         } else {
             events.push((event("content_block_start", json!({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}})), false));
             let text = block["text"].as_str().unwrap_or_default();
-            for piece in scenario::split_pieces(text, chunks) {
-                events.push((event("content_block_delta", json!({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": piece}})), true));
+            for (piece, times) in scenario::piece_runs(text, chunks) {
+                events.push_times((event("content_block_delta", json!({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": piece}})), true), times);
             }
         }
         events.push((

@@ -253,7 +253,7 @@ fn stream_events(
     response_id: &str,
     usage: MockUsage,
     chunks: usize,
-) -> Vec<(String, bool)> {
+) -> super::Events {
     let frame = |parts: Value, finish: Option<&str>, usage: Value| {
         let mut candidate = json!({"content": {"parts": parts, "role": "model"}, "index": 0});
         if let Some(f) = finish {
@@ -264,11 +264,14 @@ fn stream_events(
         format!("data: {chunk}\r\n\r\n")
     };
     let partial = json!({"promptTokenCount": usage.prompt, "candidatesTokenCount": 1, "totalTokenCount": usage.prompt + 1});
-    let mut events = Vec::new();
+    let mut events = super::Events::default();
     match reply {
         Reply::Text(text) => {
-            for piece in scenario::split_pieces(text, chunks) {
-                events.push((frame(json!([{"text": piece}]), None, partial.clone()), true));
+            for (piece, times) in scenario::piece_runs(text, chunks) {
+                events.push_times(
+                    (frame(json!([{"text": piece}]), None, partial.clone()), true),
+                    times,
+                );
             }
         }
         Reply::Tools(_) => events.push((frame(parts(reply), None, partial.clone()), true)),

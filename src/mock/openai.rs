@@ -215,7 +215,7 @@ fn stream(
     include_usage: bool,
     chunks: usize,
     flavor: Flavor,
-) -> Vec<(String, bool)> {
+) -> super::Events {
     let id = random_id("chatcmpl-", 29);
     let created = now();
     let frame = |choices: Value, usage: Value| {
@@ -226,7 +226,7 @@ fn stream(
         }
         format!("data: {chunk}\n\n")
     };
-    let mut events = Vec::new();
+    let mut events = super::Events::default();
     if flavor == Flavor::Azure {
         events.push((
             format!(
@@ -240,8 +240,8 @@ fn stream(
     events.push((frame(json!([{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": null}, "logprobs": null, "finish_reason": null}]), Value::Null), false));
     let finish = match reply {
         Reply::Text(text) => {
-            for piece in scenario::split_pieces(text, chunks) {
-                events.push((frame(json!([{"index": 0, "delta": {"content": piece}, "logprobs": null, "finish_reason": null}]), Value::Null), true));
+            for (piece, times) in scenario::piece_runs(text, chunks) {
+                events.push_times((frame(json!([{"index": 0, "delta": {"content": piece}, "logprobs": null, "finish_reason": null}]), Value::Null), true), times);
             }
             "stop"
         }

@@ -43,7 +43,8 @@ pub fn handle(body: &Value, name: &str, faults: &Faults) -> Answer {
         format!("prompt={},output={}", usage.prompt, usage.output),
     )];
     if body["stream"] == true {
-        let events = stream(&output, &response, faults.chunks);
+        // Every event has its own sequence number: built one by one, never repeated.
+        let events = stream(&output, &response, faults.chunks).into();
         return Answer::Stream { events, headers };
     }
     Answer::Json {

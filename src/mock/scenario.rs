@@ -137,6 +137,24 @@ pub fn split_pieces(text: &str, n: usize) -> Vec<String> {
     pieces
 }
 
+/// `split_pieces` as runs: each piece with how many times it comes in a row (the empty
+/// pieces that pad `text` to `n` chunks are one run), so a caller builds each event once.
+pub fn piece_runs(text: &str, n: usize) -> Vec<(String, usize)> {
+    let n = n.max(1);
+    let words = text.split_inclusive(' ').count();
+    // As many pieces as `split_pieces` makes with text in them, at most one per word or char.
+    let filled = n.min(words.max(text.chars().count()).max(1));
+    let mut runs: Vec<(String, usize)> = split_pieces(text, filled)
+        .into_iter()
+        .map(|p| (p, 1))
+        .collect();
+    let padding = n - runs.len().min(n);
+    if padding > 0 {
+        runs.push((String::new(), padding));
+    }
+    runs
+}
+
 /// A JSON string split in two, as providers stream tool arguments.
 pub fn split_json(args: &Value) -> (String, String) {
     let text = args.to_string();
@@ -173,6 +191,20 @@ mod tests {
             assert_eq!(p.len(), n);
             assert_eq!(p.concat(), text);
         }
+    }
+
+    #[test]
+    fn piece_runs_expand_to_split_pieces() {
+        for text in ["one two three four five six seven", "x", "", "abc"] {
+            for n in [1, 2, 3, 7, 10, 100] {
+                let expanded: Vec<String> = piece_runs(text, n)
+                    .into_iter()
+                    .flat_map(|(p, times)| std::iter::repeat_n(p, times))
+                    .collect();
+                assert_eq!(expanded, split_pieces(text, n), "{text:?} in {n}");
+            }
+        }
+        assert_eq!(piece_runs("a b", 100_000).len(), 4);
     }
 
     #[test]

@@ -100,6 +100,9 @@ pub fn classify(e: &Error) -> Option<ErrorType> {
 /// The client-facing sentence for a request no attempt could serve: how many attempts, the
 /// last provider, the last cause; never addresses or keys.
 pub fn upstream_message(error_type: ErrorType, ctx: &RequestCtx) -> String {
+    if error_type == ErrorType::GatewayBusy {
+        return crate::open_files::message();
+    }
     let provider = ctx
         .attempts
         .last()

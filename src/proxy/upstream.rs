@@ -107,6 +107,16 @@ pub fn build_peer(
 
 /// A connect failure is always safe to retry: nothing reached the provider.
 pub fn fail_to_connect(ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+    if crate::open_files::exhausted(&e) {
+        // The gateway's own shortage: not the endpoint's failure, and no other attempt would
+        // fare better.
+        crate::open_files::log_shortage(crate::clock::now_ms());
+        ctx.attempt = None;
+        ctx.error_type = Some(sluice_filters::ErrorType::GatewayBusy);
+        ctx.retry_after = Some(std::time::Duration::from_secs(1));
+        e.set_retry(false);
+        return e;
+    }
     let retry = failover::attempt_failed(ctx, AttemptFailure::Connect);
     e.set_retry(retry);
     e

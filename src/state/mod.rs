@@ -290,6 +290,22 @@ impl Governor {
         retired.retain(|s| Arc::strong_count(s) > 1 || s.counters.dirty.load(Ordering::Acquire));
     }
 
+    /// Expires the embedded rate windows and gives back the room of a burst that has left
+    /// them (the flusher's tick): a window is otherwise trimmed only by its next admission.
+    pub fn trim_windows(&self) {
+        if !matches!(self.backend, Backend::Embedded(_)) {
+            return;
+        }
+        let now_ms = unix_now().as_millis() as u64;
+        for scope in self.table.load().all() {
+            for window in [&scope.counters.requests, &scope.counters.tokens] {
+                if let Ok(mut window) = window.lock() {
+                    window.trim(now_ms);
+                }
+            }
+        }
+    }
+
     /// Usage and spend of every key and team with limits or a budget, for the admin API.
     pub async fn report(&self) -> serde_json::Value {
         let now = unix_now();
@@ -346,7 +362,10 @@ impl Governor {
             .spawn(move || loop {
                 std::thread::sleep(every);
                 match governor.upgrade() {
-                    Some(g) => g.flush(),
+                    Some(g) => {
+                        g.flush();
+                        g.trim_windows();
+                    }
                     None => return,
                 }
             })
