@@ -31,16 +31,19 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// jemalloc's options, read before `main` (`_RJEM_MALLOC_CONF` in the environment still
-/// overrides them). `background_thread`: freed pages are given back after `dirty_decay_ms`
-/// (10 s) by a thread of jemalloc's own; without it they are purged only when the process
-/// allocates again, so an idle gateway kept the memory of its last burst for good. One such
-/// thread is enough (the default starts one per CPU).
+/// jemalloc gives freed pages back after `dirty_decay_ms` (10 s) on a thread of its own;
+/// without it they are purged only when the process allocates again, so an idle gateway kept
+/// the memory of its last burst for good (2,000 closed streams: 160 MiB 16 s later, 26.7 MiB
+/// with it). One such thread is enough (the default starts one per CPU). Set through
+/// jemalloc's control API at start (`_RJEM_MALLOC_CONF` still sets anything else).
 #[cfg(feature = "jemalloc")]
-#[allow(non_upper_case_globals)]
-#[export_name = "_rjem_malloc_conf"]
-static malloc_conf: Option<&'static std::ffi::c_char> =
-    Some(unsafe { &*c"background_thread:true,max_background_threads:1".as_ptr() });
+fn return_freed_memory_in_background() {
+    let set = tikv_jemalloc_ctl::max_background_threads::write(1)
+        .and_then(|()| tikv_jemalloc_ctl::background_thread::write(true));
+    if let Err(e) = set {
+        log::warn!("jemalloc's background purging could not be turned on: {e}");
+    }
+}
 
 /// Exit status for an invalid configuration (as `nginx -t` and friends).
 const EXIT_CONFIG: u8 = 2;
@@ -115,6 +118,8 @@ enum Command {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    #[cfg(feature = "jemalloc")]
+    return_freed_memory_in_background();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve {

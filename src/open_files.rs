@@ -17,23 +17,14 @@ pub const RESERVED: u64 = 64;
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns (before, after).
 pub fn raise() -> (u64, u64) {
-    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
-    let (before, after) = unsafe {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return (0, 0);
-        }
-        let before = limit.rlim_cur;
-        if limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                limit.rlim_cur = before;
-            }
-        }
-        (before, limit.rlim_cur)
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((before, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return (0, 0);
+    };
+    let after = if before < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        before
     };
     LIMIT.store(after, Ordering::Relaxed);
     (before, after)
