@@ -693,22 +693,31 @@ http {{
 
 /// This binary again, serving the bare Pingora proxy (see `bare::serve`).
 fn start_bare(listen: SocketAddr, upstream: SocketAddr) -> Killed {
-    let child = Command::new(std::env::current_exe().unwrap())
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
         .env(BARE_ENV, format!("{listen},{upstream}"))
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(listen);
-    Killed(child)
+        .env("RUST_LOG", "error");
+    spawn_listening(&mut command, listen)
 }
 
 /// A mock provider of `kind` with one worker thread, streaming 8 chunks without delay.
 fn start_mock(kind: &str, listen: SocketAddr) -> Killed {
-    let child = Command::new(BIN)
+    start_mock_with(kind, listen, 8, 0)
+}
+
+/// A mock provider of `kind` with one worker thread, streaming `chunks` chunks `delay_ms` apart.
+fn start_mock_with(kind: &str, listen: SocketAddr, chunks: u32, delay_ms: u64) -> Killed {
+    let mut command = Command::new(BIN);
+    command
         .args(["mock", "--kind", kind, "--listen", &listen.to_string()])
-        .args(["--chunks", "8", "--chunk-delay-ms", "0", "--threads", "1"])
+        .args(["--chunks", &chunks.to_string()])
+        .args(["--chunk-delay-ms", &delay_ms.to_string(), "--threads", "1"]);
+    spawn_listening(&mut command, listen)
+}
+
+/// Starts `command` with its output discarded and waits until it listens on `listen`.
+fn spawn_listening(command: &mut Command, listen: SocketAddr) -> Killed {
+    let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -37,28 +37,22 @@ pub fn raise_nofile() -> u64 {
 
 /// Open descriptors of `pid` and its descendants.
 fn open_fds(pid: u32) -> u64 {
-    process_tree(pid)
-        .into_iter()
-        .map(|p| {
-            std::fs::read_dir(format!("/proc/{p}/fd"))
-                .map(|d| d.count() as u64)
-                .unwrap_or(0)
-        })
-        .sum()
+    fds_per_process(pid).sum()
 }
 
 /// The most descriptors one process of `pid`'s tree has open (nginx's worker, not its master,
 /// is the one that holds the streams).
 fn max_fds_per_process(pid: u32) -> u64 {
-    process_tree(pid)
-        .into_iter()
-        .map(|p| {
-            std::fs::read_dir(format!("/proc/{p}/fd"))
-                .map(|d| d.count() as u64)
-                .unwrap_or(0)
-        })
-        .max()
-        .unwrap_or(0)
+    fds_per_process(pid).max().unwrap_or(0)
+}
+
+/// Open descriptors of each process of `pid`'s tree.
+fn fds_per_process(pid: u32) -> impl Iterator<Item = u64> {
+    process_tree(pid).into_iter().map(|p| {
+        std::fs::read_dir(format!("/proc/{p}/fd"))
+            .map(|d| d.count() as u64)
+            .unwrap_or(0)
+    })
 }
 
 /// What the stream clients saw.
@@ -261,22 +255,7 @@ fn measure_streams(
 
 /// A mock provider that streams one chunk a second for more than a day.
 pub fn start_trickle_mock(listen: SocketAddr) -> Killed {
-    let child = Command::new(BIN)
-        .args(["mock", "--kind", "openai", "--listen", &listen.to_string()])
-        .args([
-            "--chunks",
-            "100000",
-            "--chunk-delay-ms",
-            "1000",
-            "--threads",
-            "1",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(listen);
-    Killed(child)
+    start_mock_with("openai", listen, 100_000, 1000)
 }
 
 /// How many streams every system can hold: `wanted`, or fewer if a proxy's descriptors
