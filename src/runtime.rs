@@ -25,4 +25,7 @@ pub struct Runtime {
     pub flights: Option<std::sync::Arc<crate::cache::flights::Flights>>,
     /// The semantic cache, when configured.
     pub semantic: Option<crate::cache::semantic::SemanticCache>,
+    /// Where a flight's first client sends its request so that the upstream call outlives
+    /// it (set once the proxy is built; without it, the first client calls the provider).
+    pub fetch: std::sync::OnceLock<Arc<crate::proxy::FlightFetch>>,
 }

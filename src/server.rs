@@ -7,7 +7,7 @@ use crate::config::{Config, ConfigError, StateBackendKind};
 use crate::drain::lame_duck::MAX_LAME_DUCK;
 use crate::drain::{Drain, InFlight, LameDuck};
 use crate::listener::FirstBytesDeadline;
-use crate::proxy::SluiceProxy;
+use crate::proxy::{FlightFetch, SluiceProxy};
 use crate::reload::watch::ConfigWatch;
 use crate::reload::Reloader;
 use crate::routing::upkeep::ProviderUpkeep;
@@ -108,6 +108,7 @@ pub fn build_server(
             .semantic
             .as_ref()
             .map(crate::cache::semantic::SemanticCache::new),
+        fetch: std::sync::OnceLock::new(),
     });
 
     let mut conf = ServerConf {
@@ -158,6 +159,13 @@ pub fn build_server(
         ));
     }
 
+    if runtime.flights.is_some() {
+        let fetches = pingora::proxy::http_proxy(
+            &server.configuration,
+            SluiceProxy::for_flight_fetches(gateway.clone(), runtime.clone()),
+        );
+        let _ = runtime.fetch.set(Arc::new(FlightFetch::new(fetches)));
+    }
     let timeouts = &config.server.client_timeouts;
     let mut app = pingora::proxy::http_proxy(
         &server.configuration,

@@ -1,8 +1,9 @@
 //! In-flight deduplication: identical cacheable requests that arrive while the first is still
 //! being answered wait for it instead of asking the provider again. The first is the leader;
 //! when its answer is complete it is published to every follower, which replays it in its own
-//! form (whole or streamed). If the leader fails, or its client leaves, its followers are told
-//! and the next of them becomes the leader: no follower inherits an error it did not cause.
+//! form (whole or streamed). If the leader fails, its followers are told and the next of them
+//! becomes the leader: no follower inherits an error it did not cause. (The leader's client
+//! leaving does not fail the flight: the proxy's leader is a flight fetch, `proxy::fetch`.)
 //! The next flight is made when the leader fails and handed to its followers with the news
 //! (`Handover`): the first to take it leads, the others follow it, however late they wake
 //! (even after it landed), so a failure costs one more provider call, not one per follower.

@@ -10,7 +10,9 @@
 //! With `dedup`, identical requests in flight share one upstream call: the first leads, the
 //! others follow it (`crate::cache::flights`). A whole follower, or a streamed one whose leader
 //! asked for a whole answer, replays the landed answer; a streamed follower of a streamed
-//! leader is served live from the flight's tape (`super::follow`).
+//! leader is served live from the flight's tape (`super::follow`). The leader itself asks
+//! through a flight fetch (`super::fetch`), so that its client leaving ends nobody else's
+//! answer.
 
 use super::ctx::RequestCtx;
 use super::follow::Followed;
@@ -122,7 +124,17 @@ pub async fn lookup(
     session: &mut Session,
     ctx: &mut RequestCtx,
     model: &Model,
+    received: Bytes,
 ) -> pingora::Result<bool> {
+    if ctx.flight_fetch {
+        // The gateway's own request for a flight's first client: it takes the place the
+        // client parked (and leads the flight), or is not cached at all.
+        if let Some(state) = super::fetch::claim(session, ctx) {
+            ctx.cache = Some(state);
+            ctx.response.capture.get_or_insert_with(Vec::new);
+        }
+        return Ok(false);
+    }
     let exact = model.cache.exact;
     let store = exact && ctx.runtime.cache.is_some();
     let flights = ctx.runtime.flights.clone().filter(|_| exact);
@@ -222,7 +234,7 @@ pub async fn lookup(
     CACHE_REQUESTS
         .with_label_values(&[&model.name, status.as_str()])
         .inc();
-    ctx.cache = Some(CacheState {
+    let state = CacheState {
         key,
         status,
         store: store && !directives.no_store,
@@ -231,7 +243,14 @@ pub async fn lookup(
         semantic,
         similarity: None,
         followed_findings: None,
-    });
+    };
+    // A flight's leader asks through a flight fetch, so that its followers do not depend on
+    // its client staying.
+    if let Some(fetch) = ctx.runtime.fetch.get().filter(|_| state.leader.is_some()) {
+        let fetch = fetch.clone();
+        return super::fetch::lead(session, ctx, &fetch, state, received).await;
+    }
+    ctx.cache = Some(state);
     ctx.response.capture.get_or_insert_with(Vec::new);
     Ok(false)
 }

@@ -203,6 +203,10 @@ pub struct RequestCtx {
     pub held_turn: Option<String>,
     /// Counted among the streams in flight (a shutdown reports them).
     pub counted_as_stream: bool,
+    /// Sent by the gateway itself on behalf of a flight's first client (`super::fetch`).
+    pub flight_fetch: bool,
+    /// Answered by relaying a flight fetch, which logs, meters and bills the request.
+    pub relayed: bool,
 }
 
 impl Drop for RequestCtx {
@@ -241,6 +245,8 @@ impl RequestCtx {
             cache: None,
             held_turn: None,
             counted_as_stream: false,
+            flight_fetch: false,
+            relayed: false,
         }
     }
 

@@ -7,15 +7,13 @@
 //! When the flight fails:
 //! - a follower that has written nothing yet (the tape never opened, or had no chunk) goes on
 //!   with the next flight, as a whole follower does: one of them leads it, the others follow;
-//! - a follower caught mid-stream (the leader's upstream broke, the leader's client left, the
-//!   tape outgrew its bound) ends its stream with the in-band error of its dialect, as a stream
-//!   the gateway's own upstream cut does, logged as `coalesced_stream_cut`. It cannot do
-//!   better: its response has begun, so Pingora cannot start an upstream attempt of its own
-//!   for it; and the leader's upstream read cannot outlive the leader's client: in Pingora
-//!   0.9.1 (`proxy_h1.rs`/`proxy_h2.rs`, `proxy_handle_downstream`) the client's close (read
-//!   as an error, `abort_on_close`) or a failed write to it ends the proxy loop, upstream read
-//!   included, unless `pingora-cache` is filling a cache entry (its miss mode), which sluice
-//!   does not use.
+//! - a follower caught mid-stream (the provider's stream broke, or the tape outgrew its
+//!   bound) ends its stream with the in-band error of its dialect, as a stream the gateway's
+//!   own upstream cut does, logged as `coalesced_stream_cut`. It cannot do better: its
+//!   response has begun, and the rest of that answer will never come.
+//!
+//! The leader's client leaving is not such a failure: the flight's upstream call is the
+//! gateway's own (`super::fetch`), and reads on to the end without it.
 
 use super::cache::{admit_served, served_head, CacheStatus};
 use super::ctx::{RequestCtx, MAX_CAPTURE};

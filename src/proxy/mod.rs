@@ -11,6 +11,7 @@ mod ctx;
 mod embed;
 mod errors;
 mod failover;
+mod fetch;
 mod follow;
 mod governance;
 mod guard;
@@ -22,6 +23,7 @@ mod threads;
 mod upstream;
 
 pub use ctx::RequestCtx;
+pub use fetch::FlightFetch;
 
 use crate::routing::Gateway;
 use crate::runtime::Runtime;
@@ -41,11 +43,26 @@ use std::time::Duration;
 pub struct SluiceProxy {
     gateway: Arc<ArcSwap<Gateway>>,
     runtime: Arc<Runtime>,
+    /// The instance that serves flight fetches (no listener reaches it).
+    fetches: bool,
 }
 
 impl SluiceProxy {
     pub fn new(gateway: Arc<ArcSwap<Gateway>>, runtime: Arc<Runtime>) -> Self {
-        SluiceProxy { gateway, runtime }
+        SluiceProxy {
+            gateway,
+            runtime,
+            fetches: false,
+        }
+    }
+
+    /// The instance the gateway sends its flight fetches to (`fetch`).
+    pub fn for_flight_fetches(gateway: Arc<ArcSwap<Gateway>>, runtime: Arc<Runtime>) -> Self {
+        SluiceProxy {
+            gateway,
+            runtime,
+            fetches: true,
+        }
     }
 }
 
@@ -54,7 +71,9 @@ impl ProxyHttp for SluiceProxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::new(self.runtime.clone())
+        let mut ctx = RequestCtx::new(self.runtime.clone());
+        ctx.flight_fetch = self.fetches;
+        ctx
     }
 
     async fn early_request_filter(
@@ -165,6 +184,13 @@ impl ProxyHttp for SluiceProxy {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        if ctx.relayed {
+            // The relay broke (its client left): the fetch answers and logs the request.
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
         let classified = ctx.error_type.or_else(|| errors::classify(e));
         ctx.error_type = classified;
         let answerable = classified.filter(|t| *t != ErrorType::ClientDisconnected);
@@ -207,6 +233,10 @@ impl ProxyHttp for SluiceProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        if ctx.relayed {
+            // Logged, metered and billed once, by the flight fetch it relayed.
+            return;
+        }
         if let Some(id) = ctx.held_turn.take() {
             if let Err(e) = ctx.runtime.conversations.store(&id).await {
                 log::error!("storing the thread turn {id} failed: {e}");

@@ -222,6 +222,8 @@ async fn proxied_request(
         .await;
     }
 
+    // As received: a flight fetch sends it on, to be screened (and its findings logged) there.
+    let received = body.clone();
     let body = match super::guard::screen_request(ctx, &gateway, &model, &key, body.clone()) {
         Ok(body) => body,
         Err(blocked) => {
@@ -234,7 +236,10 @@ async fn proxied_request(
     };
 
     let now = crate::clock::now_ms();
-    ctx.runtime.retry_budget.deposit(now);
+    if !ctx.flight_fetch {
+        // A flight fetch is its first client's request, already counted.
+        ctx.runtime.retry_budget.deposit(now);
+    }
     let first = model.first_target(now, |t| {
         model.targets[t]
             .provider
@@ -266,7 +271,7 @@ async fn proxied_request(
         Ok(plan) => ctx.plan = Some(plan),
         Err(e) => return refuse_request(session, ctx, e).await,
     }
-    if super::cache::lookup(session, ctx, &model).await? {
+    if super::cache::lookup(session, ctx, &model, received).await? {
         return Ok(true);
     }
     let demand = governance::demand(ctx, checked.max_output_tokens);

@@ -9,6 +9,7 @@ use crate::common::*;
 use serde_json::{json, Value};
 
 const TEAM_KEY: &str = "sk-sluice-test-team-b-0000000000000000";
+const SMALL_KEY: &str = "sk-sluice-test-small-tpm-000000000000";
 
 fn config(openai: &Mock, anthropic: &Mock, state: &str, dir: &std::path::Path) -> String {
     format!(
@@ -570,6 +571,8 @@ teams:
 keys:
   - {{name: one, key: \"{CLIENT_KEY}\", team: a}}
   - {{name: two, key: \"{OTHER_KEY}\", team: a}}
+  - {{name: counted, key: \"{TEAM_KEY}\", limits: {{rpm: 2}}}}
+  - {{name: small, key: \"{SMALL_KEY}\", limits: {{tpm: 50}}}}
 cache: {{dedup: true}}
 audit: {{path: \"{}\"}}
 ",
@@ -645,40 +648,72 @@ fn assert_in_band_error(client: Client, body: &str, cell: &str) {
 
 #[tokio::test]
 async fn a_streamed_follower_is_served_live_while_the_provider_holds_the_rest() {
+    a_held_flight_is_released(false).await;
+}
+
+/// The leader's client leaves mid-stream: the flight's upstream call is the gateway's own, so
+/// its followers, live and waiting, get the whole answer from the one provider call.
+#[tokio::test]
+async fn a_leader_whose_client_leaves_mid_stream_is_not_missed_by_its_followers() {
+    a_held_flight_is_released(true).await;
+}
+
+/// A streamed leader whose provider holds the rest of its answer, a live follower and a whole
+/// one; then the provider sends the rest (once the leader's client hung up, with `leave`).
+async fn a_held_flight_is_released(leave: bool) {
     let dedup = Dedup::start();
     let gw = &dedup.gw;
     for (client, model, mock) in dedup.cells() {
-        let cell = format!("{client:?} {model}");
-        // The provider sends two chunks of text, then holds the rest until released.
-        mock.set_faults(json!({"hold_after": 2})).await;
+        let cell = format!("{client:?} {model} leave={leave}");
+        mock.set_faults(json!({})).await;
         let before = mock.count().await;
-        let question = format!("Live {client:?} {model}");
+        let question = format!("Held {client:?} {model} {leave}");
         let streamed = body(client, model, &question, true);
-        // Still held by the provider: the follower's text reached it live.
-        let (leader, follower) = live_pair(gw, client, &streamed, &[], &cell).await;
+        // The provider sends two chunks of text, then holds the rest until released: the
+        // follower's first text reached it live.
+        let hold = [("x-mock-hold-after", "2")];
+        let (leader, follower) = live_pair(gw, client, &streamed, &hold, &cell).await;
         let early = stream_text(client, &follower.received).0;
+        let mut leader = Some(leader);
 
         // A whole request joins the same flight and gets the answer when it lands.
         let whole = body(client, model, &question, false);
-        let (whole, ()) = tokio::join!(send(gw, client, CLIENT_KEY, &whole, &[]), async {
+        let (whole, ()) = tokio::join!(send(gw, client, OTHER_KEY, &whole, &[]), async {
             followers(gw, 2).await;
             assert_eq!(mock.count().await, before + 1, "{cell}: one call so far");
+            if leave {
+                // The leader's client hangs up while the provider still holds the rest.
+                leader = None;
+            }
             mock.release().await;
         });
 
-        let leader_text = text_of(client, true, &leader.rest().await);
-        assert!(leader_text.contains(&question), "{cell}: {leader_text}");
-        let follower_text = text_of(client, true, &follower.rest().await);
-        assert_eq!(follower_text, leader_text, "{cell}");
-        assert!(follower_text.starts_with(&early), "{cell}");
+        let (text, ended) = stream_text(client, &follower.rest().await);
+        assert!(ended, "{cell}: the follower's stream ends cleanly");
+        assert!(text.contains(&question), "{cell}: {text}");
+        assert!(text.starts_with(&early), "{cell}");
+        if let Some(leader) = leader {
+            assert_eq!(text_of(client, true, &leader.rest().await), text, "{cell}");
+        }
         let (status, cache, whole) = whole;
         assert_eq!(
             (status, cache.as_deref()),
             (200, Some("coalesced")),
-            "{cell}"
+            "{cell}: {whole}"
         );
-        assert_eq!(text_of(client, false, &whole), leader_text, "{cell}");
+        assert_eq!(text_of(client, false, &whole), text, "{cell}");
         assert_eq!(mock.count().await, before + 1, "{cell}: one provider call");
+
+        // The leader's request is logged once, complete, and billed what the provider made;
+        // its followers are billed nothing.
+        let record = audit_record(&dedup, "one", "miss", true).await;
+        assert_eq!(record["status"], 200, "{cell}: {record}");
+        assert_eq!(record["error_type"], "none", "{cell}: {record}");
+        assert!(record["tokens_out"].as_u64() > Some(0), "{cell}: {record}");
+        let follower = audit_record(&dedup, "two", "coalesced", true).await;
+        assert_eq!(follower["error_type"], "none", "{cell}: {follower}");
+        assert_eq!(follower["cost_usd"], 0.0, "{cell}: {follower}");
+        clear_audit(&dedup);
     }
 }
 
@@ -731,36 +766,74 @@ async fn a_leader_whose_provider_fails_before_any_byte_hands_over_to_a_follower(
     }
 }
 
-/// The leader's stream stops mid-way (`leave`: its client leaves; else its provider cuts it).
-async fn a_shared_stream_stops(leave: bool) {
+/// A flight's leader asks through the gateway's own fetch: it is counted once against its
+/// key's limits, and gets the refusals of its own request in its own dialect.
+#[tokio::test]
+async fn a_flight_leader_is_counted_once_and_refused_in_its_own_dialect() {
+    let dedup = Dedup::start();
+    let gw = &dedup.gw;
+    let mut remaining = Vec::new();
+    for client in [Client::Chat, Client::Messages] {
+        let request = body(client, "via-openai", &format!("Counted {client:?}"), false);
+        let resp = open(gw, client, TEAM_KEY, &request, &[]).await;
+        assert_eq!(resp.status(), 200, "{client:?}");
+        assert_eq!(cache_header(&resp).as_deref(), Some("miss"), "{client:?}");
+        remaining.push(header(&resp, "x-ratelimit-remaining-requests"));
+        assert!(resp.text().await.unwrap().contains("Counted"), "{client:?}");
+    }
+    assert_eq!(remaining, ["1", "0"], "two requests, each counted once");
+
+    let calls = dedup.openai.count().await;
+    for client in [Client::Chat, Client::Messages] {
+        let mut request = body(client, "via-openai", "More than the key may use", false);
+        request["max_tokens"] = json!(1000);
+        let (status, cache, answer) = send(gw, client, SMALL_KEY, &request, &[]).await;
+        assert_eq!(
+            (status, cache.as_deref()),
+            (429, None),
+            "{client:?}: {answer}"
+        );
+        let error: Value = serde_json::from_str(&answer).unwrap();
+        let message = match client {
+            Client::Chat => &error["error"]["message"],
+            Client::Messages => {
+                assert_eq!(error["type"], "error", "{answer}");
+                &error["error"]["message"]
+            }
+        };
+        assert!(
+            message.as_str().unwrap().contains("tokens per minute"),
+            "{client:?}: {answer}"
+        );
+    }
+    assert_eq!(
+        dedup.openai.count().await,
+        calls,
+        "refused before the provider"
+    );
+}
+
+/// The leader's provider cuts its stream mid-way.
+#[tokio::test]
+async fn a_stream_cut_mid_way_ends_live_followers_in_band_and_hands_over_the_others() {
     let dedup = Dedup::start();
     let gw = &dedup.gw;
     for (client, model, mock) in dedup.cells() {
-        let cell = format!("{client:?} {model} leave={leave}");
+        let cell = format!("{client:?} {model}");
         mock.set_faults(json!({})).await;
         let before = mock.count().await;
-        let question = format!("Stops {client:?} {model} {leave}");
-        let cut: &[(&str, &str)] = if leave {
-            &[("x-mock-hold-after", "2")]
-        } else {
-            &[("x-mock-hold-after", "2"), ("x-mock-cut-after", "3")]
-        };
+        let question = format!("Stops {client:?} {model}");
+        let cut = [("x-mock-hold-after", "2"), ("x-mock-cut-after", "3")];
         let streamed = body(client, model, &question, true);
-        let (leader, follower) = live_pair(gw, client, &streamed, cut, &cell).await;
-        let mut leader = Some(leader);
+        let (leader, follower) = live_pair(gw, client, &streamed, &cut, &cell).await;
 
         // A whole follower has received nothing when the flight fails: it goes on its own.
         let whole = body(client, model, &question, false);
         let (whole, ()) = tokio::join!(send(gw, client, OTHER_KEY, &whole, &[]), async {
             followers(gw, 2).await;
-            if leave {
-                leader = None;
-            }
             mock.release().await;
         });
-        if let Some(leader) = leader {
-            assert_in_band_error(client, &leader.rest().await, &cell);
-        }
+        assert_in_band_error(client, &leader.rest().await, &cell);
         assert_in_band_error(client, &follower.rest().await, &cell);
         let (status, cache, whole) = whole;
         assert_eq!(
@@ -772,13 +845,7 @@ async fn a_shared_stream_stops(leave: bool) {
         assert_eq!(mock.count().await, before + 2, "{cell}");
 
         // The live follower says why it failed, and is billed nothing.
-        let audit = dedup.dir.path().join("audit.jsonl");
-        let record = eventually("the follower's audit record", || async {
-            audit_records(&audit)
-                .into_iter()
-                .find(|r| r["key"] == "two" && r["cache"] == "coalesced" && r["stream"] == true)
-        })
-        .await;
+        let record = audit_record(&dedup, "two", "coalesced", true).await;
         assert_eq!(record["status"], 200, "{cell}: {record}");
         assert_eq!(
             record["error_type"], "coalesced_stream_cut",
@@ -786,17 +853,22 @@ async fn a_shared_stream_stops(leave: bool) {
         );
         assert_eq!(record["cost_usd"], 0.0, "{cell}: {record}");
         assert_eq!(record["tokens_out"], 0, "{cell}: {record}");
-        // One record per cell: the next cell's is found afresh.
-        std::fs::write(&audit, "").unwrap();
+        clear_audit(&dedup);
     }
 }
 
-#[tokio::test]
-async fn a_stream_cut_mid_way_ends_live_followers_in_band_and_hands_over_the_others() {
-    a_shared_stream_stops(false).await;
+/// The audit record of `key`'s request with this cache label, once written.
+async fn audit_record(dedup: &Dedup, key: &str, cache: &str, stream: bool) -> Value {
+    let audit = dedup.dir.path().join("audit.jsonl");
+    eventually(&format!("the audit record of key {key}"), || async {
+        audit_records(&audit)
+            .into_iter()
+            .find(|r| r["key"] == key && r["cache"] == cache && r["stream"] == stream)
+    })
+    .await
 }
 
-#[tokio::test]
-async fn a_leader_whose_client_leaves_ends_live_followers_in_band_and_hands_over_the_others() {
-    a_shared_stream_stops(true).await;
+/// Clears the audit log, so that the next cell finds its own records.
+fn clear_audit(dedup: &Dedup) {
+    std::fs::write(dedup.dir.path().join("audit.jsonl"), "").unwrap();
 }

@@ -6,14 +6,6 @@ use crate::common::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-fn header(resp: &reqwest::Response, name: &str) -> String {
-    resp.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// Sends `body` for `model`; returns the status, the provider that answered and the attempts.
 async fn ask(gw: &Gateway, model: &str) -> (u16, String, u64) {
     let resp = gw.chat(model).await;

@@ -401,14 +401,6 @@ fn limited_keys() -> String {
     )
 }
 
-fn header(resp: &reqwest::Response, name: &str) -> String {
-    resp.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_else(|| panic!("missing {name}"))
-        .to_owned()
-}
-
 async fn headers_count_down_and_refusals_speak_the_clients_dialect(gateway: &Gateway) {
     let body = chat_body("fast");
     for expected_left in (0..5).rev() {
