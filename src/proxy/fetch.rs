@@ -38,7 +38,8 @@ pub const FLIGHT_HEADER: &str = "x-sluice-flight";
 /// (the same bound as a flight's tape); past it, that client's relay ends, the fetch does not.
 const MAX_RELAY_BYTES: usize = 32 << 20;
 
-/// The in-memory connection's buffer, each way.
+/// The in-memory connection's buffer, each way, beyond the request body (the request is
+/// written whole before the answer is read, so it must never wait for the other side).
 const PIPE_BYTES: usize = 64 << 10;
 
 /// Headers of one hop, not of the request: the fetch's own connection sets its framing.
@@ -258,7 +259,7 @@ async fn run(
     body: Bytes,
     mut relay: Relay,
 ) {
-    let (near, far) = tokio::io::duplex(PIPE_BYTES);
+    let (near, far) = tokio::io::duplex(PIPE_BYTES.saturating_add(body.len()));
     let app = fetch.app.clone();
     let shutdown = fetch.shutdown.clone();
     tokio::spawn(async move {
@@ -277,11 +278,16 @@ async fn exchange(
     body: &[u8],
     relay: &mut Relay,
 ) -> pingora::Result<()> {
-    client.write_request_header(Box::new(request)).await?;
-    client.write_body(body).await?;
-    client.finish_body().await?;
+    // A request refused before its body was read is answered all the same: the answer is
+    // read even when the body could not be written.
+    let sent = send(client, request, body).await;
+    if let Err(e) = &sent {
+        log::debug!("a flight fetch's request was not read whole: {e}");
+    }
     loop {
-        client.read_response().await?;
+        if let Err(e) = client.read_response().await {
+            return Err(sent.err().unwrap_or(e));
+        }
         match client.resp_header() {
             Some(head) if head.status.is_informational() => continue,
             Some(head) => {
@@ -300,5 +306,16 @@ async fn exchange(
         relay.chunk(chunk);
     }
     relay.end();
+    Ok(())
+}
+
+async fn send(
+    client: &mut HttpSession,
+    request: RequestHeader,
+    body: &[u8],
+) -> pingora::Result<()> {
+    client.write_request_header(Box::new(request)).await?;
+    client.write_body(body).await?;
+    client.finish_body().await?;
     Ok(())
 }
