@@ -10,8 +10,8 @@
 //! With `dedup`, identical requests in flight share one upstream call: the first leads, the
 //! others follow it (`crate::cache::flights`). A whole follower, or a streamed one whose leader
 //! asked for a whole answer, replays the landed answer; a streamed follower of a streamed
-//! leader is served live from the flight's tape (`super::follow`). The leader itself asks
-//! through a flight fetch (`super::fetch`), so that its client leaving ends nobody else's
+//! leader is served live from the flight's tape (`super::follow`). A streamed leader itself
+//! asks through a flight fetch (`super::fetch`), so that its client leaving ends nobody else's
 //! answer.
 
 use super::ctx::RequestCtx;
@@ -244,9 +244,13 @@ pub async fn lookup(
         similarity: None,
         followed_findings: None,
     };
-    // A flight's leader asks through a flight fetch, so that its followers do not depend on
-    // its client staying.
-    if let Some(fetch) = ctx.runtime.fetch.get().filter(|_| state.leader.is_some()) {
+    // A streamed flight's leader asks through a flight fetch, so that followers already
+    // served live do not depend on its client staying. A whole leader asks itself (the hop
+    // costs about a fifth of a small request's throughput): if its client leaves, its
+    // followers have received nothing yet and one of them leads the next flight.
+    let streamed = ctx.plan.as_ref().is_some_and(|p| p.stream);
+    let fetch = ctx.runtime.fetch.get().filter(|_| streamed);
+    if let Some(fetch) = fetch.filter(|_| state.leader.is_some()) {
         let fetch = fetch.clone();
         return super::fetch::lead(session, ctx, &fetch, state, received).await;
     }

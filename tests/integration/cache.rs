@@ -766,26 +766,27 @@ async fn a_leader_whose_provider_fails_before_any_byte_hands_over_to_a_follower(
     }
 }
 
-/// A flight's leader asks through the gateway's own fetch: it is counted once against its
-/// key's limits, and gets the refusals of its own request in its own dialect.
+/// A streamed flight's leader asks through the gateway's own fetch: it is counted once against
+/// its key's limits, and gets the refusals of its own request in its own dialect.
 #[tokio::test]
 async fn a_flight_leader_is_counted_once_and_refused_in_its_own_dialect() {
     let dedup = Dedup::start();
     let gw = &dedup.gw;
     let mut remaining = Vec::new();
     for client in [Client::Chat, Client::Messages] {
-        let request = body(client, "via-openai", &format!("Counted {client:?}"), false);
+        let request = body(client, "via-openai", &format!("Counted {client:?}"), true);
         let resp = open(gw, client, TEAM_KEY, &request, &[]).await;
         assert_eq!(resp.status(), 200, "{client:?}");
         assert_eq!(cache_header(&resp).as_deref(), Some("miss"), "{client:?}");
         remaining.push(header(&resp, "x-ratelimit-remaining-requests"));
-        assert!(resp.text().await.unwrap().contains("Counted"), "{client:?}");
+        let (text, ended) = stream_text(client, &resp.text().await.unwrap());
+        assert!(ended && text.contains("Counted"), "{client:?}: {text}");
     }
     assert_eq!(remaining, ["1", "0"], "two requests, each counted once");
 
     let calls = dedup.openai.count().await;
     for client in [Client::Chat, Client::Messages] {
-        let mut request = body(client, "via-openai", "More than the key may use", false);
+        let mut request = body(client, "via-openai", "More than the key may use", true);
         request["max_tokens"] = json!(1000);
         let (status, cache, answer) = send(gw, client, SMALL_KEY, &request, &[]).await;
         assert_eq!(
