@@ -766,6 +766,56 @@ async fn a_leader_whose_provider_fails_before_any_byte_hands_over_to_a_follower(
     }
 }
 
+/// A whole leader's client hangs up while the provider holds the answer: its follower has
+/// received nothing yet, so it gets the answer all the same (the flight lands, or the follower
+/// leads the next one), never an error it did not cause.
+#[tokio::test]
+async fn a_whole_leader_whose_client_leaves_leaves_its_follower_its_answer() {
+    let dedup = Dedup::start();
+    let gw = &dedup.gw;
+    for (client, model, mock) in dedup.cells() {
+        let cell = format!("{client:?} {model}");
+        mock.set_faults(json!({})).await;
+        let before = mock.count().await;
+        let question = format!("Whole leaves {client:?} {model}");
+        let whole = body(client, model, &question, false);
+        let hold = [("x-mock-hold-after", "0")];
+        let leader_in_flight = tokio::sync::Notify::new();
+        let follower = async {
+            leader_in_flight.notified().await;
+            send(gw, client, OTHER_KEY, &whole, &[]).await
+        };
+        let leader = async {
+            tokio::select! {
+                _ = open(gw, client, CLIENT_KEY, &whole, &hold) => {
+                    panic!("{cell}: the provider holds the leader's answer")
+                }
+                () = async {
+                    eventually("the provider holds the leader's request", || async {
+                        (mock.count().await > before).then_some(())
+                    })
+                    .await;
+                    leader_in_flight.notify_one();
+                    followers(gw, 1).await;
+                } => {}
+            }
+            // The leader's request is dropped here: its client hung up.
+            mock.release().await;
+        };
+        let ((status, cache, answer), ()) = tokio::join!(follower, leader);
+        assert_eq!(status, 200, "{cell}: {answer}");
+        assert!(
+            matches!(cache.as_deref(), Some("coalesced" | "miss")),
+            "{cell}: {cache:?}"
+        );
+        assert!(
+            text_of(client, false, &answer).contains(&question),
+            "{cell}"
+        );
+        assert!(mock.count().await <= before + 2, "{cell}");
+    }
+}
+
 /// A streamed flight's leader asks through the gateway's own fetch: it is counted once against
 /// its key's limits, and gets the refusals of its own request in its own dialect.
 #[tokio::test]
