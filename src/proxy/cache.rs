@@ -248,10 +248,8 @@ pub async fn lookup(
     // served live do not depend on its client staying. A whole leader asks itself (the hop
     // costs about a fifth of a small request's throughput): if its client leaves, its
     // followers have received nothing yet and one of them leads the next flight.
-    let streamed = ctx.plan.as_ref().is_some_and(|p| p.stream);
-    let fetch = ctx.runtime.fetch.get().filter(|_| streamed);
-    if let Some(fetch) = fetch.filter(|_| state.leader.is_some()) {
-        let fetch = fetch.clone();
+    let streamed_leader = state.leader.is_some() && ctx.plan.as_ref().is_some_and(|p| p.stream);
+    if let Some(fetch) = ctx.runtime.fetch.get().filter(|_| streamed_leader).cloned() {
         return super::fetch::lead(session, ctx, &fetch, state, received).await;
     }
     ctx.cache = Some(state);

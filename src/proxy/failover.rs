@@ -7,9 +7,9 @@ use super::ctx::{AttemptRecord, Candidate, RequestCtx, UpstreamPlan};
 use crate::routing::{Gateway, Model, Provider, VirtualKey};
 use crate::telemetry::metrics::{ATTEMPTS, FALLBACKS};
 use bytes::Bytes;
+use sluice_filters::api::openai::ChatRequest;
 use sluice_filters::api::route::Route;
 use sluice_filters::api::RequestError;
-use sluice_filters::json::TopLevelObject;
 use sluice_filters::resilience::{AttemptFailure, Availability, Plan, PlanSettings, Skip};
 use sluice_filters::translate::{
     prepare_scanned_request, upstream_path, Api, ClientDialect, Target, UpstreamDialect,
@@ -61,12 +61,12 @@ pub fn plan(
 }
 
 /// Encodes the client's body for candidate `index` (its provider's dialect and model name).
-/// `scan`: the client body's top-level scan, when the request phase has one (it is used only
-/// if the candidate is sent exactly those bytes).
+/// `scan`: the request phase's view of a chat body (used only if the candidate is sent exactly
+/// those bytes).
 pub fn prepare_plan(
     ctx: &RequestCtx,
     index: usize,
-    scan: Option<&TopLevelObject<'_>>,
+    scan: Option<&ChatRequest<'_>>,
 ) -> Result<UpstreamPlan, RequestError> {
     let candidate = &ctx.candidates[index];
     let target = &candidate.model.targets[candidate.target];

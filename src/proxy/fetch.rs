@@ -79,12 +79,10 @@ impl FlightFetch {
         }
     }
 
-    fn park(&self, state: CacheState) -> u64 {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+    fn park(&self, id: u64, state: CacheState) {
         if let Ok(mut parked) = self.parked.lock() {
             parked.insert(id, state);
         }
-        id
     }
 
     /// The parked place of the fetch that names it (once).
@@ -125,14 +123,9 @@ pub async fn lead(
     state: CacheState,
     received: Bytes,
 ) -> pingora::Result<bool> {
-    let id = fetch.park(state);
-    let request = match fetch_request(session.req_header(), id, received.len()) {
-        Ok(request) => request,
-        Err(e) => {
-            drop(fetch.claim(id));
-            return Err(e);
-        }
-    };
+    let id = fetch.next_id.fetch_add(1, Ordering::Relaxed);
+    let request = fetch_request(session.req_header(), id, received.len())?;
+    fetch.park(id, state);
     let (head_sender, head) = oneshot::channel();
     let (piece_sender, mut pieces) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));

@@ -116,25 +116,20 @@ fn count_tokens(ctx: &RequestCtx, provider: &str, model: &str, usage: &Usage) {
             .flatten()
     });
     let counts = [
-        ("input", usage.input),
-        ("cache_read", usage.cache_read),
-        ("cache_write", usage.cache_write),
-        ("output", usage.output),
-        ("reasoning", usage.reasoning),
+        ("input", usage.input, own.map(|h| &h.input)),
+        ("cache_read", usage.cache_read, own.map(|h| &h.cache_read)),
+        (
+            "cache_write",
+            usage.cache_write,
+            own.map(|h| &h.cache_write),
+        ),
+        ("output", usage.output, own.map(|h| &h.output)),
+        ("reasoning", usage.reasoning, own.map(|h| &h.reasoning)),
     ];
-    for (i, (kind, count)) in counts.into_iter().enumerate() {
-        if count == 0 {
-            continue;
-        }
-        match own {
-            Some(h) => [
-                &h.input,
-                &h.cache_read,
-                &h.cache_write,
-                &h.output,
-                &h.reasoning,
-            ][i]
-                .inc_by(count),
+    for (kind, count, handle) in counts {
+        match handle {
+            _ if count == 0 => {}
+            Some(handle) => handle.inc_by(count),
             None => TOKENS
                 .with_label_values(&[provider, model, kind])
                 .inc_by(count),

@@ -266,8 +266,7 @@ async fn proxied_request(
     ctx.client_body = body;
     // The first candidate's encoding also validates the request in full: a client error is
     // answered here, before any provider is contacted.
-    let scan = chat.as_ref().map(ChatRequest::object);
-    match failover::prepare_plan(ctx, 0, scan) {
+    match failover::prepare_plan(ctx, 0, chat.as_ref()) {
         Ok(plan) => ctx.plan = Some(plan),
         Err(e) => return refuse_request(session, ctx, e).await,
     }

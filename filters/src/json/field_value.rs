@@ -82,7 +82,7 @@ fn skip_space(body: &[u8], mut at: usize) -> usize {
 }
 
 /// Just past the closing quote of the string that opens at `start`.
-fn string_end(body: &[u8], start: usize) -> Option<usize> {
+pub(crate) fn string_end(body: &[u8], start: usize) -> Option<usize> {
     let mut at = start + 1;
     loop {
         let found = at + memchr::memchr2(b'"', b'\\', body.get(at..)?)?;

@@ -31,7 +31,7 @@ pub struct Field<'a> {
 }
 
 /// The top-level fields of a JSON object, in document order.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TopLevelObject<'a> {
     input: &'a [u8],
     fields: Vec<Field<'a>>,

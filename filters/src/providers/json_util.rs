@@ -73,6 +73,13 @@ pub fn object_from_raw(raw: &RawValue) -> Box<RawValue> {
     }
 }
 
+/// The `usage` of a whole answer, decoded alone: a passthrough answer is read only for it,
+/// and the rest passes through untouched (`json::top_level_value`).
+pub fn answer_usage<'a, W: Deserialize<'a>>(body: &'a [u8]) -> Option<W> {
+    let raw = crate::json::top_level_value(body, "usage")?;
+    serde_json::from_slice::<Option<W>>(raw).ok()?
+}
+
 /// A `u64` that tolerates `null`.
 pub fn null_as_zero<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(Option::<u64>::deserialize(d)?.unwrap_or(0))

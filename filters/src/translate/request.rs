@@ -7,7 +7,6 @@ use super::{is_passthrough, ClientDialect, UpstreamDialect};
 use crate::api::openai::{ChatRequest, EmbeddingsRequest};
 use crate::api::RequestError;
 use crate::canonical::{Request, Verbosity};
-use crate::json::TopLevelObject;
 use crate::providers::{anthropic, gemini, openai, responses};
 use serde::Deserialize;
 
@@ -43,15 +42,15 @@ pub fn prepare_request(
     prepare_scanned_request(client, body, None, target)
 }
 
-/// `prepare_request` with the body's top-level scan when the caller has one already (the
-/// request phase scans each body once); a scan of other bytes is ignored.
+/// `prepare_request` with the chat view the caller has already made of the body (the request
+/// phase scans each body once); a view of other bytes is ignored.
 pub fn prepare_scanned_request(
     client: ClientDialect,
     body: &[u8],
-    scan: Option<&TopLevelObject<'_>>,
+    scan: Option<&ChatRequest<'_>>,
     target: &Target<'_>,
 ) -> Result<PreparedRequest, RequestError> {
-    let scan = scan.filter(|s| s.is_of(body));
+    let scan = scan.filter(|s| s.object().is_of(body));
     match target.api {
         Api::Embeddings => prepare_embeddings(body, target),
         Api::CountTokens => prepare_count_tokens(client, body, target),
@@ -116,12 +115,16 @@ struct StreamOptions {
 fn passthrough_chat(
     client: ClientDialect,
     body: &[u8],
-    scan: Option<&TopLevelObject<'_>>,
+    scan: Option<&ChatRequest<'_>>,
     target: &Target<'_>,
 ) -> Result<PreparedRequest, RequestError> {
+    let parsed;
     let view = match scan {
-        Some(object) => ChatRequest::from_object(object.clone())?,
-        None => ChatRequest::parse(body)?,
+        Some(view) => view,
+        None => {
+            parsed = ChatRequest::parse(body)?;
+            &parsed
+        }
     };
     let object = view.object();
     let mut edits = Vec::with_capacity(3);
@@ -220,11 +223,11 @@ fn without_foreign_thinking(messages: &str) -> Result<Option<Vec<u8>>, RequestEr
 fn translated_chat(
     client: ClientDialect,
     body: &[u8],
-    scan: Option<&TopLevelObject<'_>>,
+    scan: Option<&ChatRequest<'_>>,
     target: &Target<'_>,
 ) -> Result<PreparedRequest, RequestError> {
     let dropped = match scan {
-        Some(object) => super::check_scanned_fields(client, object, target.dialect.as_str())?,
+        Some(view) => super::check_scanned_fields(client, view.object(), target.dialect.as_str())?,
         None => super::check_translated_fields(client, body, target.dialect.as_str())?,
     };
     let request: Request<'_> = match client {

@@ -17,11 +17,7 @@ pub struct ChatRequest<'a> {
 
 impl<'a> ChatRequest<'a> {
     pub fn parse(body: &'a [u8]) -> Result<Self, RequestError> {
-        Self::from_object(TopLevelObject::parse(body)?)
-    }
-
-    /// The view of a body already scanned (the request phase scans it once for every use).
-    pub fn from_object(object: TopLevelObject<'a>) -> Result<Self, RequestError> {
+        let object = TopLevelObject::parse(body)?;
         let (model, model_span) = required_model(&object)?;
         match object.get("messages") {
             None => {

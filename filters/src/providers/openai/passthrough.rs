@@ -206,11 +206,7 @@ impl Tally {
 
 /// Usage from a whole OpenAI-dialect response body.
 pub fn response_usage(body: &[u8]) -> Option<Usage> {
-    // Only the usage is decoded: the rest of the answer passes through untouched.
-    let raw = crate::json::top_level_value(body, "usage")?;
-    serde_json::from_slice::<Option<UsageWire>>(raw)
-        .ok()?
-        .map(|u| u.canonical())
+    crate::providers::json_util::answer_usage::<UsageWire>(body).map(|u| u.canonical())
 }
 
 #[cfg(test)]

@@ -64,7 +64,10 @@ pub fn plain_text_chars(data: &str) -> Option<u64> {
     if value.starts_with(b"null") {
         return Some(0);
     }
-    let end = string_len(value)?;
+    if value.first() != Some(&b'"') {
+        return None;
+    }
+    let end = crate::json::string_end(value, 0)?;
     Some(end.saturating_sub(2) as u64)
 }
 
@@ -93,21 +96,6 @@ fn trim_start(bytes: &[u8]) -> &[u8] {
         .take_while(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
         .count();
     &bytes[skip..]
-}
-
-/// The length of the JSON string at the start of `value`, quotes included.
-fn string_len(value: &[u8]) -> Option<usize> {
-    if value.first() != Some(&b'"') {
-        return None;
-    }
-    let mut at = 1;
-    loop {
-        let found = at + memchr::memchr2(b'"', b'\\', value.get(at..)?)?;
-        if value[found] == b'"' {
-            return Some(found + 1);
-        }
-        at = found + 2;
-    }
 }
 
 #[cfg(test)]
