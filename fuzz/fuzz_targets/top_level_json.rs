@@ -1,18 +1,26 @@
 //! The top-level JSON scanner every request goes through first: on any bytes it must not panic,
 //! and what it accepts it must give back byte for byte when nothing is edited (the proxy
 //! forwards the client's bytes, so a scanner that lost or moved one would change the request).
+//! The byte walk (`scan`) finds exactly what `parse` finds on what `parse` accepts, and accepts
+//! more only where `parse` refuses the syntax inside a value (which the shape check refuses).
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sluice_filters::json::TopLevelObject;
+use sluice_filters::json::{ObjectScanError, TopLevelObject};
 
 const APPENDED: &str = "\u{1}fuzz appended";
 
 fuzz_target!(|data: &[u8]| {
+    let scanned = TopLevelObject::scan(data);
     let Ok(object) = TopLevelObject::parse(data) else {
+        if let (Ok(_), Err(e)) = (&scanned, TopLevelObject::parse(data)) {
+            assert!(matches!(e, ObjectScanError::Syntax(_)), "{e:?}");
+        }
         return;
     };
+    let scanned = scanned.expect("scan accepts what parse accepts");
+    assert_eq!(scanned.fields(), object.fields());
     assert_eq!(object.rewrite(&mut [], &[]), data);
     let mut same: Vec<_> = object
         .fields()

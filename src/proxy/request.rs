@@ -153,12 +153,13 @@ async fn proxied_request(
     // The fields every dialect shares (model, messages or input, stream), then the shape of
     // the whole body, checked before a target is chosen; the full decode for another dialect
     // happens per attempt.
-    // A chat body's top-level scan is kept for the first candidate's plan: scanned once.
+    // A chat body's top-level scan is kept for the first candidate's plan: scanned once, by
+    // the byte walk, since the shape check below decodes the whole body anyway.
     let mut chat = None;
     let model_name = match route {
         Route::Embeddings => EmbeddingsRequest::parse(&body).map(|r| r.model.into_owned()),
         Route::Responses => ResponsesRequest::parse(&body).map(|r| r.model.into_owned()),
-        _ => ChatRequest::parse(&body).map(|r| {
+        _ => ChatRequest::scan(&body).map(|r| {
             let name = r.model.to_string();
             chat = Some(r);
             name

@@ -1,11 +1,13 @@
 //! Small serde helpers shared by the dialects.
 
+use crate::json::TopLevelField;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::LazyLock;
 
 /// A field that is either a string or an array of parts (OpenAI message content, Anthropic
 /// `system` and `tool_result.content`), decoded without serde's untagged-enum buffering.
@@ -74,10 +76,10 @@ pub fn object_from_raw(raw: &RawValue) -> Box<RawValue> {
 }
 
 /// The `usage` of a whole answer, decoded alone: a passthrough answer is read only for it,
-/// and the rest passes through untouched (`json::top_level_value`).
+/// and the rest passes through untouched (`json::TopLevelField`).
 pub fn answer_usage<'a, W: Deserialize<'a>>(body: &'a [u8]) -> Option<W> {
-    let raw = crate::json::top_level_value(body, "usage")?;
-    serde_json::from_slice::<Option<W>>(raw).ok()?
+    static USAGE: LazyLock<TopLevelField> = LazyLock::new(|| TopLevelField::new("usage"));
+    USAGE.decode::<Option<W>>(body)?
 }
 
 /// A `u64` that tolerates `null`.

@@ -17,7 +17,17 @@ pub struct ChatRequest<'a> {
 
 impl<'a> ChatRequest<'a> {
     pub fn parse(body: &'a [u8]) -> Result<Self, RequestError> {
-        let object = TopLevelObject::parse(body)?;
+        Self::from_object(TopLevelObject::parse(body)?)
+    }
+
+    /// `parse` for a body whose shape `api::shape::check` checks next (the request phase):
+    /// the top level is found by `TopLevelObject::scan`, whose syntax the check's full decode
+    /// refuses if broken inside a value.
+    pub fn scan(body: &'a [u8]) -> Result<Self, RequestError> {
+        Self::from_object(TopLevelObject::scan(body)?)
+    }
+
+    fn from_object(object: TopLevelObject<'a>) -> Result<Self, RequestError> {
         let (model, model_span) = required_model(&object)?;
         match object.get("messages") {
             None => {
