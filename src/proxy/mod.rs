@@ -68,10 +68,14 @@ impl SluiceProxy {
 
 #[async_trait]
 impl ProxyHttp for SluiceProxy {
-    type CTX = RequestCtx;
+    /// Boxed: Pingora's per-request future holds its context twice (as the argument of
+    /// `process_request` and as its local), and that future is moved whole into its own box on
+    /// every request and kept for as long as a stream is open. A box keeps 16 bytes there
+    /// instead of 1.5 KiB twice.
+    type CTX = Box<RequestCtx>;
 
-    fn new_ctx(&self) -> RequestCtx {
-        let mut ctx = RequestCtx::new(self.runtime.clone());
+    fn new_ctx(&self) -> Box<RequestCtx> {
+        let mut ctx = Box::new(RequestCtx::new(self.runtime.clone()));
         ctx.flight_fetch = self.fetches;
         ctx
     }
@@ -79,7 +83,7 @@ impl ProxyHttp for SluiceProxy {
     async fn early_request_filter(
         &self,
         session: &mut Session,
-        _ctx: &mut RequestCtx,
+        _ctx: &mut Self::CTX,
     ) -> pingora::Result<()> {
         connection::apply_client_policy(session, &self.gateway.load().client_timeouts);
         Ok(())
@@ -88,7 +92,7 @@ impl ProxyHttp for SluiceProxy {
     async fn request_filter(
         &self,
         session: &mut Session,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> pingora::Result<bool> {
         request::request_filter(self.gateway.load_full(), session, ctx).await
     }
@@ -96,7 +100,7 @@ impl ProxyHttp for SluiceProxy {
     async fn upstream_peer(
         &self,
         _session: &mut Session,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> pingora::Result<Box<HttpPeer>> {
         upstream::upstream_peer(ctx).await
     }
@@ -105,7 +109,7 @@ impl ProxyHttp for SluiceProxy {
         &self,
         _session: &mut Session,
         _peer: &HttpPeer,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
         e: Box<Error>,
     ) -> Box<Error> {
         upstream::fail_to_connect(ctx, e)
@@ -116,7 +120,7 @@ impl ProxyHttp for SluiceProxy {
         peer: &HttpPeer,
         session: &mut Session,
         e: Box<Error>,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
         client_reused: bool,
     ) -> Box<Error> {
         let e = e.more_context(format!("Peer: {peer}"));
@@ -128,7 +132,7 @@ impl ProxyHttp for SluiceProxy {
         &self,
         _session: &mut Session,
         upstream: &mut RequestHeader,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> pingora::Result<()> {
         upstream::upstream_request_filter(upstream, ctx)
     }
@@ -138,7 +142,7 @@ impl ProxyHttp for SluiceProxy {
         _session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> pingora::Result<()> {
         upstream::request_body_filter(body, end_of_stream, ctx);
         Ok(())
@@ -148,7 +152,7 @@ impl ProxyHttp for SluiceProxy {
         &self,
         _session: &mut Session,
         upstream: &mut ResponseHeader,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> pingora::Result<()> {
         response::upstream_response_filter(upstream, ctx)
     }
@@ -157,7 +161,7 @@ impl ProxyHttp for SluiceProxy {
         &self,
         session: &mut Session,
         response: &mut ResponseHeader,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> pingora::Result<()> {
         response::response_filter(response, ctx)?;
         connection::close_delimit_for_old_clients(session, response);
@@ -169,7 +173,7 @@ impl ProxyHttp for SluiceProxy {
         _session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> pingora::Result<Option<Duration>> {
         response::response_body_filter(body, end_of_stream, ctx);
         if ctx.response.first_byte.is_none() && body.as_ref().is_some_and(|b| !b.is_empty()) {
@@ -182,7 +186,7 @@ impl ProxyHttp for SluiceProxy {
         &self,
         session: &mut Session,
         e: &Error,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> FailToProxy {
         if ctx.relayed {
             // The relay broke (its client left): the fetch answers and logs the request.
@@ -232,7 +236,7 @@ impl ProxyHttp for SluiceProxy {
         }
     }
 
-    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Self::CTX) {
         if ctx.relayed {
             // Logged, metered and billed once, by the flight fetch it relayed.
             return;
