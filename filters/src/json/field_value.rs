@@ -10,14 +10,8 @@
 //! gets `None` when that is broken). Keys are compared as written: a key spelled with escapes
 //! (`"us\u0061ge"`) is not found, which no provider does.
 
-/// The raw bytes of the top-level field `key`'s value, if `body` is an object that has it: its
-/// last occurrence, the one a full decode keeps. See `TopLevelField` to look for one key often.
-pub fn top_level_value<'a>(body: &'a [u8], key: &str) -> Option<&'a [u8]> {
-    TopLevelField::new(key).find(body)
-}
-
-/// One top-level field to find in many bodies, its searcher built once (`answer_usage` finds
-/// `usage` in every passthrough answer).
+/// One top-level field to find in many bodies (its last occurrence, the one a full decode
+/// keeps), its searcher built once (`answer_usage` finds `usage` in every passthrough answer).
 ///
 /// Providers put `usage` at or near the end of an answer, so the field is first looked for from
 /// the end (`closing_field`); only when that cannot prove the match is a top-level key does the
@@ -38,13 +32,12 @@ impl TopLevelField {
     }
 
     pub fn find<'a>(&self, body: &'a [u8]) -> Option<&'a [u8]> {
-        if let Some(start) = self.closing_key(body) {
-            let end = value_end(body, start)?;
-            if closes_object(body, end) {
-                return Some(&body[start..end]);
-            }
+        let start = self.closing_key(body);
+        let end = start.and_then(|start| value_end(body, start));
+        match (start, end) {
+            (Some(start), Some(end)) if closes_object(body, end) => Some(&body[start..end]),
+            _ => self.walk(body),
         }
-        self.walk(body)
     }
 
     /// The field's value decoded as `T`: `find` and a decode, with the value walked once (the
@@ -242,9 +235,13 @@ fn container_end(body: &[u8], start: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::top_level_value;
+    use super::TopLevelField;
     use proptest::prelude::*;
     use serde_json::{json, Value};
+
+    fn top_level_value<'a>(body: &'a [u8], key: &str) -> Option<&'a [u8]> {
+        TopLevelField::new(key).find(body)
+    }
 
     fn found(body: &str, key: &str) -> Option<String> {
         top_level_value(body.as_bytes(), key).map(|v| String::from_utf8_lossy(v).into_owned())
@@ -368,7 +365,7 @@ mod tests {
             let got = top_level_value(body.as_bytes(), "usage")
                 .map(|raw| serde_json::from_slice::<Value>(raw).unwrap());
             prop_assert_eq!(got.as_ref(), decoded.get("usage"));
-            let usage = super::TopLevelField::new("usage");
+            let usage = TopLevelField::new("usage");
             let decoded_usage: Option<Value> = usage.decode(body.as_bytes());
             prop_assert_eq!(decoded_usage.as_ref(), decoded.get("usage"));
         }

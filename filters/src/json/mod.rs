@@ -6,5 +6,5 @@ mod field_value;
 mod top_level;
 
 pub(crate) use field_value::string_end;
-pub use field_value::{top_level_value, TopLevelField};
+pub use field_value::TopLevelField;
 pub use top_level::{Field, ObjectScanError, TopLevelObject};
