@@ -365,7 +365,10 @@ pub(super) fn served_head(
         head.insert_header("x-sluice-cache-similarity", format!("{similarity:.4}"))?;
     }
     head.insert_header("x-sluice-request-id", ctx.request_id.as_str())?;
-    super::governance::add_rate_headers(&mut head, ctx)?;
+    super::headers::edit_response(&mut head, 6, |parts| {
+        super::governance::add_rate_headers(&mut parts.headers, ctx);
+        Ok(())
+    })?;
     Ok(head)
 }
 
@@ -403,11 +406,13 @@ fn leader(ctx: &RequestCtx) -> Option<&LeaderGuard> {
 }
 
 /// The `x-sluice-cache` header of an answer from upstream.
-pub fn label(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingora::Result<()> {
+pub fn label(headers: &mut http::HeaderMap, ctx: &RequestCtx) {
     if let Some(state) = &ctx.cache {
-        response.insert_header("x-sluice-cache", state.status.as_str())?;
+        headers.insert(
+            super::headers::X_SLUICE_CACHE,
+            http::HeaderValue::from_static(state.status.as_str()),
+        );
     }
-    Ok(())
 }
 
 /// At the answer's last byte: the entry to store, if the answer is complete and successful.

@@ -8,7 +8,7 @@ use super::errors::respond_error;
 use crate::routing::Model;
 use crate::state::{Demand, RateInfo, Refusal, RefusalKind};
 use crate::telemetry::metrics::{LIMIT_REJECTIONS, SPEND};
-use pingora::http::ResponseHeader;
+use http::HeaderName;
 use pingora::proxy::Session;
 use sluice_filters::canonical::Usage;
 use sluice_filters::governance::{demand_tokens, format_reset};
@@ -155,53 +155,54 @@ pub fn rate_headers(rate: &RateInfo) -> Vec<(&'static str, String)> {
     let mut out = Vec::with_capacity(6);
     for (window, [limit_name, remaining_name, reset_name]) in rate_windows(rate) {
         if let Some((limit, remaining, reset_ms)) = window {
-            out.push((limit_name, limit.to_string()));
-            out.push((remaining_name, remaining.to_string()));
-            out.push((reset_name, format_reset(reset_ms)));
+            out.push((limit_name.as_str(), limit.to_string()));
+            out.push((remaining_name.as_str(), remaining.to_string()));
+            out.push((reset_name.as_str(), format_reset(reset_ms)));
         }
     }
     out
 }
 
+/// The three header names of the requests window and of the tokens window.
+static RATE_HEADERS: [[HeaderName; 3]; 2] = [
+    [
+        HeaderName::from_static("x-ratelimit-limit-requests"),
+        HeaderName::from_static("x-ratelimit-remaining-requests"),
+        HeaderName::from_static("x-ratelimit-reset-requests"),
+    ],
+    [
+        HeaderName::from_static("x-ratelimit-limit-tokens"),
+        HeaderName::from_static("x-ratelimit-remaining-tokens"),
+        HeaderName::from_static("x-ratelimit-reset-tokens"),
+    ],
+];
+
 /// A rate window (limit, remaining, milliseconds to reset) and its three header names.
-type RateWindow = (Option<(u64, u64, u64)>, [&'static str; 3]);
+type RateWindow = (Option<(u64, u64, u64)>, &'static [HeaderName; 3]);
 
 /// The requests and tokens windows of a rate, each with its three header names.
 fn rate_windows(rate: &RateInfo) -> [RateWindow; 2] {
     [
-        (
-            rate.requests,
-            [
-                "x-ratelimit-limit-requests",
-                "x-ratelimit-remaining-requests",
-                "x-ratelimit-reset-requests",
-            ],
-        ),
-        (
-            rate.tokens,
-            [
-                "x-ratelimit-limit-tokens",
-                "x-ratelimit-remaining-tokens",
-                "x-ratelimit-reset-tokens",
-            ],
-        ),
+        (rate.requests, &RATE_HEADERS[0]),
+        (rate.tokens, &RATE_HEADERS[1]),
     ]
 }
 
 /// The `x-ratelimit-*` headers of an admitted request: the numbers go in as header values
 /// directly (no string per number on every response).
-pub fn add_rate_headers(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingora::Result<()> {
+pub fn add_rate_headers(headers: &mut http::HeaderMap, ctx: &RequestCtx) {
     let Some(grant) = ctx.grant.as_ref() else {
-        return Ok(());
+        return;
     };
     for (window, [limit_name, remaining_name, reset_name]) in rate_windows(&grant.rate) {
         if let Some((limit, remaining, reset_ms)) = window {
-            response.insert_header(limit_name, http::HeaderValue::from(limit))?;
-            response.insert_header(remaining_name, http::HeaderValue::from(remaining))?;
-            response.insert_header(reset_name, format_reset(reset_ms))?;
+            headers.insert(limit_name.clone(), http::HeaderValue::from(limit));
+            headers.insert(remaining_name.clone(), http::HeaderValue::from(remaining));
+            if let Ok(reset) = http::HeaderValue::try_from(format_reset(reset_ms)) {
+                headers.insert(reset_name.clone(), reset);
+            }
         }
     }
-    Ok(())
 }
 
 /// What a finished request is billed.

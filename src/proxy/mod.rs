@@ -15,6 +15,7 @@ mod fetch;
 mod follow;
 mod governance;
 mod guard;
+mod headers;
 mod logging;
 mod request;
 mod response;

@@ -5,6 +5,10 @@
 
 use super::ctx::{RequestCtx, ResponseMode};
 use super::failover;
+use super::headers::{
+    edit_response, header_value, X_SLUICE_ATTEMPTS, X_SLUICE_MODEL, X_SLUICE_PROVIDER,
+    X_SLUICE_REQUEST_ID,
+};
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::{Error, ErrorType as PingoraErrorType};
@@ -125,33 +129,42 @@ fn retry_after(response: &ResponseHeader) -> Option<Duration> {
     Some(at.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
+/// The sluice headers every answer from upstream gets, and its framing when its body changes.
 pub fn response_filter(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingora::Result<()> {
+    // Ours (4), the cache's (1), the rate windows' (6), the framing's (3).
+    edit_response(response, 14, |parts| label_response(parts, ctx))
+}
+
+fn label_response(parts: &mut http::response::Parts, ctx: &RequestCtx) -> pingora::Result<()> {
+    let headers = &mut parts.headers;
     if let Some(plan) = ctx.plan.as_ref() {
         // Header values validated at load, not per response.
-        match &plan.provider.name_value {
-            Some(value) => response.insert_header("x-sluice-provider", value.clone())?,
-            None => response.insert_header("x-sluice-provider", plan.provider.name.as_str())?,
-        }
-        match &plan.model.targets[plan.target].model_value {
-            Some(value) => response.insert_header("x-sluice-model", value.clone())?,
-            None => response.insert_header("x-sluice-model", plan.upstream_model())?,
-        }
+        let provider = match &plan.provider.name_value {
+            Some(value) => value.clone(),
+            None => header_value(&plan.provider.name)?,
+        };
+        headers.insert(X_SLUICE_PROVIDER, provider);
+        let model = match &plan.model.targets[plan.target].model_value {
+            Some(value) => value.clone(),
+            None => header_value(plan.upstream_model())?,
+        };
+        headers.insert(X_SLUICE_MODEL, model);
     }
-    response.insert_header("x-sluice-request-id", ctx.request_id.as_str())?;
-    response.insert_header(
-        "x-sluice-attempts",
+    headers.insert(X_SLUICE_REQUEST_ID, header_value(&ctx.request_id)?);
+    headers.insert(
+        X_SLUICE_ATTEMPTS,
         http::HeaderValue::from(ctx.attempts.len()),
-    )?;
-    super::cache::label(response, ctx)?;
-    super::governance::add_rate_headers(response, ctx)?;
+    );
+    super::cache::label(headers, ctx);
+    super::governance::add_rate_headers(headers, ctx);
     let content_type = match &ctx.response.mode {
         None | Some(ResponseMode::Passthrough { .. }) => return Ok(()),
         Some(ResponseMode::Replace { body }) => {
-            response.set_status(ErrorType::UpstreamAuthFailed.status())?;
-            response.remove_header(&http::header::TRANSFER_ENCODING);
+            parts.status = status_code(ErrorType::UpstreamAuthFailed.status())?;
+            headers.remove(http::header::TRANSFER_ENCODING);
             let len = body.as_ref().map_or(0, Bytes::len);
-            response.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
-            response.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+            headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+            headers.insert(http::header::CONTENT_TYPE, APPLICATION_JSON);
             return Ok(());
         }
         Some(ResponseMode::TranslateError { status, .. }) => {
@@ -160,21 +173,34 @@ pub fn response_filter(response: &mut ResponseHeader, ctx: &RequestCtx) -> pingo
                 ClientDialect::OpenAi | ClientDialect::Responses => kind.openai_status(*status),
                 ClientDialect::Anthropic => kind.anthropic_status(*status),
             };
-            response.set_status(mapped)?;
-            "application/json"
+            parts.status = status_code(mapped)?;
+            APPLICATION_JSON
         }
-        Some(ResponseMode::Translate { .. }) => "application/json",
+        Some(ResponseMode::Translate { .. }) => APPLICATION_JSON,
         Some(ResponseMode::Stream(_)) => {
-            response.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
-            "text/event-stream; charset=utf-8"
+            headers.insert(
+                http::header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-cache"),
+            );
+            http::HeaderValue::from_static("text/event-stream; charset=utf-8")
         }
     };
     // The body changes length: send it chunked (pingora needs HTTP/1.1 for that).
-    response.remove_header(&http::header::CONTENT_LENGTH);
-    response.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
-    response.set_version(http::Version::HTTP_11);
-    response.insert_header(http::header::CONTENT_TYPE, content_type)?;
+    headers.remove(http::header::CONTENT_LENGTH);
+    headers.insert(
+        http::header::TRANSFER_ENCODING,
+        http::HeaderValue::from_static("chunked"),
+    );
+    headers.insert(http::header::CONTENT_TYPE, content_type);
+    parts.version = http::Version::HTTP_11;
     Ok(())
+}
+
+const APPLICATION_JSON: http::HeaderValue = http::HeaderValue::from_static("application/json");
+
+fn status_code(status: u16) -> pingora::Result<http::StatusCode> {
+    http::StatusCode::from_u16(status)
+        .map_err(|e| Error::because(PingoraErrorType::InternalError, "response status", e))
 }
 
 pub fn response_body_filter(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {

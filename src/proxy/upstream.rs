@@ -4,6 +4,7 @@
 
 use super::ctx::{Attempt, RequestCtx};
 use super::failover;
+use super::headers::{edit_request, header_value, ANTHROPIC_VERSION, IDEMPOTENCY_KEY};
 use crate::routing::Provider;
 use bytes::Bytes;
 use pingora::http::RequestHeader;
@@ -151,6 +152,8 @@ pub fn error_while_proxy(
     e
 }
 
+/// Addresses the provider: its path, only the client headers it may see, and the gateway's own
+/// host, credential, version and framing.
 pub fn upstream_request_filter(
     upstream: &mut RequestHeader,
     ctx: &mut RequestCtx,
@@ -166,41 +169,56 @@ pub fn upstream_request_filter(
     path.push_str(&plan.path);
     let uri = http::Uri::try_from(path)
         .map_err(|e| Error::because(PingoraErrorType::InternalError, "upstream path", e))?;
-    upstream.set_uri(uri);
-
     let same_dialect = plan.passthrough(ctx.client);
-    // An Anthropic client speaking to an Anthropic provider chose its API version for the body
-    // it sent (newer features need newer versions): it is kept when it looks like one.
-    let client_version = upstream
-        .headers
-        .get("anthropic-version")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| same_dialect && is_api_version(v))
-        .map(str::to_owned);
-    forward_only_allowed_headers(upstream, provider, same_dialect);
-    scope_idempotency_key(upstream, ctx)?;
-    upstream.insert_header(http::header::HOST, endpoint.host_header.as_str())?;
-    if let Some(k) = attempt.key {
-        let Some((name, value)) = provider.auth_value(k) else {
-            return Error::e_explain(
-                PingoraErrorType::InternalError,
-                "provider key is not a valid header value",
-            );
-        };
-        upstream.insert_header(*name, value.clone())?;
-    }
-    if provider.dialect == UpstreamDialect::Anthropic {
-        let version = client_version.unwrap_or_else(|| provider.anthropic_version.clone());
-        upstream.insert_header("anthropic-version", version)?;
-    }
-    upstream.insert_header(http::header::CONTENT_LENGTH, plan.body.len().to_string())?;
-    upstream.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-    Ok(())
+    let credential = match attempt.key {
+        Some(k) => match provider.auth_value(k) {
+            Some(credential) => Some(credential),
+            None => {
+                return Error::e_explain(
+                    PingoraErrorType::InternalError,
+                    "provider key is not a valid header value",
+                )
+            }
+        },
+        None => None,
+    };
+    // Host, credential, version, idempotency key, length, type.
+    edit_request(upstream, 6, |parts| {
+        parts.uri = uri;
+        let headers = &mut parts.headers;
+        // An Anthropic client speaking to an Anthropic provider chose its API version for the
+        // body it sent (newer features need newer versions): it is kept when it looks like one.
+        let client_version = headers
+            .get(ANTHROPIC_VERSION)
+            .filter(|v| same_dialect && is_api_version(v.as_bytes()))
+            .cloned();
+        forward_only_allowed_headers(headers, provider, same_dialect);
+        scope_idempotency_key(headers, ctx)?;
+        headers.insert(http::header::HOST, header_value(&endpoint.host_header)?);
+        if let Some((name, value)) = credential {
+            headers.insert(name.clone(), value.clone());
+        }
+        if provider.dialect == UpstreamDialect::Anthropic {
+            let version = match client_version {
+                Some(version) => version,
+                None => header_value(&provider.anthropic_version)?,
+            };
+            headers.insert(ANTHROPIC_VERSION, version);
+        }
+        headers.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(plan.body.len()),
+        );
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        Ok(())
+    })
 }
 
 /// An API version date, `YYYY-MM-DD`.
-fn is_api_version(value: &str) -> bool {
-    let b = value.as_bytes();
+fn is_api_version(b: &[u8]) -> bool {
     b.len() == 10
         && b.iter().enumerate().all(|(i, c)| match i {
             4 | 7 => *c == b'-',
@@ -208,38 +226,42 @@ fn is_api_version(value: &str) -> bool {
         })
 }
 
-/// Removes every client header the provider's allow-list does not name (see
-/// `ForwardHeaders` for why an allow-list and not a strip list).
-fn forward_only_allowed_headers(upstream: &mut RequestHeader, provider: &Provider, same: bool) {
-    let refused: Vec<http::HeaderName> = upstream
-        .headers
-        .keys()
-        .filter(|name| {
-            !provider
+/// Keeps only the client headers the provider's allow-list names (see `ForwardHeaders` for why
+/// an allow-list and not a strip list): the kept ones move into a fresh map, none is copied.
+fn forward_only_allowed_headers(headers: &mut http::HeaderMap, provider: &Provider, same: bool) {
+    let client = std::mem::take(headers);
+    headers.reserve(client.len() + 6);
+    let mut keep = false;
+    let mut current: Option<http::HeaderName> = None;
+    for (name, value) in client {
+        // `None`: another value of the name before it.
+        if let Some(name) = name {
+            keep = provider
                 .forward_headers
-                .allows(provider.dialect, name.as_str(), same)
-        })
-        .cloned()
-        .collect();
-    for name in refused {
-        upstream.remove_header(&name);
+                .allows(provider.dialect, name.as_str(), same);
+            current = Some(name);
+        }
+        if let (true, Some(name)) = (keep, current.as_ref()) {
+            headers.append(name.clone(), value);
+        }
     }
 }
 
 /// A client's `Idempotency-Key` is scoped to its virtual key before it reaches the provider:
 /// every tenant shares the gateway's provider account, so two tenants' keys must never meet.
-fn scope_idempotency_key(upstream: &mut RequestHeader, ctx: &RequestCtx) -> pingora::Result<()> {
-    let Some(value) = upstream.headers.get("idempotency-key") else {
+fn scope_idempotency_key(headers: &mut http::HeaderMap, ctx: &RequestCtx) -> pingora::Result<()> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(());
     };
     let scoped = match (value.to_str(), ctx.key.as_ref()) {
         (Ok(value), Some(key)) => format!("{}-{value}", key.idempotency_scope),
         _ => {
-            upstream.remove_header("idempotency-key");
+            headers.remove(IDEMPOTENCY_KEY);
             return Ok(());
         }
     };
-    upstream.insert_header("idempotency-key", scoped)
+    headers.insert(IDEMPOTENCY_KEY, header_value(&scoped)?);
+    Ok(())
 }
 
 /// Emits the planned body exactly once per attempt, when Pingora replays the retry buffer's

@@ -55,7 +55,7 @@ pub struct Provider {
     api_keys: Vec<String>,
     /// Each key's auth header, built once (marked sensitive: never printed by `http`).
     /// `None` for a key that is not a valid header value (a request that picks it fails).
-    auth_values: Vec<Option<(&'static str, http::HeaderValue)>>,
+    auth_values: Vec<Option<(http::HeaderName, http::HeaderValue)>>,
     key_breakers: Vec<CircuitBreaker>,
     key_schedule: Option<WeightedSchedule>,
     next_key: AtomicUsize,
@@ -179,6 +179,7 @@ impl Provider {
                     let (name, value) = auth_header(config.kind.dialect(), k);
                     let mut value = http::HeaderValue::try_from(value).ok()?;
                     value.set_sensitive(true);
+                    let name = http::HeaderName::from_bytes(name.as_bytes()).ok()?;
                     Some((name, value))
                 })
                 .collect(),
@@ -306,7 +307,7 @@ impl Provider {
     }
 
     /// The auth header of key `index`, ready to send.
-    pub fn auth_value(&self, index: usize) -> Option<&(&'static str, http::HeaderValue)> {
+    pub fn auth_value(&self, index: usize) -> Option<&(http::HeaderName, http::HeaderValue)> {
         self.auth_values.get(index)?.as_ref()
     }
 
