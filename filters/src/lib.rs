@@ -13,6 +13,7 @@ pub mod error_type;
 pub mod governance;
 pub mod guard;
 pub mod json;
+pub mod log_line;
 pub mod providers;
 pub mod resilience;
 pub mod stream;

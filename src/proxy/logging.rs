@@ -9,7 +9,8 @@ use crate::telemetry::metrics::{REQUESTS, REQUEST_DURATION, TOKENS, UPSTREAM_DUR
 use pingora::proxy::Session;
 use pingora::Error;
 use sluice_filters::canonical::Usage;
-use sluice_filters::governance::rfc3339_millis;
+use sluice_filters::governance::{rfc3339_millis, Rfc3339Millis};
+use sluice_filters::log_line::{push_millionths, push_tenths, push_u64};
 use std::fmt::Write as _;
 
 pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, charge: &Charge) {
@@ -81,6 +82,7 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
     if !usage.is_empty() {
         count_tokens(ctx, provider, model, &usage);
     }
+    let time = rfc3339_millis(crate::state::unix_now().as_millis() as u64);
     if crate::telemetry::access::enabled() {
         let line = AccessLine {
             method: session.req_header().method.as_str(),
@@ -94,10 +96,11 @@ pub fn log_request(session: &Session, e: Option<&Error>, ctx: &mut RequestCtx, c
             upstream_ms,
             total_ms: elapsed.as_secs_f64() * 1000.0,
         };
-        write_access_line(ctx, &line, charge);
+        write_access_line(ctx, &time, &line, charge);
     }
     audit(
         ctx,
+        &time,
         status.map_or(0, |s| s.as_u16()),
         error_type,
         stream,
@@ -140,6 +143,7 @@ fn count_tokens(ctx: &RequestCtx, provider: &str, model: &str, usage: &Usage) {
 /// The request's audit record, when an audit log is configured.
 fn audit(
     ctx: &RequestCtx,
+    time: &Rfc3339Millis,
     status: u16,
     error_type: &str,
     stream: bool,
@@ -152,7 +156,7 @@ fn audit(
     let plan = ctx.plan.as_ref();
     let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
     let record = AuditRecord {
-        time: rfc3339_millis(crate::state::unix_now().as_millis() as u64),
+        time: time.as_str(),
         request_id: &ctx.request_id,
         key: ctx.key_name(),
         team: ctx.key.as_ref().and_then(|k| k.team.as_deref()),
@@ -197,68 +201,90 @@ struct AccessLine<'a> {
     total_ms: f64,
 }
 
-/// The access log line: built only when the access log is on (the attempt trail and the
-/// skipped candidates are strings made for it alone).
-fn write_access_line(ctx: &RequestCtx, line: &AccessLine<'_>, charge: &Charge) {
-    // Every attempt: provider@endpoint:outcome:milliseconds.
-    let mut trail = String::new();
-    for (i, a) in ctx.attempts.iter().enumerate() {
-        if i > 0 {
-            trail.push(',');
-        }
-        let _ = write!(
-            trail,
-            "{}@{}:{}:{:.0}",
-            a.provider, a.endpoint, a.outcome, a.millis
-        );
-    }
-    if trail.is_empty() {
-        trail.push('-');
-    }
-    // Candidates passed over: a fallback the key may not use, a provider the request cannot be
-    // encoded for.
-    let mut skipped = String::new();
-    for (c, why) in ctx.failover.skipped().iter().enumerate() {
-        let (Some(why), Some(candidate)) = (why, ctx.candidates.get(c)) else {
-            continue;
+/// The access log line: built only when the access log is on, field by field into the access
+/// log's own buffer.
+fn write_access_line(
+    ctx: &RequestCtx,
+    time: &Rfc3339Millis,
+    line: &AccessLine<'_>,
+    charge: &Charge,
+) {
+    crate::telemetry::access::write(time, |out| {
+        let field = |out: &mut String, name: &str, value: &str| {
+            out.push(' ');
+            out.push_str(name);
+            out.push('=');
+            out.push_str(value);
         };
-        let entry = format!("{}:{}", candidate.model.name, why.as_str());
-        if !skipped.split(',').any(|e| e == entry) {
-            if !skipped.is_empty() {
-                skipped.push(',');
+        let number = |out: &mut String, name: &str, value: u64| {
+            field(out, name, "");
+            push_u64(out, value);
+        };
+        out.push_str(line.method);
+        out.push(' ');
+        out.push_str(line.route);
+        field(out, "status", line.status);
+        field(out, "model", line.model);
+        field(out, "provider", line.provider);
+        field(out, "stream", if line.stream { "true" } else { "false" });
+        field(out, "key", ctx.key_name().unwrap_or("-"));
+        field(out, "error_type", line.error_type);
+        field(out, "cache", super::cache::audit_label(ctx));
+        number(out, "attempts", ctx.attempts.len() as u64);
+        // Every attempt: provider@endpoint:outcome:milliseconds.
+        field(out, "trail", "");
+        for (i, a) in ctx.attempts.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
             }
-            skipped.push_str(&entry);
+            let _ = write!(
+                out,
+                "{}@{}:{}:{:.0}",
+                a.provider, a.endpoint, a.outcome, a.millis
+            );
         }
-    }
-    if skipped.is_empty() {
-        skipped.push('-');
-    }
-    let usage = charge.usage;
-    crate::telemetry::access::write(format_args!(
-        "{} {} status={} model={} provider={} stream={} key={} error_type={} cache={} attempts={} trail={} skipped={} dropped={} guardrails={} tokens_in={} tokens_cached={} tokens_out={} usage_estimated={} cost_usd={:.6} upstream_ms={:.1} total_ms={:.1}",
-        line.method,
-        line.route,
-        line.status,
-        line.model,
-        line.provider,
-        line.stream,
-        ctx.key_name().unwrap_or("-"),
-        line.error_type,
-        super::cache::audit_label(ctx),
-        ctx.attempts.len(),
-        trail,
-        skipped,
-        ctx.plan
-            .as_ref()
-            .filter(|p| !p.dropped.is_empty())
-            .map_or_else(|| "-".to_owned(), |p| p.dropped.join(",")),
-        line.guardrails,
-        usage.prompt_total(),
-        usage.cache_read,
-        usage.output,
-        charge.estimated,
-        charge.cost_micros as f64 / 1e6,
-        line.upstream_ms,
-        line.total_ms,
-    ));
+        if ctx.attempts.is_empty() {
+            out.push('-');
+        }
+        // Candidates passed over: a fallback the key may not use, a provider the request
+        // cannot be encoded for.
+        field(out, "skipped", "");
+        let start = out.len();
+        for (c, why) in ctx.failover.skipped().iter().enumerate() {
+            let (Some(why), Some(candidate)) = (why, ctx.candidates.get(c)) else {
+                continue;
+            };
+            let entry = format!("{}:{}", candidate.model.name, why.as_str());
+            if !out[start..].split(',').any(|e| e == entry) {
+                if out.len() > start {
+                    out.push(',');
+                }
+                out.push_str(&entry);
+            }
+        }
+        if out.len() == start {
+            out.push('-');
+        }
+        field(out, "dropped", "");
+        match ctx.plan.as_ref().filter(|p| !p.dropped.is_empty()) {
+            Some(plan) => out.push_str(&plan.dropped.join(",")),
+            None => out.push('-'),
+        }
+        field(out, "guardrails", line.guardrails);
+        let usage = charge.usage;
+        number(out, "tokens_in", usage.prompt_total());
+        number(out, "tokens_cached", usage.cache_read);
+        number(out, "tokens_out", usage.output);
+        field(
+            out,
+            "usage_estimated",
+            if charge.estimated { "true" } else { "false" },
+        );
+        field(out, "cost_usd", "");
+        push_millionths(out, charge.cost_micros);
+        field(out, "upstream_ms", "");
+        push_tenths(out, line.upstream_ms);
+        field(out, "total_ms", "");
+        push_tenths(out, line.total_ms);
+    });
 }

@@ -4,7 +4,7 @@
 //! Off when `RUST_LOG` leaves the `access` target below `info`.
 
 use super::batch::BatchWriter;
-use std::fmt::Write as _;
+use sluice_filters::governance::Rfc3339Millis;
 use std::io::Write as _;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -23,8 +23,9 @@ pub fn enabled() -> bool {
     log::log_enabled!(target: "access", log::Level::Info)
 }
 
-/// Writes one access line (without its prefix and newline), if the access log is on.
-pub fn write(message: std::fmt::Arguments<'_>) {
+/// Writes one access line, if the access log is on: the prefix with `time`, what `fill`
+/// appends, and the newline.
+pub fn write(time: &Rfc3339Millis, fill: impl FnOnce(&mut String)) {
     if !enabled() {
         return;
     }
@@ -40,12 +41,11 @@ pub fn write(message: std::fmt::Arguments<'_>) {
     LINE.with(|line| {
         let mut line = line.borrow_mut();
         line.clear();
-        let now = crate::state::unix_now().as_millis() as u64;
-        let _ = writeln!(
-            line,
-            "[{} INFO  access] {message}",
-            sluice_filters::governance::rfc3339_millis(now)
-        );
+        line.push('[');
+        line.push_str(time.as_str());
+        line.push_str(" INFO  access] ");
+        fill(&mut line);
+        line.push('\n');
         writer.append(line.as_bytes());
     });
 }

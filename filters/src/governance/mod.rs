@@ -10,7 +10,7 @@ mod reset;
 mod window;
 
 pub use admission::{demand_tokens, fits, MAX_EXACT};
-pub use period::{rfc3339_millis, Period};
+pub use period::{rfc3339_millis, Period, Rfc3339Millis};
 pub use pricing::{builtin_price, Price};
 pub use reported_cost::{cost_usd, pass_with_cost, WithCost};
 pub use reset::format_reset;
