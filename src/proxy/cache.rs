@@ -169,13 +169,33 @@ pub async fn lookup(
         _ => None,
     };
     if let Some(answer) = found {
-        return serve(session, ctx, model, key, CacheStatus::Hit, &answer, None).await;
+        return Box::pin(serve(
+            session,
+            ctx,
+            model,
+            key,
+            CacheStatus::Hit,
+            &answer,
+            None,
+        ))
+        .await;
     }
     let mut semantic = None;
     if semantic_on {
-        match semantic_lookup(ctx, model, &scope, &body, directives.no_cache).await {
+        // Boxed, like the other rare branches below: their futures (an embedding call, a served
+        // answer) would otherwise size every request's `request_filter` future, 12 KiB
+        // allocated and copied per request.
+        match Box::pin(semantic_lookup(
+            ctx,
+            model,
+            &scope,
+            &body,
+            directives.no_cache,
+        ))
+        .await
+        {
             SemanticOutcome::Hit(answer, similarity) => {
-                return serve(
+                return Box::pin(serve(
                     session,
                     ctx,
                     model,
@@ -183,7 +203,7 @@ pub async fn lookup(
                     CacheStatus::Hit,
                     &answer,
                     Some(similarity),
-                )
+                ))
                 .await;
             }
             SemanticOutcome::Miss(context, vector) => {
@@ -211,7 +231,7 @@ pub async fn lookup(
             };
             let _following = Following::start();
             let landing = if ctx.plan.as_ref().is_some_and(|p| p.stream) {
-                match super::follow::follow(session, ctx, model, &key, follower).await? {
+                match Box::pin(super::follow::follow(session, ctx, model, &key, follower)).await? {
                     Followed::Answered => return Ok(true),
                     Followed::Landed(landing) => landing,
                 }
@@ -222,7 +242,8 @@ pub async fn lookup(
                 Landing::Answer(bytes) => match CachedAnswer::from_bytes(&bytes) {
                     Some(answer) => {
                         let status = CacheStatus::Coalesced;
-                        return serve(session, ctx, model, key, status, &answer, None).await;
+                        return Box::pin(serve(session, ctx, model, key, status, &answer, None))
+                            .await;
                     }
                     None => flights.join(&key),
                 },
