@@ -53,9 +53,15 @@ pub fn plain_text_chars(data: &str) -> Option<u64> {
     if !choices {
         return None;
     }
-    let Some(at) = content else {
-        return Some(0);
-    };
+    match content {
+        Some(at) => content_chars(bytes, at),
+        None => Some(0),
+    }
+}
+
+/// The length of the text of the `content` key at `at`: 0 for `null`, `None` when it is not
+/// a string.
+fn content_chars(bytes: &[u8], at: usize) -> Option<u64> {
     let value = value_after_key(bytes, at + b"\"content\"".len())?;
     if value.starts_with(b"null") {
         return Some(0);
@@ -96,7 +102,7 @@ fn trim_start(bytes: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
-    use super::{plain_text_chars, value_after_key};
+    use super::{content_chars, plain_text_chars, value_after_key};
     use memchr::memmem::Finder;
     use proptest::prelude::*;
 
@@ -136,15 +142,7 @@ mod tests {
         if contents.next().is_some() {
             return None;
         }
-        let value = value_after_key(bytes, at + b"\"content\"".len())?;
-        if value.starts_with(b"null") {
-            return Some(0);
-        }
-        if value.first() != Some(&b'"') {
-            return None;
-        }
-        let end = crate::json::string_end(value, 0)?;
-        Some(end.saturating_sub(2) as u64)
+        content_chars(bytes, at)
     }
 
     /// Chunks made of the pieces that matter (keys, nulls, strings with escapes, brackets),
