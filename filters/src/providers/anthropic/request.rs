@@ -407,7 +407,7 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions<'_>) -> Result<Enco
         thinking,
     };
     Ok(Encoded {
-        body: serde_json::to_vec(&body).unwrap_or_default(),
+        body: crate::providers::json_util::encode_body(&body),
         json_tool,
     })
 }

@@ -112,5 +112,5 @@ pub fn encode_response(resp: &Response<'_>, fallback_model: &str) -> Vec<u8> {
         stop_sequence: None,
         usage: UsageOut::from(&resp.usage),
     };
-    serde_json::to_vec(&body).unwrap_or_default()
+    crate::providers::json_util::encode_body(&body)
 }

@@ -336,7 +336,7 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions) -> Result<Vec<u8>,
         tool_config,
         generation_config: config,
     };
-    Ok(serde_json::to_vec(&body).unwrap_or_default())
+    Ok(crate::providers::json_util::encode_body(&body))
 }
 
 /// `functionResponse.response` must be an object: a JSON-object result is used as is, anything

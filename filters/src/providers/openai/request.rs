@@ -527,7 +527,7 @@ pub fn encode_request(req: &Request<'_>, opts: EncodeOptions<'_>) -> Vec<u8> {
             include_usage: true,
         }),
     };
-    serde_json::to_vec(&body).unwrap_or_default()
+    crate::providers::json_util::encode_body(&body)
 }
 
 fn join(parts: &[Cow<'_, str>]) -> String {

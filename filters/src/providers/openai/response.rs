@@ -183,5 +183,5 @@ pub fn encode_response(resp: &Response<'_>, created: u64, fallback_model: &str) 
         }],
         usage: UsageOut::from(&resp.usage),
     };
-    serde_json::to_vec(&body).unwrap_or_default()
+    crate::providers::json_util::encode_body(&body)
 }

@@ -125,7 +125,7 @@ pub fn encode_response(
         Some(&resp.usage),
         Value::Null,
     );
-    serde_json::to_vec(&object).unwrap_or_default()
+    crate::providers::json_util::encode_body(&object)
 }
 
 /// The item being built from consecutive blocks.
