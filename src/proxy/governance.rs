@@ -11,7 +11,8 @@ use crate::telemetry::metrics::{LIMIT_REJECTIONS, SPEND};
 use http::HeaderName;
 use pingora::proxy::Session;
 use sluice_filters::canonical::Usage;
-use sluice_filters::governance::{demand_tokens, format_reset};
+use sluice_filters::governance::{demand_tokens, format_reset, push_reset};
+use sluice_filters::log_line::push_u64;
 use sluice_filters::ErrorType;
 
 /// What a request may take at most, over every target its plan may reach: the prompt's
@@ -188,19 +189,35 @@ fn rate_windows(rate: &RateInfo) -> [RateWindow; 2] {
     ]
 }
 
-/// The `x-ratelimit-*` headers of an admitted request: the numbers go in as header values
-/// directly (no string per number on every response).
+/// The `x-ratelimit-*` headers of an admitted request. The values are written into one buffer
+/// that the six header values share (one allocation, not one per number and two strings).
 pub fn add_rate_headers(headers: &mut http::HeaderMap, ctx: &RequestCtx) {
     let Some(grant) = ctx.grant.as_ref() else {
         return;
     };
-    for (window, [limit_name, remaining_name, reset_name]) in rate_windows(&grant.rate) {
-        if let Some((limit, remaining, reset_ms)) = window {
-            headers.insert(limit_name.clone(), http::HeaderValue::from(limit));
-            headers.insert(remaining_name.clone(), http::HeaderValue::from(remaining));
-            if let Ok(reset) = http::HeaderValue::try_from(format_reset(reset_ms)) {
-                headers.insert(reset_name.clone(), reset);
+    let mut text = String::with_capacity(64);
+    let mut spans: [Option<(&HeaderName, std::ops::Range<usize>)>; 6] = Default::default();
+    let mut next = spans.iter_mut();
+    for (window, names) in rate_windows(&grant.rate) {
+        let Some((limit, remaining, reset_ms)) = window else {
+            continue;
+        };
+        for (i, name) in names.iter().enumerate() {
+            let start = text.len();
+            match i {
+                0 => push_u64(&mut text, limit),
+                1 => push_u64(&mut text, remaining),
+                _ => push_reset(&mut text, reset_ms),
             }
+            if let Some(span) = next.next() {
+                *span = Some((name, start..text.len()));
+            }
+        }
+    }
+    let shared = bytes::Bytes::from(text);
+    for (name, range) in spans.into_iter().flatten() {
+        if let Ok(value) = http::HeaderValue::from_maybe_shared(shared.slice(range)) {
+            headers.insert(name.clone(), value);
         }
     }
 }

@@ -13,5 +13,5 @@ pub use admission::{demand_tokens, fits, MAX_EXACT};
 pub use period::{rfc3339_millis, Period, Rfc3339Millis};
 pub use pricing::{builtin_price, Price};
 pub use reported_cost::{cost_usd, pass_with_cost, WithCost};
-pub use reset::format_reset;
+pub use reset::{format_reset, push_reset};
 pub use window::{Admitted, Refused, SlidingWindow};
