@@ -24,16 +24,21 @@ pub fn push_tenths(out: &mut String, value: f64) {
     out.push(char::from(b'0' + (tenths % 10) as u8));
 }
 
+/// Appends `n` in decimal, zero-padded on the left to `width` digits (`7`, 3 -> `007`).
+pub fn push_zero_padded(out: &mut String, n: u64, width: usize) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n);
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    out.push_str(digits);
+}
+
 /// Appends millionths of a unit as the unit with six decimals (`1234567` -> `1.234567`).
 pub fn push_millionths(out: &mut String, millionths: u64) {
     push_u64(out, millionths / 1_000_000);
     out.push('.');
-    let fraction = millionths % 1_000_000;
-    let digits = itoa::Buffer::new().format(fraction).len();
-    for _ in digits..6 {
-        out.push('0');
-    }
-    push_u64(out, fraction);
+    push_zero_padded(out, millionths % 1_000_000, 6);
 }
 
 /// One JSON object written field by field, byte for byte what `serde_json` writes for a struct

@@ -168,49 +168,28 @@ pub async fn lookup(
             .and_then(|b| CachedAnswer::from_bytes(&b)),
         _ => None,
     };
-    if let Some(answer) = found {
-        return Box::pin(serve(
-            session,
-            ctx,
-            model,
-            key,
-            CacheStatus::Hit,
-            &answer,
-            None,
-        ))
-        .await;
-    }
+    // The rare branches (the embedding call, a served answer, a follower's stream) are boxed
+    // where they are awaited: their futures would otherwise size every request's
+    // `request_filter` future, 12 KiB allocated and copied per request.
     let mut semantic = None;
-    if semantic_on {
-        // Boxed, like the other rare branches below: their futures (an embedding call, a served
-        // answer) would otherwise size every request's `request_filter` future, 12 KiB
-        // allocated and copied per request.
-        match Box::pin(semantic_lookup(
-            ctx,
-            model,
-            &scope,
-            &body,
-            directives.no_cache,
-        ))
-        .await
-        {
-            SemanticOutcome::Hit(answer, similarity) => {
-                return Box::pin(serve(
-                    session,
-                    ctx,
-                    model,
-                    key,
-                    CacheStatus::Hit,
-                    &answer,
-                    Some(similarity),
-                ))
-                .await;
+    let hit = match found {
+        Some(answer) => Some((answer, None)),
+        None if semantic_on => {
+            let lookup = semantic_lookup(ctx, model, &scope, &body, directives.no_cache);
+            match Box::pin(lookup).await {
+                SemanticOutcome::Hit(answer, similarity) => Some((answer, Some(similarity))),
+                SemanticOutcome::Miss(context, vector) => {
+                    semantic = (!directives.no_store).then_some((context, vector));
+                    None
+                }
+                SemanticOutcome::Skip => None,
             }
-            SemanticOutcome::Miss(context, vector) => {
-                semantic = (!directives.no_store).then_some((context, vector));
-            }
-            SemanticOutcome::Skip => {}
         }
+        None => None,
+    };
+    if let Some((answer, similarity)) = hit {
+        let status = CacheStatus::Hit;
+        return Box::pin(serve(session, ctx, model, key, status, &answer, similarity)).await;
     }
     let status = if directives.no_cache {
         CacheStatus::Bypass
@@ -372,25 +351,32 @@ pub(super) fn served_head(
     content_type: &str,
     length: Option<usize>,
 ) -> pingora::Result<ResponseHeader> {
-    let mut head = ResponseHeader::build(200, Some(6))?;
-    head.insert_header(http::header::CONTENT_TYPE, content_type)?;
+    use super::headers::{header_value, X_SLUICE_CACHE, X_SLUICE_REQUEST_ID};
+    use http::{header, HeaderName, HeaderValue};
+    let mut parts = http::Response::new(()).into_parts().0;
+    let headers = &mut parts.headers;
+    headers.reserve(12);
+    headers.insert(header::CONTENT_TYPE, header_value(content_type)?);
     match length {
-        Some(len) => head.insert_header(http::header::CONTENT_LENGTH, len.to_string())?,
-        None => {
-            head.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
-            head.set_version(http::Version::HTTP_11);
-        }
-    }
-    head.insert_header("x-sluice-cache", status.as_str())?;
+        Some(len) => headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len)),
+        None => headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        ),
+    };
+    headers.insert(X_SLUICE_CACHE, HeaderValue::from_static(status.as_str()));
     if let Some(similarity) = ctx.cache.as_ref().and_then(|c| c.similarity) {
-        head.insert_header("x-sluice-cache-similarity", format!("{similarity:.4}"))?;
+        let similarity = header_value(&format!("{similarity:.4}"))?;
+        headers.insert(
+            HeaderName::from_static("x-sluice-cache-similarity"),
+            similarity,
+        );
     }
-    head.insert_header("x-sluice-request-id", ctx.request_id.as_str())?;
-    super::headers::edit_response(&mut head, 6, |parts| {
-        super::governance::add_rate_headers(&mut parts.headers, ctx);
-        Ok(())
-    })?;
-    Ok(head)
+    headers.insert(X_SLUICE_REQUEST_ID, header_value(&ctx.request_id)?);
+    super::governance::add_rate_headers(headers, ctx);
+    // Chunked framing needs HTTP/1.1 (the parts' default).
+    parts.version = http::Version::HTTP_11;
+    Ok(ResponseHeader::from(parts))
 }
 
 /// A streamed leader's upstream answered 2xx: its followers can be served live from here on.

@@ -210,14 +210,17 @@ fn write_access_line(
     charge: &Charge,
 ) {
     crate::telemetry::access::write(time, |out| {
-        let field = |out: &mut String, name: &str, value: &str| {
+        let key = |out: &mut String, name: &str| {
             out.push(' ');
             out.push_str(name);
             out.push('=');
+        };
+        let field = |out: &mut String, name: &str, value: &str| {
+            key(out, name);
             out.push_str(value);
         };
         let number = |out: &mut String, name: &str, value: u64| {
-            field(out, name, "");
+            key(out, name);
             push_u64(out, value);
         };
         out.push_str(line.method);
@@ -232,7 +235,7 @@ fn write_access_line(
         field(out, "cache", super::cache::audit_label(ctx));
         number(out, "attempts", ctx.attempts.len() as u64);
         // Every attempt: provider@endpoint:outcome:milliseconds.
-        field(out, "trail", "");
+        key(out, "trail");
         for (i, a) in ctx.attempts.iter().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -248,7 +251,7 @@ fn write_access_line(
         }
         // Candidates passed over: a fallback the key may not use, a provider the request
         // cannot be encoded for.
-        field(out, "skipped", "");
+        key(out, "skipped");
         let start = out.len();
         for (c, why) in ctx.failover.skipped().iter().enumerate() {
             let (Some(why), Some(candidate)) = (why, ctx.candidates.get(c)) else {
@@ -265,7 +268,7 @@ fn write_access_line(
         if out.len() == start {
             out.push('-');
         }
-        field(out, "dropped", "");
+        key(out, "dropped");
         match ctx.plan.as_ref().filter(|p| !p.dropped.is_empty()) {
             Some(plan) => out.push_str(&plan.dropped.join(",")),
             None => out.push('-'),
@@ -280,11 +283,11 @@ fn write_access_line(
             "usage_estimated",
             if charge.estimated { "true" } else { "false" },
         );
-        field(out, "cost_usd", "");
+        key(out, "cost_usd");
         push_millionths(out, charge.cost_micros);
-        field(out, "upstream_ms", "");
+        key(out, "upstream_ms");
         push_tenths(out, line.upstream_ms);
-        field(out, "total_ms", "");
+        key(out, "total_ms");
         push_tenths(out, line.total_ms);
     });
 }

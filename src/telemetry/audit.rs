@@ -183,7 +183,7 @@ impl AuditFile {
                 self.reopen();
             }
         }
-        if self.size + batch.len() as u64 <= self.max_size {
+        if self.size.saturating_add(batch.len() as u64) <= self.max_size {
             // The common case: the whole batch fits, no line needs finding.
             self.put(batch);
             return;

@@ -78,12 +78,6 @@ impl Rfc3339Millis {
     }
 }
 
-impl std::fmt::Display for Rfc3339Millis {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 impl std::fmt::Debug for Rfc3339Millis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(self.as_str(), f)

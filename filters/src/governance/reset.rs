@@ -1,7 +1,7 @@
 //! The `x-ratelimit-reset-*` value in OpenAI's format (a Go duration: `850ms`, `12s`, `1.5s`,
 //! `6m0s`), which the official SDKs and tools such as `openai-ratelimit` parsers already read.
 
-use crate::log_line::push_u64;
+use crate::log_line::{push_u64, push_zero_padded};
 
 pub fn format_reset(ms: u64) -> String {
     let mut out = String::with_capacity(12);
@@ -27,14 +27,10 @@ pub fn push_reset(out: &mut String, ms: u64) {
     push_u64(out, secs);
     if millis != 0 {
         // Three digits, the trailing zeros dropped: 40 ms is ".04".
-        let digits = [millis / 100, millis / 10 % 10, millis % 10];
-        let keep = digits
-            .iter()
-            .rposition(|d| *d != 0)
-            .map_or(0, |last| last + 1);
         out.push('.');
-        for digit in &digits[..keep] {
-            out.push(char::from(b'0' + *digit as u8));
+        push_zero_padded(out, millis, 3);
+        while out.ends_with('0') {
+            out.pop();
         }
     }
     out.push('s');

@@ -7,6 +7,12 @@
 //! `"usage"` in the bytes means a `usage` key. Any chunk that is not plainly a text delta
 //! (pretty-printed or not) gives `None`, and the caller decodes it as before.
 
+/// The keys whose value the check reads (each must be `null`, or for `content` a string).
+const CONTENT: &[u8] = b"\"content\"";
+const USAGE: &[u8] = b"\"usage\"";
+const FINISH_REASON: &[u8] = b"\"finish_reason\"";
+const LOGPROBS: &[u8] = b"\"logprobs\"";
+
 /// The characters of text a plain text-delta chunk adds (the raw string's length without its
 /// quotes, as the decoding path measures it), or `None` when the chunk may say more.
 ///
@@ -35,7 +41,7 @@ pub fn plain_text_chars(data: &str) -> Option<u64> {
             match rest.get(1) {
                 Some(b'c') if key(b"\"choices\":[{") => choices = true,
                 // A second `content` (a second choice): the decode counts it.
-                Some(b'c') if key(b"\"content\"") => match content {
+                Some(b'c') if key(CONTENT) => match content {
                     None => content = Some(at),
                     Some(_) => return None,
                 },
@@ -43,9 +49,9 @@ pub fn plain_text_chars(data: &str) -> Option<u64> {
                 Some(b'x') if key(b"\"x_groq\"") => return None,
                 Some(b't') if key(b"\"tool_calls\"") => return None,
                 Some(b'r') if key(b"\"reasoning_content\"") => return None,
-                Some(b'u') if key(b"\"usage\"") => null_value(bytes, at + 7)?,
-                Some(b'f') if key(b"\"finish_reason\"") => null_value(bytes, at + 15)?,
-                Some(b'l') if key(b"\"logprobs\"") => null_value(bytes, at + 10)?,
+                Some(b'u') if key(USAGE) => null_value(bytes, at + USAGE.len())?,
+                Some(b'f') if key(FINISH_REASON) => null_value(bytes, at + FINISH_REASON.len())?,
+                Some(b'l') if key(LOGPROBS) => null_value(bytes, at + LOGPROBS.len())?,
                 _ => {}
             }
         }
@@ -62,7 +68,7 @@ pub fn plain_text_chars(data: &str) -> Option<u64> {
 /// The length of the text of the `content` key at `at`: 0 for `null`, `None` when it is not
 /// a string.
 fn content_chars(bytes: &[u8], at: usize) -> Option<u64> {
-    let value = value_after_key(bytes, at + b"\"content\"".len())?;
+    let value = value_after_key(bytes, at + CONTENT.len())?;
     if value.starts_with(b"null") {
         return Some(0);
     }
