@@ -120,7 +120,7 @@ impl<'a> JsonObject<'a> {
 
 /// A JSON string: copied as is when nothing in it needs an escape (names, ids, labels: nearly
 /// every field), else escaped by `serde_json`.
-fn push_json_str(out: &mut Vec<u8>, value: &str) {
+pub fn push_json_str(out: &mut Vec<u8>, value: &str) {
     let plain = value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
     if plain {
         out.reserve(value.len() + 2);

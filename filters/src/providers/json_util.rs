@@ -89,11 +89,16 @@ const ENCODED_START: usize = 1024;
 /// doubles as it goes: three reallocations, each a copy, for a 600-byte chat answer. Empty when
 /// the value cannot be encoded (as `to_vec(..).unwrap_or_default()` was).
 pub fn encode_body<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ENCODED_START);
+    let mut out = body_buffer();
     if serde_json::to_writer(&mut out, value).is_err() {
         return Vec::new();
     }
     out
+}
+
+/// An empty buffer for an encoded body, sized as `encode_body`'s.
+pub fn body_buffer() -> Vec<u8> {
+    Vec::with_capacity(ENCODED_START)
 }
 
 /// A `u64` that tolerates `null`.

@@ -3,6 +3,7 @@
 use super::request::{FunctionOut, ToolCallOut};
 use super::wire::{ToolCallWire, UsageOut, UsageWire};
 use crate::canonical::{Block, Response, StopReason};
+use crate::log_line::push_json_str;
 use crate::providers::json_util::arguments_object;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -92,6 +93,7 @@ pub fn decode_response(body: &[u8]) -> Result<Response<'_>, String> {
     })
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct CompletionOut<'a> {
     id: &'a str,
@@ -102,6 +104,7 @@ struct CompletionOut<'a> {
     usage: UsageOut,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct ChoiceOut<'a> {
     index: u32,
@@ -110,6 +113,7 @@ struct ChoiceOut<'a> {
     finish_reason: &'static str,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct MessageOut<'a> {
     role: &'static str,
@@ -129,59 +133,197 @@ pub(super) struct ToolCallWithExtra<'a> {
     pub extra_content: Option<serde_json::Value>,
 }
 
+/// What an OpenAI answer's message says, gathered from the canonical blocks.
+struct MessageParts<'a> {
+    text: String,
+    reasoning: String,
+    tool_calls: Vec<ToolCallWithExtra<'a>>,
+}
+
+impl<'a> MessageParts<'a> {
+    fn of(resp: &'a Response<'_>) -> Self {
+        let mut parts = MessageParts {
+            text: String::new(),
+            reasoning: String::new(),
+            tool_calls: Vec::new(),
+        };
+        for block in &resp.content {
+            match block {
+                Block::Text(t) => parts.text.push_str(t),
+                Block::Thinking { text: t, .. } => parts.reasoning.push_str(t),
+                Block::ToolUse {
+                    id,
+                    name,
+                    input,
+                    signature,
+                } => parts.tool_calls.push(ToolCallWithExtra {
+                    call: ToolCallOut {
+                        id,
+                        kind: "function",
+                        function: FunctionOut {
+                            name,
+                            arguments: input.get(),
+                        },
+                    },
+                    extra_content: signature
+                        .as_ref()
+                        .map(|s| serde_json::json!({"google": {"thought_signature": s}})),
+                }),
+                _ => {}
+            }
+        }
+        parts
+    }
+
+    /// `content` is `null` only beside tool calls.
+    fn content(&self) -> Option<&str> {
+        (!self.text.is_empty() || self.tool_calls.is_empty()).then_some(self.text.as_str())
+    }
+}
+
 /// Encodes a completion for an OpenAI client. `created` is the gateway's clock; ids and model
 /// are the provider's, as a client talking to that provider directly would see them.
+///
+/// Written by hand, byte for byte what the serde derive of `CompletionOut` writes (kept as the
+/// tests' oracle): every translated answer is encoded here, and serde escapes each of its
+/// constant keys byte by byte (6.8k instructions for a 600-byte answer). Tool calls, rare and
+/// nested, still go through serde.
 pub fn encode_response(resp: &Response<'_>, created: u64, fallback_model: &str) -> Vec<u8> {
-    let mut text = String::new();
-    let mut reasoning = String::new();
-    let mut tool_calls = Vec::new();
-    for block in &resp.content {
-        match block {
-            Block::Text(t) => text.push_str(t),
-            Block::Thinking { text: t, .. } => reasoning.push_str(t),
-            Block::ToolUse {
-                id,
-                name,
-                input,
-                signature,
-            } => tool_calls.push(ToolCallWithExtra {
-                call: ToolCallOut {
-                    id,
-                    kind: "function",
-                    function: FunctionOut {
-                        name,
-                        arguments: input.get(),
-                    },
-                },
-                extra_content: signature
-                    .as_ref()
-                    .map(|s| serde_json::json!({"google": {"thought_signature": s}})),
-            }),
-            _ => {}
+    let parts = MessageParts::of(resp);
+    let model = if resp.model.is_empty() {
+        fallback_model
+    } else {
+        &resp.model
+    };
+    let mut out = crate::providers::json_util::body_buffer();
+    out.extend_from_slice(b"{\"id\":");
+    push_json_str(&mut out, &resp.id);
+    out.extend_from_slice(b",\"object\":\"chat.completion\",\"created\":");
+    out.extend_from_slice(itoa::Buffer::new().format(created).as_bytes());
+    out.extend_from_slice(b",\"model\":");
+    push_json_str(&mut out, model);
+    out.extend_from_slice(
+        b",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":",
+    );
+    match parts.content() {
+        Some(text) => push_json_str(&mut out, text),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"refusal\":null");
+    if !parts.tool_calls.is_empty() {
+        out.extend_from_slice(b",\"tool_calls\":");
+        if serde_json::to_writer(&mut out, &parts.tool_calls).is_err() {
+            return Vec::new();
         }
     }
-    let body = CompletionOut {
-        id: &resp.id,
-        object: "chat.completion",
-        created,
-        model: if resp.model.is_empty() {
-            fallback_model
-        } else {
-            &resp.model
-        },
-        choices: [ChoiceOut {
-            index: 0,
-            message: MessageOut {
-                role: "assistant",
-                content: (!text.is_empty() || tool_calls.is_empty()).then_some(text),
-                refusal: None,
-                tool_calls,
-                reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+    if !parts.reasoning.is_empty() {
+        out.extend_from_slice(b",\"reasoning_content\":");
+        push_json_str(&mut out, &parts.reasoning);
+    }
+    out.extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":");
+    push_json_str(&mut out, resp.stop_reason.openai());
+    out.extend_from_slice(b"}],\"usage\":");
+    UsageOut::from(&resp.usage).write_json(&mut out);
+    out.push(b'}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::Usage;
+    use proptest::prelude::*;
+    use serde_json::value::RawValue;
+
+    /// The encoder as it was: the serde derive of `CompletionOut`, the hand encoder's oracle.
+    fn encode_by_serde(resp: &Response<'_>, created: u64, fallback_model: &str) -> Vec<u8> {
+        let parts = MessageParts::of(resp);
+        let body = CompletionOut {
+            id: &resp.id,
+            object: "chat.completion",
+            created,
+            model: if resp.model.is_empty() {
+                fallback_model
+            } else {
+                &resp.model
             },
-            logprobs: None,
-            finish_reason: resp.stop_reason.openai(),
-        }],
-        usage: UsageOut::from(&resp.usage),
-    };
-    crate::providers::json_util::encode_body(&body)
+            choices: [ChoiceOut {
+                index: 0,
+                message: MessageOut {
+                    role: "assistant",
+                    content: parts.content().map(str::to_owned),
+                    refusal: None,
+                    tool_calls: parts.tool_calls,
+                    reasoning_content: (!parts.reasoning.is_empty()).then_some(parts.reasoning),
+                },
+                logprobs: None,
+                finish_reason: resp.stop_reason.openai(),
+            }],
+            usage: UsageOut::from(&resp.usage),
+        };
+        crate::providers::json_util::encode_body(&body)
+    }
+
+    /// Text full of what JSON escapes: quotes, backslashes, control characters, non-ASCII.
+    fn text() -> impl Strategy<Value = String> {
+        "[a-z \"\\\\\u{0}\u{1f}\n\té€😀]{0,16}"
+    }
+
+    fn block() -> impl Strategy<Value = Block<'static>> {
+        prop_oneof![
+            text().prop_map(|t| Block::Text(t.into())),
+            text().prop_map(|t| Block::Thinking {
+                text: t.into(),
+                signature: None
+            }),
+            (
+                text(),
+                "[a-z_]{1,8}",
+                any::<u32>(),
+                prop::option::of(text())
+            )
+                .prop_map(|(id, name, n, signature)| Block::ToolUse {
+                    id: id.into(),
+                    name: name.into(),
+                    input: RawValue::from_string(format!("{{\"n\":{n}}}"))
+                        .unwrap_or_else(|_| crate::providers::json_util::empty_object()),
+                    signature: signature.map(Into::into),
+                }),
+        ]
+    }
+
+    fn stop_reason() -> impl Strategy<Value = StopReason> {
+        prop_oneof![
+            Just(StopReason::EndTurn),
+            Just(StopReason::StopSequence),
+            Just(StopReason::MaxTokens),
+            Just(StopReason::ToolUse),
+            Just(StopReason::ContentFilter),
+            Just(StopReason::PauseTurn),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_hand_encoder_writes_what_the_serde_derive_writes(
+            id in text(),
+            model in prop_oneof![Just(String::new()), text()],
+            content in prop::collection::vec(block(), 0..4),
+            stop_reason in stop_reason(),
+            counts in prop::array::uniform5(0u64..u64::MAX / 4),
+            created in any::<u64>(),
+        ) {
+            let [input, cache_read, cache_write, output, reasoning] = counts;
+            let resp = Response {
+                id: id.into(),
+                model: model.into(),
+                content,
+                stop_reason,
+                usage: Usage { input, cache_read, cache_write, output, reasoning },
+            };
+            let by_hand = encode_response(&resp, created, "fallback");
+            let by_serde = encode_by_serde(&resp, created, "fallback");
+            prop_assert_eq!(String::from_utf8_lossy(&by_hand), String::from_utf8_lossy(&by_serde));
+        }
+    }
 }

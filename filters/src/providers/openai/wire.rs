@@ -213,6 +213,29 @@ pub struct CompletionDetailsOut {
     pub reasoning_tokens: u64,
 }
 
+impl UsageOut {
+    /// Writes what its serde derive writes, without serde's per-key escaping (the keys are
+    /// ours): the usage of every translated chat answer.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let mut number = |key: &[u8], n: u64| {
+            out.extend_from_slice(key);
+            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        };
+        number(b"{\"prompt_tokens\":", self.prompt_tokens);
+        number(b",\"completion_tokens\":", self.completion_tokens);
+        number(b",\"total_tokens\":", self.total_tokens);
+        number(
+            b",\"prompt_tokens_details\":{\"cached_tokens\":",
+            self.prompt_tokens_details.cached_tokens,
+        );
+        number(
+            b"},\"completion_tokens_details\":{\"reasoning_tokens\":",
+            self.completion_tokens_details.reasoning_tokens,
+        );
+        out.extend_from_slice(b"}}");
+    }
+}
+
 impl From<&Usage> for UsageOut {
     fn from(u: &Usage) -> Self {
         UsageOut {
