@@ -81,6 +81,11 @@ impl ProxyHttp for SluiceProxy {
         ctx
     }
 
+    /// None. Pingora's default adds a response-compression module at level 0 (off), which
+    /// still builds a context and runs its header and body hooks on every request; sluice
+    /// never compresses (a provider's body is passed on as it came).
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
     async fn early_request_filter(
         &self,
         session: &mut Session,
