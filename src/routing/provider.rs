@@ -7,7 +7,7 @@ use super::health::ProviderHealthCheck;
 use crate::config::{weighted_schedule, ConfigError, ProviderConfig, Timeouts};
 use crate::telemetry::metrics::{ENDPOINT_EJECTED, ENDPOINT_HEALTHY};
 use pingora::lb::selection::RoundRobin;
-use pingora::lb::{Backends, LoadBalancer};
+use pingora::lb::{Backend, Backends, LoadBalancer};
 use sluice_filters::balance::WeightedSchedule;
 use sluice_filters::balance::{AdaptiveBalancer, AdaptiveConfig, InFlight};
 use sluice_filters::providers::ForwardHeaders;
@@ -232,7 +232,7 @@ impl Provider {
         if adaptive {
             return self.select_adaptive(now_ms, tried);
         }
-        let backend = self.lb.select_with(b"", 256, |backend, healthy| {
+        let accept = |backend: &Backend, healthy: bool| {
             let Some(addr) = backend.addr.as_inet() else {
                 return false;
             };
@@ -242,7 +242,17 @@ impl Provider {
             self.resolved_index(addr)
                 .and_then(|i| self.endpoint_breakers.get(i))
                 .is_some_and(|b| b.allow(now_ms))
-        })?;
+        };
+        let backends = self.lb.backends().get_backend();
+        let backend = match backends.first() {
+            // One endpoint, the common case: it is the only one round robin could pick, so
+            // accept it or none (`select_with` would build its iterator and a set of the
+            // backends seen to learn the same).
+            Some(only) if backends.len() == 1 => {
+                accept(only, self.lb.backends().ready(only)).then(|| only.clone())?
+            }
+            _ => self.lb.select_with(b"", 256, accept)?,
+        };
         let addr = *backend.addr.as_inet()?;
         let index = self.resolved_index(&addr)?;
         Some((addr, index, self.endpoint_load.start(index)))
