@@ -54,6 +54,23 @@ impl TopLevelField {
         serde_json::from_slice(self.walk(body)?).ok()
     }
 
+    /// `decode`, with `fast` tried first on the value found from the end: it reads the value
+    /// from its start and gives it with its length, or `None` to leave it to serde.
+    pub fn decode_with<'a, T: serde::Deserialize<'a>>(
+        &self,
+        body: &'a [u8],
+        fast: impl FnOnce(&'a [u8]) -> Option<(T, usize)>,
+    ) -> Option<T> {
+        if let Some(start) = self.closing_key(body) {
+            if let Some((value, len)) = fast(&body[start..]) {
+                if closes_object(body, start + len) {
+                    return Some(value);
+                }
+            }
+        }
+        self.decode(body)
+    }
+
     /// The value of the last top-level `key` by the walk from the start.
     fn walk<'a>(&self, body: &'a [u8]) -> Option<&'a [u8]> {
         let mut found = None;

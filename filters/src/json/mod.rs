@@ -2,6 +2,7 @@
 //! tree, and splice a new value into the original text. The proxy forwards what the client sent
 //! byte for byte except for the fields it owns, so these helpers never re-serialize a body.
 
+pub mod counts;
 mod field_value;
 mod top_level;
 

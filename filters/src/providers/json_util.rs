@@ -78,9 +78,19 @@ pub fn object_from_raw(raw: &RawValue) -> Box<RawValue> {
 /// The `usage` of a whole answer, decoded alone: a passthrough answer is read only for it,
 /// and the rest passes through untouched (`json::TopLevelField`).
 pub fn answer_usage<'a, W: Deserialize<'a>>(body: &'a [u8]) -> Option<W> {
-    static USAGE: LazyLock<TopLevelField> = LazyLock::new(|| TopLevelField::new("usage"));
     USAGE.decode::<Option<W>>(body)?
 }
+
+/// `answer_usage` with `fast` tried first (`json::counts`): it reads the value from its
+/// start, giving it with its length, or `None` to leave it to serde.
+pub fn answer_usage_with<'a, W: Deserialize<'a>>(
+    body: &'a [u8],
+    fast: impl FnOnce(&'a [u8]) -> Option<(Option<W>, usize)>,
+) -> Option<W> {
+    USAGE.decode_with::<Option<W>>(body, fast)?
+}
+
+static USAGE: LazyLock<TopLevelField> = LazyLock::new(|| TopLevelField::new("usage"));
 
 /// Where an encoded body starts: a chat answer or request is a few hundred bytes to a few KiB.
 const ENCODED_START: usize = 1024;

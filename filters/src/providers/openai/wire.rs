@@ -1,6 +1,7 @@
 //! OpenAI's JSON shapes, borrowed from the input where they can be.
 
 use crate::canonical::Usage;
+use crate::json::counts::{read_counts, CountField};
 use crate::providers::json_util::{null_as_zero, TextOrParts};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -173,6 +174,70 @@ pub struct CompletionDetailsWire {
 }
 
 impl UsageWire {
+    /// `usage` (`null` is `None`) read by `json::counts` with its length, as its serde derive
+    /// reads it; `None` to leave it to serde (another shape, a field given twice).
+    pub fn read_counts(text: &[u8]) -> Option<(Option<UsageWire>, usize)> {
+        if text.starts_with(b"null") {
+            return Some((None, 4));
+        }
+        let mut usage = UsageWire::default();
+        let mut seen = 0u32;
+        let mut once = |bit: u32| {
+            let first = seen & (1 << bit) == 0;
+            seen |= 1 << bit;
+            first.then_some(())
+        };
+        let end = read_counts(text, |field| {
+            match field {
+                CountField::Count(b"prompt_tokens", n) => {
+                    once(0)?;
+                    usage.prompt_tokens = n.unwrap_or(0);
+                }
+                CountField::Count(b"completion_tokens", n) => {
+                    once(1)?;
+                    usage.completion_tokens = n.unwrap_or(0);
+                }
+                CountField::Count(b"prompt_cache_hit_tokens", n) => {
+                    once(2)?;
+                    usage.prompt_cache_hit_tokens = n;
+                }
+                CountField::Count(b"prompt_tokens_details", None) => once(3)?,
+                CountField::Object(b"prompt_tokens_details") => {
+                    once(3)?;
+                    usage.prompt_tokens_details = Some(PromptDetailsWire::default());
+                }
+                CountField::Nested(b"prompt_tokens_details", b"cached_tokens", n) => {
+                    once(4)?;
+                    usage.prompt_tokens_details = Some(PromptDetailsWire {
+                        cached_tokens: n.unwrap_or(0),
+                    });
+                }
+                CountField::Count(b"completion_tokens_details", None) => once(5)?,
+                CountField::Object(b"completion_tokens_details") => {
+                    once(5)?;
+                    usage.completion_tokens_details = Some(CompletionDetailsWire::default());
+                }
+                CountField::Nested(b"completion_tokens_details", b"reasoning_tokens", n) => {
+                    once(6)?;
+                    usage.completion_tokens_details = Some(CompletionDetailsWire {
+                        reasoning_tokens: n.unwrap_or(0),
+                    });
+                }
+                // Another type where a struct or a count belongs: serde's to refuse.
+                CountField::Count(
+                    b"prompt_tokens_details" | b"completion_tokens_details",
+                    Some(_),
+                )
+                | CountField::Object(
+                    b"prompt_tokens" | b"completion_tokens" | b"prompt_cache_hit_tokens",
+                ) => return None,
+                _ => {}
+            }
+            Some(())
+        })?;
+        Some((Some(usage), end))
+    }
+
     pub fn canonical(&self) -> Usage {
         let cached = self
             .prompt_tokens_details
@@ -248,6 +313,150 @@ impl From<&Usage> for UsageOut {
             completion_tokens_details: CompletionDetailsOut {
                 reasoning_tokens: u.reasoning,
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UsageWire;
+    use crate::canonical::Usage;
+    use crate::json::arbitrary::json_value;
+    use proptest::prelude::*;
+
+    /// What the serde derive reads from `text`: `Err` when it refuses.
+    fn by_serde(text: &str) -> Result<Option<Usage>, ()> {
+        serde_json::from_str::<Option<UsageWire>>(text)
+            .map(|u| u.map(|u| u.canonical()))
+            .map_err(drop)
+    }
+
+    /// What the counts reader reads, `None` when it leaves the text to serde.
+    fn by_counts(text: &str) -> Option<(Option<Usage>, usize)> {
+        UsageWire::read_counts(text.as_bytes()).map(|(u, end)| (u.map(|u| u.canonical()), end))
+    }
+
+    /// The text of an object with these fields, in this order, repeats allowed.
+    fn object(fields: &[(String, String)]) -> String {
+        let fields: Vec<String> = fields
+            .iter()
+            .map(|(key, value)| format!("{key:?}: {value}"))
+            .collect();
+        format!("{{{}}}", fields.join(" ,"))
+    }
+
+    /// Any valid JSON number or a few other types, mostly counts.
+    fn count() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => (0u64..100_000).prop_map(|n| n.to_string()),
+            1 => Just("null".to_string()),
+            1 => "-?(0|[1-9][0-9]{0,20})(\\.[0-9])?(e[0-9])?",
+            1 => Just("\"12\"".to_string()),
+            1 => Just("true".to_string()),
+        ]
+    }
+
+    fn details() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            Just("cached_tokens".to_string()),
+            Just("reasoning_tokens".to_string()),
+            Just("audio_tokens".to_string()),
+        ];
+        let field = prop_oneof![
+            4 => (key, count()),
+            1 => ("[a-z]{1,3}", json_value("[a-z]{1,3}").prop_map(|v| v.to_string())),
+        ];
+        prop_oneof![
+            4 => prop::collection::vec(field, 0..4).prop_map(|f| object(&f)),
+            1 => Just("null".to_string()),
+            1 => Just("7".to_string()),
+        ]
+    }
+
+    fn field() -> impl Strategy<Value = (String, String)> {
+        let count_key = prop_oneof![
+            Just("prompt_tokens"),
+            Just("completion_tokens"),
+            Just("prompt_cache_hit_tokens"),
+            Just("total_tokens"),
+        ];
+        let details_key = prop_oneof![
+            Just("prompt_tokens_details"),
+            Just("completion_tokens_details")
+        ];
+        prop_oneof![
+            4 => (count_key.clone(), count()).prop_map(|(k, v)| (k.to_string(), v)),
+            1 => (count_key, details()).prop_map(|(k, v)| (k.to_string(), v)),
+            2 => (details_key, details()).prop_map(|(k, v)| (k.to_string(), v)),
+            1 => ("[a-z_]{1,8}", json_value("[a-z]{1,3}"))
+                .prop_map(|(k, v)| (k, v.to_string())),
+        ]
+    }
+
+    #[test]
+    fn a_real_answer_usage_is_read_without_serde() {
+        let text = r#"{"completion_tokens":11,"completion_tokens_details":{"accepted_prediction_tokens":0,"audio_tokens":0,"reasoning_tokens":4,"rejected_prediction_tokens":0},"prompt_tokens":9,"prompt_tokens_details":{"audio_tokens":0,"cached_tokens":2},"total_tokens":20}"#;
+        let (usage, end) = by_counts(text).unwrap_or_default();
+        assert_eq!(end, text.len());
+        assert_eq!(Ok(usage), by_serde(text));
+        let usage = usage.unwrap_or_default();
+        assert_eq!(
+            (usage.input, usage.cache_read, usage.output, usage.reasoning),
+            (7, 2, 11, 4)
+        );
+        assert_eq!(by_counts("null"), Some((None, 4)));
+    }
+
+    proptest! {
+        /// Where the counts reader answers, serde's derive reads the same; where serde refuses,
+        /// the counts reader leaves it to serde.
+        #[test]
+        fn the_counts_reader_agrees_with_the_serde_derive(
+            fields in prop::collection::vec(field(), 0..7),
+        ) {
+            let text = object(&fields);
+            if let Some((usage, end)) = by_counts(&text) {
+                prop_assert_eq!(end, text.len());
+                prop_assert_eq!(Ok(usage), by_serde(&text), "{}", text);
+            }
+        }
+
+        /// Counts, nulls and details objects of counts only: the shape providers write, which
+        /// the counts reader must read unless a field is repeated.
+        #[test]
+        fn the_shape_providers_write_is_read_without_serde(
+            fields in prop::collection::vec(
+                (
+                    prop_oneof![
+                        Just("prompt_tokens"),
+                        Just("completion_tokens"),
+                        Just("total_tokens"),
+                        Just("prompt_tokens_details"),
+                        Just("completion_tokens_details"),
+                    ],
+                    0u64..1000,
+                    any::<bool>(),
+                ),
+                0..5,
+            ),
+        ) {
+            let mut seen = std::collections::HashSet::new();
+            let fields: Vec<(String, String)> = fields
+                .into_iter()
+                .filter(|(k, _, _)| seen.insert(*k))
+                .map(|(k, n, null)| {
+                    let value = match (k.ends_with("_details"), null) {
+                        (_, true) => "null".to_string(),
+                        (true, false) => format!(r#"{{"cached_tokens":{n},"reasoning_tokens":{n},"audio_tokens":0}}"#),
+                        (false, false) => n.to_string(),
+                    };
+                    (k.to_string(), value)
+                })
+                .collect();
+            let text = object(&fields);
+            let read = by_counts(&text);
+            prop_assert!(read.is_some(), "{}", text);
+            prop_assert_eq!(read.map(|(u, _)| Ok(u)), Some(by_serde(&text)));
         }
     }
 }
