@@ -4,9 +4,12 @@
 //! simple shape, read here in one pass.
 //!
 //! Only that shape is read: keys without escapes, values that are non-negative integers,
-//! `null`, or objects of the same (one level down). Anything else (a string, a fraction, a
-//! deeper object, an escape) gives `None` and the caller decodes with serde, so where this
-//! answers it answers as serde would (each reader property-tests that against its derive).
+//! `null`, objects of the same (one level down), or at the top level a plain string (ASCII,
+//! no escape or control character: Anthropic's `"service_tier":"standard"`). Anything else (a
+//! fraction, a deeper object, an escape, a boolean) gives `None` and the caller decodes with
+//! serde, so where this answers it answers as serde would (each reader property-tests that
+//! against its derive). A reader must refuse a field of the wrong kind for a key it knows, as
+//! the derive does.
 
 use super::field_value::skip_space;
 
@@ -19,6 +22,20 @@ pub enum CountField<'a> {
     Object(&'a [u8]),
     /// A field of the object under the first key.
     Nested(&'a [u8], &'a [u8], Option<u64>),
+    /// A top-level key holding a plain string.
+    Text(&'a [u8]),
+}
+
+impl<'a> CountField<'a> {
+    /// The top-level key the field is under.
+    pub fn key(&self) -> &'a [u8] {
+        match *self {
+            CountField::Count(key, _)
+            | CountField::Object(key)
+            | CountField::Nested(key, _, _)
+            | CountField::Text(key) => key,
+        }
+    }
 }
 
 /// Reads the object of counts at the start of `text` (space before it allowed), handing each
@@ -37,9 +54,24 @@ pub fn read_counts<'a>(
                 visit(CountField::Nested(key, inner, count(text, at)?))
             })
         }
+        b'"' => {
+            *at = plain_string_end(text, *at)?;
+            visit(CountField::Text(key))
+        }
         _ => visit(CountField::Count(key, count(text, at)?)),
     })?;
     Some(at)
+}
+
+/// Just past the string opening at `at` when it is plain (ASCII, no escape, no control
+/// character), which serde reads the same whatever it ignores or checks.
+fn plain_string_end(text: &[u8], at: usize) -> Option<usize> {
+    let start = at + 1;
+    let len = memchr::memchr(b'"', text.get(start..)?)?;
+    let plain = text[start..start + len]
+        .iter()
+        .all(|&b| (0x20..0x80).contains(&b) && b != b'\\');
+    plain.then_some(start + len + 1)
 }
 
 /// Reads an object at `at`, calling `field` with each key, the first byte of its value and the
@@ -127,7 +159,7 @@ mod tests {
 
     #[test]
     fn the_simple_shape_is_read_in_order() {
-        let text = r#" { "a": 1 , "b" :{"c":null,"d":20}, "e":null} tail"#;
+        let text = r#" { "a": 1 , "b" :{"c":null,"d":20}, "e":null, "f": "standard"} tail"#;
         let (seen, end) = fields(text).unwrap_or_default();
         assert_eq!(
             seen,
@@ -137,6 +169,7 @@ mod tests {
                 CountField::Nested(b"b", b"c", None),
                 CountField::Nested(b"b", b"d", Some(20)),
                 CountField::Count(b"e", None),
+                CountField::Text(b"f"),
             ]
         );
         assert_eq!(&text[end..], " tail");
@@ -146,7 +179,12 @@ mod tests {
     #[test]
     fn anything_else_is_left_to_serde() {
         for text in [
-            r#"{"a":"1"}"#,
+            r#"{"a":"\u0031"}"#,
+            r#"{"a":"\n"}"#,
+            "{\"a\":\"\u{1}\"}",
+            r#"{"a":"é"}"#,
+            r#"{"a":"x}"#,
+            r#"{"b":{"a":"1"}}"#,
             r#"{"a":1.5}"#,
             r#"{"a":1e3}"#,
             r#"{"a":-1}"#,

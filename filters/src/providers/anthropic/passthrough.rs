@@ -145,5 +145,6 @@ impl Tally {
 
 /// Usage from a whole Anthropic response body.
 pub fn response_usage(body: &[u8]) -> Option<Usage> {
-    crate::providers::json_util::answer_usage::<UsageWire>(body).map(|u| u.canonical())
+    crate::providers::json_util::answer_usage_with(body, UsageWire::read_counts)
+        .map(|u| u.canonical())
 }

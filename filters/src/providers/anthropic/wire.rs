@@ -1,6 +1,7 @@
 //! Anthropic's JSON shapes, borrowed from the input where they can be.
 
 use crate::canonical::Usage;
+use crate::json::counts::{read_counts, CountField};
 use crate::providers::json_util::{null_as_zero, TextOrParts};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -133,6 +134,37 @@ pub struct UsageWire {
 }
 
 impl UsageWire {
+    /// `usage` (`null` is `None`) read by `json::counts` with its length, as its serde derive
+    /// reads it; `None` to leave it to serde (another shape, a field given twice). Anthropic's
+    /// answers carry a `service_tier` string and objects of counts beside the four counts.
+    pub fn read_counts(text: &[u8]) -> Option<(Option<UsageWire>, usize)> {
+        if text.starts_with(b"null") {
+            return Some((None, 4));
+        }
+        let mut usage = UsageWire::default();
+        let mut seen = 0u32;
+        let end = read_counts(text, |field| {
+            let (slot, bit) = match field.key() {
+                b"input_tokens" => (&mut usage.input_tokens, 0),
+                b"output_tokens" => (&mut usage.output_tokens, 1),
+                b"cache_creation_input_tokens" => (&mut usage.cache_creation_input_tokens, 2),
+                b"cache_read_input_tokens" => (&mut usage.cache_read_input_tokens, 3),
+                _ => return Some(()),
+            };
+            // A count, given once; anything else under these keys the derive refuses.
+            let CountField::Count(_, n) = field else {
+                return None;
+            };
+            if seen & (1 << bit) != 0 {
+                return None;
+            }
+            seen |= 1 << bit;
+            *slot = n.unwrap_or(0);
+            Some(())
+        })?;
+        Some((Some(usage), end))
+    }
+
     pub fn canonical(&self) -> Usage {
         Usage {
             input: self.input_tokens,
@@ -199,4 +231,87 @@ pub enum BlockOut<'a> {
 pub enum SourceOut<'a> {
     Base64 { media_type: &'a str, data: &'a str },
     Url { url: &'a str },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UsageWire;
+    use crate::canonical::Usage;
+    use crate::json::arbitrary::json_value;
+    use proptest::prelude::*;
+
+    fn by_serde(text: &str) -> Result<Option<Usage>, ()> {
+        serde_json::from_str::<Option<UsageWire>>(text)
+            .map(|u| u.map(|u| u.canonical()))
+            .map_err(drop)
+    }
+
+    fn by_counts(text: &str) -> Option<(Option<Usage>, usize)> {
+        UsageWire::read_counts(text.as_bytes()).map(|(u, end)| (u.map(|u| u.canonical()), end))
+    }
+
+    fn object(fields: &[(String, String)]) -> String {
+        let fields: Vec<String> = fields
+            .iter()
+            .map(|(key, value)| format!("{key:?}: {value}"))
+            .collect();
+        format!("{{{}}}", fields.join(" ,"))
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => (0u64..100_000).prop_map(|n| n.to_string()),
+            1 => Just("null".to_string()),
+            1 => "-?(0|[1-9][0-9]{0,20})(\\.[0-9])?(e[0-9])?",
+            1 => Just("\"standard\"".to_string()),
+            1 => Just(r#"{"web_search_requests":1}"#.to_string()),
+            1 => Just("true".to_string()),
+            1 => json_value("[a-z]{1,3}").prop_map(|v| v.to_string()),
+        ]
+    }
+
+    fn field() -> impl Strategy<Value = (String, String)> {
+        let key = prop_oneof![
+            Just("input_tokens".to_string()),
+            Just("output_tokens".to_string()),
+            Just("cache_creation_input_tokens".to_string()),
+            Just("cache_read_input_tokens".to_string()),
+            Just("service_tier".to_string()),
+            Just("server_tool_use".to_string()),
+            "[a-z_]{1,8}",
+        ];
+        (key, value())
+    }
+
+    #[test]
+    fn a_real_answer_usage_is_read_without_serde() {
+        let text = r#"{"input_tokens":6,"cache_creation_input_tokens":2,"cache_read_input_tokens":3,"cache_creation":{"ephemeral_5m_input_tokens":2,"ephemeral_1h_input_tokens":0},"output_tokens":13,"service_tier":"standard","server_tool_use":{"web_search_requests":0}}"#;
+        let (usage, end) = by_counts(text).unwrap_or_default();
+        assert_eq!(end, text.len());
+        assert_eq!(Ok(usage), by_serde(text));
+        let usage = usage.unwrap_or_default();
+        assert_eq!(
+            (
+                usage.input,
+                usage.cache_write,
+                usage.cache_read,
+                usage.output
+            ),
+            (6, 2, 3, 13)
+        );
+    }
+
+    proptest! {
+        /// Where the counts reader answers, serde's derive reads the same.
+        #[test]
+        fn the_counts_reader_agrees_with_the_serde_derive(
+            fields in prop::collection::vec(field(), 0..7),
+        ) {
+            let text = object(&fields);
+            if let Some((usage, end)) = by_counts(&text) {
+                prop_assert_eq!(end, text.len());
+                prop_assert_eq!(Ok(usage), by_serde(&text), "{}", text);
+            }
+        }
+    }
 }

@@ -173,6 +173,15 @@ pub struct CompletionDetailsWire {
     pub reasoning_tokens: u64,
 }
 
+/// The keys of `UsageWire`.
+const USAGE_KEYS: [&[u8]; 5] = [
+    b"prompt_tokens",
+    b"completion_tokens",
+    b"prompt_cache_hit_tokens",
+    b"prompt_tokens_details",
+    b"completion_tokens_details",
+];
+
 impl UsageWire {
     /// `usage` (`null` is `None`) read by `json::counts` with its length, as its serde derive
     /// reads it; `None` to leave it to serde (another shape, a field given twice).
@@ -223,14 +232,9 @@ impl UsageWire {
                         reasoning_tokens: n.unwrap_or(0),
                     });
                 }
-                // Another type where a struct or a count belongs: serde's to refuse.
-                CountField::Count(
-                    b"prompt_tokens_details" | b"completion_tokens_details",
-                    Some(_),
-                )
-                | CountField::Object(
-                    b"prompt_tokens" | b"completion_tokens" | b"prompt_cache_hit_tokens",
-                ) => return None,
+                CountField::Nested(..) => {}
+                // Another kind of value under a key the derive reads: it refuses that.
+                _ if USAGE_KEYS.contains(&field.key()) => return None,
                 _ => {}
             }
             Some(())
@@ -352,6 +356,7 @@ mod tests {
             1 => Just("null".to_string()),
             1 => "-?(0|[1-9][0-9]{0,20})(\\.[0-9])?(e[0-9])?",
             1 => Just("\"12\"".to_string()),
+            1 => Just("\"standard\"".to_string()),
             1 => Just("true".to_string()),
         ]
     }
