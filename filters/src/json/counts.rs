@@ -143,6 +143,42 @@ fn delimited(text: &[u8], at: usize) -> bool {
         .is_none_or(|b| matches!(b, b',' | b'}' | b' ' | b'\t' | b'\n' | b'\r'))
 }
 
+/// What the usage readers' property tests share: objects written with repeats allowed, and
+/// both readings of one text in canonical form.
+#[cfg(test)]
+pub(crate) mod oracle {
+    use crate::canonical::Usage;
+    use serde::de::DeserializeOwned;
+
+    /// The text of an object with these fields, in this order, repeats allowed.
+    pub fn object(fields: &[(String, String)]) -> String {
+        let fields: Vec<String> = fields
+            .iter()
+            .map(|(key, value)| format!("{key:?}: {value}"))
+            .collect();
+        format!("{{{}}}", fields.join(" ,"))
+    }
+
+    /// What the serde derive of `W` reads from `text`: `Err` when it refuses.
+    pub fn by_serde<W: DeserializeOwned>(
+        text: &str,
+        canonical: impl Fn(&W) -> Usage,
+    ) -> Result<Option<Usage>, ()> {
+        serde_json::from_str::<Option<W>>(text)
+            .map(|u| u.as_ref().map(canonical))
+            .map_err(drop)
+    }
+
+    /// What a counts reader reads, `None` when it leaves the text to serde.
+    pub fn by_counts<W>(
+        text: &str,
+        read: impl Fn(&[u8]) -> Option<(Option<W>, usize)>,
+        canonical: impl Fn(&W) -> Usage,
+    ) -> Option<(Option<Usage>, usize)> {
+        read(text.as_bytes()).map(|(u, end)| (u.as_ref().map(canonical), end))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -326,27 +326,15 @@ mod tests {
     use super::UsageWire;
     use crate::canonical::Usage;
     use crate::json::arbitrary::json_value;
+    use crate::json::counts::oracle::object;
     use proptest::prelude::*;
 
-    /// What the serde derive reads from `text`: `Err` when it refuses.
     fn by_serde(text: &str) -> Result<Option<Usage>, ()> {
-        serde_json::from_str::<Option<UsageWire>>(text)
-            .map(|u| u.map(|u| u.canonical()))
-            .map_err(drop)
+        crate::json::counts::oracle::by_serde(text, UsageWire::canonical)
     }
 
-    /// What the counts reader reads, `None` when it leaves the text to serde.
     fn by_counts(text: &str) -> Option<(Option<Usage>, usize)> {
-        UsageWire::read_counts(text.as_bytes()).map(|(u, end)| (u.map(|u| u.canonical()), end))
-    }
-
-    /// The text of an object with these fields, in this order, repeats allowed.
-    fn object(fields: &[(String, String)]) -> String {
-        let fields: Vec<String> = fields
-            .iter()
-            .map(|(key, value)| format!("{key:?}: {value}"))
-            .collect();
-        format!("{{{}}}", fields.join(" ,"))
+        crate::json::counts::oracle::by_counts(text, UsageWire::read_counts, UsageWire::canonical)
     }
 
     /// Any valid JSON number or a few other types, mostly counts.
