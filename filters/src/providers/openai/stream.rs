@@ -5,6 +5,7 @@ use super::error::{decode_error, encode_error};
 use super::wire::{ExtraContentWire, UsageOut, UsageWire};
 use crate::canonical::{StopReason, StreamEvent, Usage};
 use crate::governance::{cost_usd, Price, WithCost};
+use crate::log_line::push_json_str;
 use crate::stream::decoder::fail;
 use crate::stream::{EventDecoder, SseDecoder, SseEvent};
 use serde::{Deserialize, Serialize};
@@ -221,22 +222,26 @@ struct ChoiceOut<D: Serialize> {
     finish_reason: Option<&'static str>,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct RoleDelta {
     role: &'static str,
     content: &'static str,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct ContentDelta<'a> {
     content: &'a str,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct ReasoningDelta<'a> {
     reasoning_content: &'a str,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct EmptyDelta {}
 
@@ -272,6 +277,17 @@ struct UsageChunkOut<'a> {
     model: &'a str,
     choices: [(); 0],
     usage: WithCost<UsageOut>,
+}
+
+/// The deltas of the chunks written by hand (`StreamEncoder::write_chunk`).
+#[derive(Debug, Clone, Copy)]
+enum Delta<'a> {
+    /// The first chunk's `{"role":"assistant","content":""}`.
+    Role,
+    Content(&'a str),
+    Reasoning(&'a str),
+    /// The finish chunk's `{}`.
+    Empty,
 }
 
 impl StreamEncoder {
@@ -317,17 +333,48 @@ impl StreamEncoder {
         write_data(out, &chunk);
     }
 
+    /// Appends a chunk as `chunk` writes it, byte for byte (a property test holds the two
+    /// together), without serde: every event of a translated stream is one of these, and serde
+    /// escapes each of the chunk's constant keys byte by byte. Tool-call deltas, nested and
+    /// rarer, go through `chunk`.
+    fn write_chunk(&self, delta: Delta<'_>, finish: Option<&'static str>, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"data: {\"id\":");
+        push_json_str(out, &self.id);
+        out.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.created).as_bytes());
+        out.extend_from_slice(b",\"model\":");
+        push_json_str(out, &self.model);
+        out.extend_from_slice(b",\"choices\":[{\"index\":0,\"delta\":");
+        match delta {
+            Delta::Role => out.extend_from_slice(b"{\"role\":\"assistant\",\"content\":\"\"}"),
+            Delta::Content(text) => {
+                out.extend_from_slice(b"{\"content\":");
+                push_json_str(out, text);
+                out.push(b'}');
+            }
+            Delta::Reasoning(text) => {
+                out.extend_from_slice(b"{\"reasoning_content\":");
+                push_json_str(out, text);
+                out.push(b'}');
+            }
+            Delta::Empty => out.extend_from_slice(b"{}"),
+        }
+        out.extend_from_slice(b",\"logprobs\":null,\"finish_reason\":");
+        match finish {
+            Some(reason) => push_json_str(out, reason),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b"}]");
+        if self.include_usage {
+            out.extend_from_slice(b",\"usage\":null");
+        }
+        out.extend_from_slice(b"}\n\n");
+    }
+
     fn ensure_started(&mut self, out: &mut Vec<u8>) {
         if !self.started {
             self.started = true;
-            self.chunk(
-                RoleDelta {
-                    role: "assistant",
-                    content: "",
-                },
-                None,
-                out,
-            );
+            self.write_chunk(Delta::Role, None, out);
         }
     }
 
@@ -347,17 +394,11 @@ impl StreamEncoder {
             }
             StreamEvent::Text(text) => {
                 self.ensure_started(out);
-                self.chunk(ContentDelta { content: text }, None, out);
+                self.write_chunk(Delta::Content(text), None, out);
             }
             StreamEvent::Thinking(text) => {
                 self.ensure_started(out);
-                self.chunk(
-                    ReasoningDelta {
-                        reasoning_content: text,
-                    },
-                    None,
-                    out,
-                );
+                self.write_chunk(Delta::Reasoning(text), None, out);
             }
             StreamEvent::ThinkingSignature(_) => {}
             StreamEvent::ToolStart {
@@ -403,7 +444,7 @@ impl StreamEncoder {
                 if !self.finished {
                     self.finished = true;
                     self.ensure_started(out);
-                    self.chunk(EmptyDelta {}, Some(reason.openai()), out);
+                    self.write_chunk(Delta::Empty, Some(reason.openai()), out);
                 }
             }
             StreamEvent::Usage(usage) => self.usage = *usage,
@@ -450,4 +491,62 @@ pub(crate) fn write_data<T: Serialize>(out: &mut Vec<u8>, value: &T) {
         out.extend_from_slice(b"{}");
     }
     out.extend_from_slice(b"\n\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text full of what JSON escapes: quotes, backslashes, control characters, non-ASCII.
+    fn text() -> impl Strategy<Value = String> {
+        "[a-z \"\\\\\u{0}\u{1f}\n\té€😀]{0,40}"
+    }
+
+    proptest! {
+        /// The chunks written by hand are what the serde derive of `ChunkOut` writes.
+        #[test]
+        fn hand_written_chunks_are_the_serde_derives(
+            id in text(),
+            model in text(),
+            created in any::<u64>(),
+            include_usage in any::<bool>(),
+            delta_text in text(),
+            finish in prop::option::of(prop_oneof![Just("stop"), Just("length"), Just("tool_calls"), Just("content_filter")]),
+        ) {
+            let encoder = StreamEncoder::new(&id, &model, created, include_usage);
+            let cases: [(Delta<'_>, Vec<u8>); 4] = [
+                (Delta::Role, {
+                    let mut out = Vec::new();
+                    encoder.chunk(RoleDelta { role: "assistant", content: "" }, finish, &mut out);
+                    out
+                }),
+                (Delta::Content(&delta_text), {
+                    let mut out = Vec::new();
+                    encoder.chunk(ContentDelta { content: &delta_text }, finish, &mut out);
+                    out
+                }),
+                (Delta::Reasoning(&delta_text), {
+                    let mut out = Vec::new();
+                    encoder.chunk(ReasoningDelta { reasoning_content: &delta_text }, finish, &mut out);
+                    out
+                }),
+                (Delta::Empty, {
+                    let mut out = Vec::new();
+                    encoder.chunk(EmptyDelta {}, finish, &mut out);
+                    out
+                }),
+            ];
+            for (delta, by_serde) in cases {
+                let mut by_hand = Vec::new();
+                encoder.write_chunk(delta, finish, &mut by_hand);
+                prop_assert_eq!(
+                    String::from_utf8_lossy(&by_hand),
+                    String::from_utf8_lossy(&by_serde),
+                    "{:?}",
+                    delta
+                );
+            }
+        }
+    }
 }
