@@ -4,6 +4,8 @@
 //! serializer: on the profile the two lines cost 14k instructions a request that way, a tenth
 //! of the gateway's work.
 
+use crate::json::write::push_json_str;
+
 /// Appends `n` in decimal.
 pub fn push_u64(out: &mut String, n: u64) {
     out.push_str(itoa::Buffer::new().format(n));
@@ -118,33 +120,6 @@ impl<'a> JsonObject<'a> {
     }
 }
 
-/// A JSON string: copied as is when nothing in it needs an escape (names, ids, labels: nearly
-/// every field), else escaped by `serde_json`.
-pub fn push_json_str(out: &mut Vec<u8>, value: &str) {
-    if !needs_escape(value.as_bytes()) {
-        out.reserve(value.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(value.as_bytes());
-        out.push(b'"');
-    } else if serde_json::to_writer(&mut *out, value).is_err() {
-        out.extend_from_slice(b"null");
-    }
-}
-
-/// Whether any byte of `text` is one JSON escapes. Checked 16 bytes at a time without an early
-/// exit inside a block, which the compiler turns into vector compares (a byte loop that stops
-/// at the first hit cannot be): about a third of the instructions on an answer's text.
-fn needs_escape(text: &[u8]) -> bool {
-    let escaped = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
-    let mut blocks = text.chunks_exact(16);
-    for block in &mut blocks {
-        if block.iter().fold(false, |hit, &b| hit | escaped(b)) {
-            return true;
-        }
-    }
-    blocks.remainder().iter().any(|&b| escaped(b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,15 +185,6 @@ mod tests {
     }
 
     proptest! {
-        /// The block check finds an escape wherever it sits: in a block or in the remainder.
-        #[test]
-        fn escapes_are_found_anywhere(
-            text in prop::collection::vec(prop_oneof![8 => 0x20u8..0x7f, 1 => 0u8..0x20, 1 => 0x80u8..=0xff], 0..80),
-        ) {
-            let by_byte = text.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
-            prop_assert_eq!(needs_escape(&text), by_byte);
-        }
-
         /// Byte for byte what serde_json writes for the same struct: escapes, nulls, numbers.
         #[test]
         fn writes_what_serde_json_writes(

@@ -38,6 +38,21 @@ impl<'a> CountField<'a> {
     }
 }
 
+/// The fields a reader has taken, so a field given twice is refused, as serde's derive
+/// refuses a duplicate field.
+#[derive(Debug, Default)]
+pub struct Seen(u32);
+
+impl Seen {
+    /// `Some` the first time `field` (a bit index under 32) is taken, `None` after.
+    pub fn first(&mut self, field: u32) -> Option<()> {
+        let bit = 1u32.checked_shl(field)?;
+        let first = self.0 & bit == 0;
+        self.0 |= bit;
+        first.then_some(())
+    }
+}
+
 /// Reads the object of counts at the start of `text` (space before it allowed), handing each
 /// field to `visit`; returns where the object ends. `None` when the text is not of the simple
 /// shape or `visit` gives up.
@@ -150,6 +165,20 @@ pub(crate) mod oracle {
     use crate::canonical::Usage;
     use serde::de::DeserializeOwned;
 
+    /// A value's text where a count belongs: mostly counts, also `null`, any valid JSON number
+    /// (negative, fractions, exponents, too large), a string and a boolean.
+    pub fn count_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0u64..100_000).prop_map(|n| n.to_string()),
+            1 => Just("null".to_string()),
+            1 => "-?(0|[1-9][0-9]{0,20})(\\.[0-9])?(e[0-9])?",
+            1 => Just("\"12\"".to_string()),
+            1 => Just("\"standard\"".to_string()),
+            1 => Just("true".to_string()),
+        ]
+    }
+
     /// The text of an object with these fields, in this order, repeats allowed.
     pub fn object(fields: &[(String, String)]) -> String {
         let fields: Vec<String> = fields
@@ -245,6 +274,15 @@ mod tests {
             fields(r#"{"a":18446744073709551615}"#).map(|(f, _)| f),
             Some(vec![CountField::Count(b"a", Some(u64::MAX))])
         );
+    }
+
+    #[test]
+    fn a_field_is_taken_once() {
+        let mut seen = Seen::default();
+        assert_eq!(seen.first(0), Some(()));
+        assert_eq!(seen.first(6), Some(()));
+        assert_eq!(seen.first(0), None);
+        assert_eq!(seen.first(32), None);
     }
 
     proptest! {

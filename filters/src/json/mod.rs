@@ -5,6 +5,7 @@
 pub mod counts;
 mod field_value;
 mod top_level;
+pub mod write;
 
 pub(crate) use field_value::string_end;
 pub use field_value::TopLevelField;

@@ -3,7 +3,7 @@
 use super::request::{FunctionOut, ToolCallOut};
 use super::wire::{ToolCallWire, UsageOut, UsageWire};
 use crate::canonical::{Block, Response, StopReason};
-use crate::log_line::push_json_str;
+use crate::json::write::push_json_str;
 use crate::providers::json_util::arguments_object;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;

@@ -5,7 +5,7 @@ use super::error::{decode_error, encode_error};
 use super::wire::{ExtraContentWire, UsageOut, UsageWire};
 use crate::canonical::{StopReason, StreamEvent, Usage};
 use crate::governance::{cost_usd, Price, WithCost};
-use crate::log_line::push_json_str;
+use crate::json::write::push_json_str;
 use crate::stream::decoder::fail;
 use crate::stream::{EventDecoder, SseDecoder, SseEvent};
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,7 @@
 //! OpenAI's JSON shapes, borrowed from the input where they can be.
 
 use crate::canonical::Usage;
-use crate::json::counts::{read_counts, CountField};
+use crate::json::counts::{read_counts, CountField, Seen};
 use crate::providers::json_util::{null_as_zero, TextOrParts};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -190,12 +190,8 @@ impl UsageWire {
             return Some((None, 4));
         }
         let mut usage = UsageWire::default();
-        let mut seen = 0u32;
-        let mut once = |bit: u32| {
-            let first = seen & (1 << bit) == 0;
-            seen |= 1 << bit;
-            first.then_some(())
-        };
+        let mut seen = Seen::default();
+        let mut once = |field: u32| seen.first(field);
         let end = read_counts(text, |field| {
             match field {
                 CountField::Count(b"prompt_tokens", n) => {
@@ -326,7 +322,7 @@ mod tests {
     use super::UsageWire;
     use crate::canonical::Usage;
     use crate::json::arbitrary::json_value;
-    use crate::json::counts::oracle::object;
+    use crate::json::counts::oracle::{count_text, object};
     use proptest::prelude::*;
 
     fn by_serde(text: &str) -> Result<Option<Usage>, ()> {
@@ -337,18 +333,6 @@ mod tests {
         crate::json::counts::oracle::by_counts(text, UsageWire::read_counts, UsageWire::canonical)
     }
 
-    /// Any valid JSON number or a few other types, mostly counts.
-    fn count() -> impl Strategy<Value = String> {
-        prop_oneof![
-            4 => (0u64..100_000).prop_map(|n| n.to_string()),
-            1 => Just("null".to_string()),
-            1 => "-?(0|[1-9][0-9]{0,20})(\\.[0-9])?(e[0-9])?",
-            1 => Just("\"12\"".to_string()),
-            1 => Just("\"standard\"".to_string()),
-            1 => Just("true".to_string()),
-        ]
-    }
-
     fn details() -> impl Strategy<Value = String> {
         let key = prop_oneof![
             Just("cached_tokens".to_string()),
@@ -356,7 +340,7 @@ mod tests {
             Just("audio_tokens".to_string()),
         ];
         let field = prop_oneof![
-            4 => (key, count()),
+            4 => (key, count_text()),
             1 => ("[a-z]{1,3}", json_value("[a-z]{1,3}").prop_map(|v| v.to_string())),
         ];
         prop_oneof![
@@ -378,7 +362,7 @@ mod tests {
             Just("completion_tokens_details")
         ];
         prop_oneof![
-            4 => (count_key.clone(), count()).prop_map(|(k, v)| (k.to_string(), v)),
+            4 => (count_key.clone(), count_text()).prop_map(|(k, v)| (k.to_string(), v)),
             1 => (count_key, details()).prop_map(|(k, v)| (k.to_string(), v)),
             2 => (details_key, details()).prop_map(|(k, v)| (k.to_string(), v)),
             1 => ("[a-z_]{1,8}", json_value("[a-z]{1,3}"))
