@@ -3,7 +3,7 @@
 //! one run, so every figure can be quoted as a ratio to baselines measured alongside it on a
 //! shared, noisy machine.
 //!
-//!     cargo bench --bench load -- [--seconds 3] [--rounds 5] [--concurrency 64]
+//!     cargo bench --bench load -- [--seconds 3] [--rounds 5] [--concurrency 64] [--pgo]
 //!
 //! Systems:
 //! - `direct`: the OpenAI mock itself, the baseline of added latency;
@@ -13,7 +13,9 @@
 //! - `sluice-pass`: sluice passthrough, a key check, access and audit logs on;
 //! - `sluice-full`: a key with rpm/tpm/concurrency limits and a budget (never reached), audit
 //!   on, an OpenAI request translated to the Anthropic mock;
-//! - `direct-anthropic`: the Anthropic mock in its own dialect, `sluice-full`'s baseline.
+//! - `direct-anthropic`: the Anthropic mock in its own dialect, `sluice-full`'s baseline;
+//! - with `--pgo`, `sluice-pgo-pass` and `sluice-pgo-full`: the same two gateways from the
+//!   profile-guided build `deploy/pgo-build` leaves in `target/pgo/release/sluice`.
 //!
 //! Scenarios, each `--rounds` rounds of `--seconds` per system with the order of systems
 //! reversed every other round, medians reported: a chat at c=1 (added p50/p99/p99.9), a chat at
@@ -733,7 +735,20 @@ const GOVERNED: &str = "  - {name: governed, key: sk-load-governed-key, team: lo
 /// `sluice serve`; `rust_log` at `info` turns the access log on (to a discarded stderr, so
 /// the gateway pays for formatting and writing its lines).
 fn start_gateway(config: &std::path::Path, listen: SocketAddr, rust_log: &str) -> Killed {
-    let child = Command::new(BIN)
+    start_gateway_from(BIN, config, listen, rust_log)
+}
+
+/// Where `deploy/pgo-build` leaves the profile-guided build, which `--pgo` adds to the run.
+const PGO_BIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/pgo/release/sluice");
+
+/// `sluice serve` from the binary at `bin`.
+fn start_gateway_from(
+    bin: &str,
+    config: &std::path::Path,
+    listen: SocketAddr,
+    rust_log: &str,
+) -> Killed {
+    let child = Command::new(bin)
         .args(["serve", "-c", &config.display().to_string()])
         .env("RUST_LOG", rust_log)
         .stdout(Stdio::null())
@@ -885,6 +900,28 @@ fn main() {
         upstream: anthropic_mock.id(),
         baseline: direct_anthropic,
     });
+    // The same gateways from the profile-guided build, same configs on their own addresses.
+    let mut pgo_gateways = Vec::new();
+    if std::env::args().any(|a| a == "--pgo") {
+        assert!(
+            std::path::Path::new(PGO_BIN).exists(),
+            "--pgo: no {PGO_BIN}; build it with deploy/pgo-build"
+        );
+        let (pass_config, pass_addr) = variant(d, &base, gw_addr, "pgo-l", true);
+        let pass = start_gateway_from(PGO_BIN, &pass_config, pass_addr, "info");
+        let (full_config, full_addr) = variant(d, &base, gw_addr, "pgo-f", true);
+        let full = start_gateway_from(PGO_BIN, &full_config, full_addr, "info");
+        systems.push(openai("sluice-pgo-pass", pass_addr, Some(&pass)));
+        systems.push(System {
+            name: "sluice-pgo-full",
+            chat: Target::openai(full_addr, OPENAI_TO_CLAUDE, GOVERNED_KEY),
+            stream: Target::openai(full_addr, OPENAI_TO_CLAUDE_STREAM, GOVERNED_KEY),
+            proxy: Some(full.id()),
+            upstream: anthropic_mock.id(),
+            baseline: direct_anthropic,
+        });
+        pgo_gateways.extend([pass, full]);
+    }
     let position = |name: &str| systems.iter().position(|s| s.name == name);
     let refs = Refs {
         nginx: position("nginx"),
