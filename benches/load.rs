@@ -884,14 +884,16 @@ fn main() {
     systems.push(openai("sluice-nolog", gw_addr, Some(&gateway)));
     systems.push(openai("sluice-pass", logged_addr, Some(&logged)));
     let direct_anthropic = systems.len() + 1;
-    systems.push(System {
-        name: "sluice-full",
-        chat: Target::openai(full_addr, OPENAI_TO_CLAUDE, GOVERNED_KEY),
-        stream: Target::openai(full_addr, OPENAI_TO_CLAUDE_STREAM, GOVERNED_KEY),
-        proxy: Some(full.id()),
+    // A governed OpenAI client translated to the Anthropic mock.
+    let translated = |name, addr, proxy: &Killed| System {
+        name,
+        chat: Target::openai(addr, OPENAI_TO_CLAUDE, GOVERNED_KEY),
+        stream: Target::openai(addr, OPENAI_TO_CLAUDE_STREAM, GOVERNED_KEY),
+        proxy: Some(proxy.id()),
         upstream: anthropic_mock.id(),
         baseline: direct_anthropic,
-    });
+    };
+    systems.push(translated("sluice-full", full_addr, &full));
     systems.push(System {
         name: "direct-anthropic",
         chat: Target::anthropic(anthropic_addr, ANTHROPIC_CHAT),
@@ -912,14 +914,7 @@ fn main() {
         let (full_config, full_addr) = variant(d, &base, gw_addr, "pgo-f", true);
         let full = start_gateway_from(PGO_BIN, &full_config, full_addr, "info");
         systems.push(openai("sluice-pgo-pass", pass_addr, Some(&pass)));
-        systems.push(System {
-            name: "sluice-pgo-full",
-            chat: Target::openai(full_addr, OPENAI_TO_CLAUDE, GOVERNED_KEY),
-            stream: Target::openai(full_addr, OPENAI_TO_CLAUDE_STREAM, GOVERNED_KEY),
-            proxy: Some(full.id()),
-            upstream: anthropic_mock.id(),
-            baseline: direct_anthropic,
-        });
+        systems.push(translated("sluice-pgo-full", full_addr, &full));
         pgo_gateways.extend([pass, full]);
     }
     let position = |name: &str| systems.iter().position(|s| s.name == name);
