@@ -20,7 +20,8 @@
 //! Scenarios, each `--rounds` rounds of `--seconds` per system with the order of systems
 //! reversed every other round, medians reported: a chat at c=1 (added p50/p99/p99.9), a chat at
 //! `--concurrency` (req/s, CPU per request), a streamed chat at c=1 (added time to first byte)
-//! and at `--concurrency`; then idle RSS before and after load. Every figure is printed as a
+//! paced like a model's tokens and again sent in one burst, the burst at `--concurrency`; then
+//! idle RSS before and after load. Every figure is printed as a
 //! ratio to nginx and to bare Pingora; the tables are Markdown, ready for the README. Sections
 //! on translation, governance and guardrails follow with fewer rounds.
 //!
@@ -364,7 +365,19 @@ struct Scenario {
     title: &'static str,
     stream: bool,
     concurrency: usize,
+    /// Streams paced like a model's tokens (`PACED`) instead of sent all at once.
+    paced: bool,
 }
+
+/// The mocks' streams while a paced scenario runs (`POST /__mock/faults`): the first event at
+/// once, the rest `chunk_delay_ms` apart, as a model streams its tokens. Each event then reaches
+/// the proxy on its own, so time to first byte is the cost of the request and its first
+/// event, not of translating and metering a whole answer that arrived in one read. The issue's
+/// own figures used 16 chunks 20 ms apart; one content chunk (five events) 5 ms apart isolates
+/// the first event the same way and leaves a request 20 ms long, so a round holds about 150.
+const PACED: &str = r#"{"chunks":1,"chunk_delay_ms":5}"#;
+/// The mocks' streams otherwise: 8 content chunks, no delay (as started).
+const UNPACED: &str = r#"{"chunks":8,"chunk_delay_ms":0}"#;
 
 /// The figures of one measured run of one system.
 struct Sample {
@@ -383,6 +396,8 @@ const PERCENTILES: [f64; 3] = [0.5, 0.99, 0.999];
 
 struct Bench {
     runtime: tokio::runtime::Runtime,
+    /// The mock providers, whose stream pacing a scenario may change.
+    mocks: Vec<SocketAddr>,
     seconds: f64,
     concurrency: usize,
     tick_us: f64,
@@ -423,8 +438,25 @@ impl Bench {
     }
 
     /// `rounds` runs of every system, the order reversed every other round so that no system
-    /// always follows the same neighbour; `samples[system][round]`.
+    /// always follows the same neighbour; `samples[system][round]`. A paced scenario paces the
+    /// mocks' streams while it runs.
     fn rounds(&self, systems: &[System], scenario: &Scenario, rounds: usize) -> Vec<Vec<Sample>> {
+        if scenario.paced {
+            self.set_mock_faults(PACED);
+        }
+        let samples = self.alternating_rounds(systems, scenario, rounds);
+        if scenario.paced {
+            self.set_mock_faults(UNPACED);
+        }
+        samples
+    }
+
+    fn alternating_rounds(
+        &self,
+        systems: &[System],
+        scenario: &Scenario,
+        rounds: usize,
+    ) -> Vec<Vec<Sample>> {
         let mut samples: Vec<Vec<Sample>> = systems.iter().map(|_| Vec::new()).collect();
         for round in 0..rounds {
             let mut order: Vec<usize> = (0..systems.len()).collect();
@@ -436,6 +468,24 @@ impl Bench {
             }
         }
         samples
+    }
+}
+
+impl Bench {
+    /// Replaces every mock's faults (`POST /__mock/faults`), which set how its streams are paced.
+    fn set_mock_faults(&self, faults: &'static str) {
+        self.runtime.block_on(async {
+            let client = reqwest::Client::builder().no_proxy().build().unwrap();
+            for mock in &self.mocks {
+                let resp = client
+                    .post(format!("http://{mock}/__mock/faults"))
+                    .body(faults)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200, "mock {mock} refused faults {faults}");
+            }
+        });
     }
 }
 
@@ -603,6 +653,7 @@ fn section(bench: &Bench, title: &'static str, systems: &[System], rounds: usize
         title,
         stream,
         concurrency: bench.concurrency,
+        paced: false,
     };
     println!(
         "\n### {} (c={}, median of {rounds})\n",
@@ -839,11 +890,13 @@ fn main() {
     // Before any child starts: they inherit it.
     let nofile = streams::raise_nofile();
     let rounds = arg("--rounds", 5).max(1) as usize;
+    let (anthropic_addr, mock_addr) = (free_addr(), free_addr());
     let bench = Bench {
         runtime: tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap(),
+        mocks: vec![mock_addr, anthropic_addr],
         seconds: arg("--seconds", 3) as f64,
         concurrency: arg("--concurrency", 64) as usize,
         tick_us: tick_us(),
@@ -851,7 +904,6 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
 
-    let (anthropic_addr, mock_addr) = (free_addr(), free_addr());
     let anthropic_mock = start_mock("anthropic", anthropic_addr);
     let mock = start_mock("openai", mock_addr);
 
@@ -974,21 +1026,31 @@ fn latency(bench: &Bench, systems: &[System], refs: &Refs, rounds: usize) {
             title: "chat",
             stream: false,
             concurrency: 1,
+            paced: false,
         },
         Scenario {
             title: "chat",
             stream: false,
             concurrency: c,
+            paced: false,
         },
         Scenario {
-            title: "stream",
+            title: "stream, paced",
             stream: true,
             concurrency: 1,
+            paced: true,
         },
         Scenario {
-            title: "stream",
+            title: "stream, burst",
+            stream: true,
+            concurrency: 1,
+            paced: false,
+        },
+        Scenario {
+            title: "stream, burst",
             stream: true,
             concurrency: c,
+            paced: false,
         },
     ] {
         println!("\n### {} (c={})\n", scenario.title, scenario.concurrency);
