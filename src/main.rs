@@ -45,6 +45,21 @@ fn return_freed_memory_in_background() {
     }
 }
 
+#[cfg(all(test, feature = "jemalloc"))]
+mod allocator_tests {
+    /// `.cargo/config.toml` compiles `tcache_max` into jemalloc: without it, Pingora's 64 KiB
+    /// body buffer leaves the thread cache on every request.
+    #[test]
+    fn the_thread_cache_keeps_pingoras_body_buffers() {
+        let tcache_max = tikv_jemalloc_ctl::opt::tcache_max::read().unwrap_or(0);
+        assert!(
+            tcache_max >= 64 * 1024,
+            "jemalloc caches allocations up to {tcache_max} bytes per thread: was sluice built \
+             without .cargo/config.toml's JEMALLOC_SYS_WITH_MALLOC_CONF?"
+        );
+    }
+}
+
 /// Exit status for an invalid configuration (as `nginx -t` and friends).
 const EXIT_CONFIG: u8 = 2;
 
