@@ -21,9 +21,9 @@
 //! reversed every other round, medians reported: a chat at c=1 (added p50/p99/p99.9), a chat at
 //! `--concurrency` (req/s, CPU per request), a streamed chat at c=1 (added time to first byte)
 //! paced like a model's tokens and again sent in one burst, the burst at `--concurrency`; then
-//! idle RSS before and after load. Every figure is printed as a
-//! ratio to nginx and to bare Pingora; the tables are Markdown, ready for the README. Sections
-//! on translation, governance and guardrails follow with fewer rounds.
+//! idle RSS before and after load. Every figure is printed as a ratio to nginx and to bare
+//! Pingora; the tables are Markdown, ready for the README. Sections on translation, governance
+//! and guardrails follow with fewer rounds.
 //!
 //! Then the memory scenarios (`load/streams.rs`): `--streams` (10,000) concurrent open streams
 //! through nginx, bare Pingora and sluice (RSS open, per stream, after; CPU while open) and a
@@ -372,9 +372,9 @@ struct Scenario {
 /// The mocks' streams while a paced scenario runs (`POST /__mock/faults`): the first event at
 /// once, the rest `chunk_delay_ms` apart, as a model streams its tokens. Each event then reaches
 /// the proxy on its own, so time to first byte is the cost of the request and its first
-/// event, not of translating and metering a whole answer that arrived in one read. The issue's
-/// own figures used 16 chunks 20 ms apart; one content chunk (five events) 5 ms apart isolates
-/// the first event the same way and leaves a request 20 ms long, so a round holds about 150.
+/// event, not of translating and metering a whole answer that arrived in one read. 16 chunks
+/// 20 ms apart (a real model's pace) would isolate it the same way but last 300 ms a request;
+/// one content chunk (five events) 5 ms apart lasts 20 ms, so a round holds about 150.
 const PACED: &str = r#"{"chunks":1,"chunk_delay_ms":5}"#;
 /// The mocks' streams otherwise: 8 content chunks, no delay (as started).
 const UNPACED: &str = r#"{"chunks":8,"chunk_delay_ms":0}"#;
@@ -469,9 +469,7 @@ impl Bench {
         }
         samples
     }
-}
 
-impl Bench {
     /// Replaces every mock's faults (`POST /__mock/faults`), which set how its streams are paced.
     fn set_mock_faults(&self, faults: &'static str) {
         self.runtime.block_on(async {
