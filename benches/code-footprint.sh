@@ -48,16 +48,6 @@ mock_port=$(free_port)
 pids+=($!)
 body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in five words."}]}'
 
-# Waits until something answers HTTP on PORT (valgrind starts a gateway slowly).
-wait_http() {
-    for _ in $(seq 1 600); do
-        curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
-        sleep 0.1
-    done
-    echo "benches/code-footprint.sh: nothing listens on $1" >&2
-    exit 1
-}
-
 chat() {
     curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/v1/chat/completions" \
         -H "Authorization: Bearer sk-footprint" -H "content-type: application/json" -d "$body"
@@ -95,7 +85,11 @@ measure() {
         >"$work/$port.log" 2>&1 &
     local pid=$!
     pids+=("$pid")
-    wait_http "$port"
+    # valgrind starts a gateway slowly: up to a minute.
+    wait_http "http://127.0.0.1:$port/" 600 || {
+        echo "benches/code-footprint.sh: $name did not start listening on $port" >&2
+        exit 1
+    }
     for _ in $(seq 1 20); do
         [ "$(chat "$port")" = 200 ] || {
             echo "benches/code-footprint.sh: $name did not answer 200" >&2

@@ -376,8 +376,8 @@ struct Scenario {
 /// 20 ms apart (a real model's pace) would isolate it the same way but last 300 ms a request;
 /// one content chunk (five events) 5 ms apart lasts 20 ms, so a round holds about 150.
 const PACED: &str = r#"{"chunks":1,"chunk_delay_ms":5}"#;
-/// The mocks' streams otherwise: 8 content chunks, no delay (as started).
-const UNPACED: &str = r#"{"chunks":8,"chunk_delay_ms":0}"#;
+/// Content chunks of the mocks' streams otherwise, all sent at once (as `start_mock` starts them).
+const BURST_CHUNKS: u32 = 8;
 
 /// The figures of one measured run of one system.
 struct Sample {
@@ -446,7 +446,9 @@ impl Bench {
         }
         let samples = self.alternating_rounds(systems, scenario, rounds);
         if scenario.paced {
-            self.set_mock_faults(UNPACED);
+            self.set_mock_faults(&format!(
+                r#"{{"chunks":{BURST_CHUNKS},"chunk_delay_ms":0}}"#
+            ));
         }
         samples
     }
@@ -471,13 +473,13 @@ impl Bench {
     }
 
     /// Replaces every mock's faults (`POST /__mock/faults`), which set how its streams are paced.
-    fn set_mock_faults(&self, faults: &'static str) {
+    fn set_mock_faults(&self, faults: &str) {
         self.runtime.block_on(async {
             let client = reqwest::Client::builder().no_proxy().build().unwrap();
             for mock in &self.mocks {
                 let resp = client
                     .post(format!("http://{mock}/__mock/faults"))
-                    .body(faults)
+                    .body(faults.to_owned())
                     .send()
                     .await
                     .unwrap();
@@ -751,9 +753,10 @@ fn start_bare(listen: SocketAddr, upstream: SocketAddr) -> Killed {
     spawn_listening(&mut command, listen)
 }
 
-/// A mock provider of `kind` with one worker thread, streaming 8 chunks without delay.
+/// A mock provider of `kind` with one worker thread, streaming `BURST_CHUNKS` chunks without
+/// delay.
 fn start_mock(kind: &str, listen: SocketAddr) -> Killed {
-    start_mock_with(kind, listen, 8, 0)
+    start_mock_with(kind, listen, BURST_CHUNKS, 0)
 }
 
 /// A mock provider of `kind` with one worker thread, streaming `chunks` chunks `delay_ms` apart.

@@ -26,3 +26,14 @@ need_packages() {
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# Waits until URL answers HTTP (any status), polling for up to TRIES tenths of a second
+# (default 100); fails when it never does.
+wait_http() {
+    local url=$1 tries=${2:-100}
+    for _ in $(seq 1 "$tries"); do
+        curl -s -o /dev/null "$url" && return 0
+        sleep 0.1
+    done
+    return 1
+}
